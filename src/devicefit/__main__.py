@@ -1,0 +1,5 @@
+"""Entry point for ``python -m devicefit``."""
+
+from devicefit.cli import main
+
+main()

@@ -1,0 +1,384 @@
+"""The host CPU: its properties, its theoretical peak FLOP/s with the derivation, and ``CPUDevice``."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devicefit.data import load_packaged_toml
+from devicefit.records import CPUProperties, DeviceDescription, DeviceKind, Peak
+
+if TYPE_CHECKING:
+    from devicefit.measure.micro import Case
+
+#: Instruction-set features worth showing for deep learning, in display order (Linux flag names).
+DL_FEATURES = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
+    "asimd",
+    "asimdhp",
+    "asimddp",
+    "bf16",
+    "i8mm",
+    "sve",
+    "sve2",
+    "sme",
+)
+
+#: Intel AMX: per core and cycle, 1024 BF16 or 2048 INT8 operations (Intel, "Accelerate Artificial
+#: Intelligence Workloads with Intel Advanced Matrix Extensions", 2023, Table 1).
+AMX_BF16_FLOP_PER_CYCLE = 1024
+AMX_INT8_OPS_PER_CYCLE = 2048
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoreSpec:
+    """FMA throughput of one core, from ``cpu_cores.toml`` or assumed from the ISA."""
+
+    name: str
+    fma_units: int
+    fma_width_bits: int
+    source: str
+
+
+def normalize_feature(flag: str) -> str:
+    """Maps cpuinfo's flag spellings (``avx512vnni``) onto Linux's (``avx512_vnni``)."""
+    flag = flag.lower()
+    aliases = {
+        "avx512vnni": "avx512_vnni",
+        "avx512bf16": "avx512_bf16",
+        "avx512fp16": "avx512_fp16",
+        "avxvnni": "avx_vnni",
+        "amxbf16": "amx_bf16",
+        "amxint8": "amx_int8",
+        "amxtile": "amx_tile",
+        "amxfp16": "amx_fp16",
+        "neon": "asimd",
+    }
+    return aliases.get(flag, flag)
+
+
+def select_core(
+    *,
+    vendor: str,
+    family: int | None,
+    model: int | None,
+    brand: str,
+    features: Sequence[str],
+    table: Sequence[Mapping[str, Any]],
+) -> CoreSpec:
+    """Finds the FMA configuration of a core, falling back to what the ISA implies.
+
+    Args:
+        vendor: CPUID vendor (``GenuineIntel``, ``AuthenticAMD``) or ``""``.
+        family: CPUID family (decimal), if known.
+        model: CPUID model (decimal), if known.
+        brand: The brand string (``Apple M2``...).
+        features: Normalized ISA feature flags.
+        table: Entries of ``cpu_cores.toml``.
+
+    Returns:
+        The first matching entry, or an assumption named as such in ``source``.
+    """
+    for entry in table:
+        if "vendor" in entry and entry["vendor"] != vendor:
+            continue
+        if "family" in entry and entry["family"] != family:
+            continue
+        if "models" in entry and (model is None or not any(lo <= model <= hi for lo, hi in entry["models"])):
+            continue
+        if "brand" in entry and not re.search(entry["brand"], brand):
+            continue
+        if "isa" in entry and entry["isa"] not in features:
+            continue
+        return CoreSpec(
+            name=entry["name"],
+            fma_units=entry["fma_units"],
+            fma_width_bits=entry["fma_width_bits"],
+            source=entry["source"],
+        )
+    # No entry: assume the common configuration of the widest ISA present, and say so.
+    if "avx512f" in features:
+        width, units = 512, 2
+    elif "avx2" in features or "fma" in features:
+        width, units = 256, 2
+    elif "asimd" in features:
+        width, units = 128, 2
+    else:
+        width, units = 128, 1
+    return CoreSpec(
+        name="unknown core",
+        fma_units=units,
+        fma_width_bits=width,
+        source=f"assumed: no entry in cpu_cores.toml; {units} x {width}-bit FMA units from the ISA",
+    )
+
+
+def derive_cpu_peaks(props: CPUProperties) -> tuple[Peak, ...]:
+    """Derives theoretical peak FLOP/s by dtype: cores x lanes x FMA units x 2 x clock.
+
+    Low-precision peaks appear only where the CPU has native instructions for them; without them
+    PyTorch converts to fp32 and the fp32 peak is the ceiling.
+
+    Args:
+        props: The probed CPU.
+
+    Returns:
+        One ``Peak`` per dtype the derivation covers; empty if the clock is unknown.
+    """
+    clock_hz = props.max_clock_hz or props.base_clock_hz
+    if not clock_hz:
+        return ()
+    cores = props.num_physical_cores
+    lanes = props.simd_fp32_lanes
+    units = props.fma_units_per_core
+    fp32 = cores * lanes * units * 2 * clock_hz
+    clock_text = f"{clock_hz / 1e9:.3g} GHz ({props.clock_source})"
+    fp32_text = f"{cores} cores x {lanes} fp32 lanes x {units} FMA units x 2 FLOP/FMA x {clock_text}"
+    peaks = [
+        Peak(dtype="fp32", flops_per_s=fp32, derivation=fp32_text),
+        Peak(dtype="fp64", flops_per_s=fp32 / 2, derivation="half the fp32 rate (64-bit lanes)"),
+    ]
+    features = set(props.isa_features)
+    if "amx_bf16" in features:
+        peaks.append(
+            Peak(
+                dtype="bf16",
+                flops_per_s=cores * AMX_BF16_FLOP_PER_CYCLE * clock_hz,
+                derivation=f"{cores} cores x {AMX_BF16_FLOP_PER_CYCLE} FLOP/cycle (AMX) x {clock_text}",
+            )
+        )
+    elif "avx512_bf16" in features:
+        peaks.append(
+            Peak(dtype="bf16", flops_per_s=2 * fp32, derivation="2x fp32 (AVX512-BF16 dot products)")
+        )
+    if "amx_fp16" in features:
+        peaks.append(
+            Peak(
+                dtype="fp16",
+                flops_per_s=cores * AMX_BF16_FLOP_PER_CYCLE * clock_hz,
+                derivation=f"{cores} cores x {AMX_BF16_FLOP_PER_CYCLE} FLOP/cycle (AMX-FP16) x {clock_text}",
+            )
+        )
+    elif "avx512_fp16" in features or "asimdhp" in features:
+        peaks.append(
+            Peak(dtype="fp16", flops_per_s=2 * fp32, derivation="2x fp32 (native fp16 FMA, twice the lanes)")
+        )
+    if "amx_int8" in features:
+        peaks.append(
+            Peak(
+                dtype="int8",
+                flops_per_s=cores * AMX_INT8_OPS_PER_CYCLE * clock_hz,
+                derivation=f"{cores} cores x {AMX_INT8_OPS_PER_CYCLE} OP/cycle (AMX) x {clock_text}",
+            )
+        )
+    elif features & {"avx512_vnni", "avx_vnni", "asimddp"}:
+        peaks.append(
+            Peak(dtype="int8", flops_per_s=4 * fp32, derivation="4x fp32 (int8 dot products, 4 per lane)")
+        )
+    return tuple(peaks)
+
+
+def read_cache_sizes(sysfs_cpu: Path = Path("/sys/devices/system/cpu")) -> dict[str, int]:
+    """Reads L1d and L2 size per core and total L3 from Linux sysfs; empty where unreadable.
+
+    Returns:
+        Keys ``l1d``, ``l2`` (bytes per core) and ``l3`` (bytes, all instances together).
+    """
+    sizes: dict[str, int] = {}
+    l3_instances: dict[str, int] = {}
+    for index in sorted(sysfs_cpu.glob("cpu[0-9]*/cache/index[0-9]*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = _parse_size((index / "size").read_text().strip())
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except OSError:
+            continue
+        if level == "1" and kind == "Data":
+            sizes.setdefault("l1d", size)
+        elif level == "2":
+            sizes.setdefault("l2", size)
+        elif level == "3":
+            l3_instances[shared] = size
+    if l3_instances:
+        sizes["l3"] = sum(l3_instances.values())
+    return sizes
+
+
+def _parse_size(text: str) -> int:
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+def probe_cpu(num_threads: int, cpu_info: Mapping[str, Any] | None = None) -> CPUProperties:
+    """Collects the CPU's properties from py-cpuinfo, psutil and sysfs.
+
+    Args:
+        num_threads: Threads PyTorch uses for intra-op parallelism.
+        cpu_info: A ``cpuinfo.get_cpu_info()`` dict; probed when ``None``.
+    """
+    import psutil
+
+    if cpu_info is None:
+        import cpuinfo
+
+        cpu_info = cpuinfo.get_cpu_info()
+    features = tuple(sorted({normalize_feature(f) for f in cpu_info.get("flags", ())}))
+    ordered = tuple(f for f in DL_FEATURES if f in features)
+    brand = cpu_info.get("brand_raw") or platform.processor() or "unknown CPU"
+    vendor = cpu_info.get("vendor_id_raw", "")
+    core = select_core(
+        vendor=vendor,
+        family=cpu_info.get("family"),
+        model=cpu_info.get("model"),
+        brand=brand,
+        features=features,
+        table=_core_table(),
+    )
+    max_clock_hz, base_clock_hz, clock_source = _clocks(cpu_info, psutil.cpu_freq())
+    caches = read_cache_sizes()
+    logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
+    return CPUProperties(
+        model=brand,
+        vendor=_vendor_name(vendor, brand),
+        architecture=platform.machine(),
+        num_physical_cores=psutil.cpu_count(logical=False) or logical,
+        num_logical_cpus=logical,
+        num_threads=num_threads,
+        isa_features=ordered,
+        torch_cpu_capability=_torch_cpu_capability(),
+        base_clock_hz=base_clock_hz,
+        max_clock_hz=max_clock_hz,
+        clock_source=clock_source,
+        simd_fp32_lanes=core.fma_width_bits // 32,
+        fma_units_per_core=core.fma_units,
+        fma_units_source=f"{core.name}: {core.source}",
+        l1d_cache_bytes_per_core=caches.get("l1d") or _int_or_none(cpu_info.get("l1_data_cache_size")),
+        l2_cache_bytes_per_core=caches.get("l2"),
+        l3_cache_bytes=caches.get("l3") or _int_or_none(cpu_info.get("l3_cache_size")),
+        memory_bytes=psutil.virtual_memory().total,
+    )
+
+
+def _clocks(cpu_info: Mapping[str, Any], freq: Any) -> tuple[float | None, float | None, str]:
+    advertised = cpu_info.get("hz_advertised") or cpu_info.get("hz_actual")
+    base_hz = float(advertised[0]) if advertised and advertised[0] else None
+    if freq is not None and freq.max:
+        return freq.max * 1e6, base_hz, "maximum clock from cpufreq"
+    return (
+        None,
+        base_hz,
+        "nominal clock; the boost clock is not visible here, so measured rates may exceed the peak",
+    )
+
+
+def _vendor_name(vendor_id: str, brand: str) -> str:
+    names = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
+    if vendor_id in names:
+        return names[vendor_id]
+    return "apple" if brand.startswith("Apple") else (vendor_id.lower() or "unknown")
+
+
+def _torch_cpu_capability() -> str:
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+@functools.cache
+def _core_table() -> tuple[dict[str, Any], ...]:
+    return tuple(load_packaged_toml("devicefit.devices", "cpu_cores.toml")["cores"])
+
+
+def cpu_description(props: CPUProperties) -> DeviceDescription:
+    """Builds the device record of a probed CPU (bandwidth unknown until matched to a catalog entry)."""
+    return DeviceDescription(
+        id="cpu",
+        kind="cpu",
+        name=props.model,
+        vendor=props.vendor,
+        memory_bytes=props.memory_bytes,
+        peaks=derive_cpu_peaks(props),
+        peak_bandwidth_bytes_per_s=None,
+        bandwidth_derivation="unknown: memory channels and transfer rate are not visible to devicefit",
+        cpu=props,
+    )
+
+
+class CPUDevice:
+    """The host CPU as a measurement target; synchronization is a no-op."""
+
+    id = "cpu"
+    kind: DeviceKind = "cpu"
+    torch_device = "cpu"
+
+    def __init__(self, probe: Callable[[], DeviceDescription] | None = None) -> None:
+        self._probe = probe or self._probe_local
+        self._description: DeviceDescription | None = None
+
+    def synchronize(self) -> None:
+        """CPU work is synchronous: nothing to wait for."""
+
+    def now_s(self) -> float:
+        """Returns ``time.perf_counter()``."""
+        return time.perf_counter()
+
+    def reset_peak_memory(self) -> None:
+        """Peak CPU memory is tracked by the model benchmarks' allocator hook, not here."""
+
+    def peak_memory_bytes(self) -> int | None:
+        """Not tracked at the device level on CPUs."""
+        return None
+
+    def available_memory_bytes(self) -> int | None:
+        """Returns the memory the OS reports as available."""
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+
+    def release_memory(self) -> None:
+        """The CPU allocator returns freed memory by itself."""
+
+    def properties(self) -> DeviceDescription:
+        """Probes the CPU once and returns its description."""
+        if self._description is None:
+            self._description = self._probe()
+        return self._description
+
+    def prepare(self, case: Case) -> Callable[[], object]:
+        """Allocates the case's inputs and returns its callable."""
+        return case.build()
+
+    @staticmethod
+    def _probe_local() -> DeviceDescription:
+        import torch
+
+        from devicefit.catalog import load_catalog, with_catalog_figures
+
+        return with_catalog_figures(cpu_description(probe_cpu(torch.get_num_threads())), load_catalog())

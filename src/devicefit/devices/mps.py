@@ -1,0 +1,93 @@
+"""Apple-silicon GPUs through ``torch.mps``."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from devicefit.records import DeviceDescription, DeviceKind
+
+if TYPE_CHECKING:
+    from devicefit.measure.micro import Case
+
+
+def apple_chip_name() -> str:
+    """Returns the chip's brand string (``Apple M2 Max``), or ``Apple silicon`` if unreadable."""
+    try:
+        output = subprocess.run(
+            ["sysctl", "-n", "machdep.cpu.brand_string"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        output = ""
+    return output or platform.processor() or "Apple silicon"
+
+
+class MPSDevice:
+    """The Apple-silicon GPU; memory is unified with the CPU's."""
+
+    id = "mps"
+    kind: DeviceKind = "mps"
+    torch_device = "mps"
+
+    def __init__(self) -> None:
+        self._description: DeviceDescription | None = None
+
+    def synchronize(self) -> None:
+        """Blocks until queued Metal work has finished."""
+        import torch
+
+        torch.mps.synchronize()
+
+    def now_s(self) -> float:
+        """Returns ``time.perf_counter()``; read it only after ``synchronize``."""
+        return time.perf_counter()
+
+    def reset_peak_memory(self) -> None:
+        """The MPS allocator keeps no peak statistic to reset."""
+
+    def peak_memory_bytes(self) -> int | None:
+        """The MPS allocator keeps no peak statistic."""
+        return None
+
+    def available_memory_bytes(self) -> int | None:
+        """Returns Metal's recommended working-set size minus what the driver holds."""
+        import torch
+
+        return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+
+    def release_memory(self) -> None:
+        """Returns cached blocks to the system."""
+        import torch
+
+        torch.mps.empty_cache()
+
+    def properties(self) -> DeviceDescription:
+        """Describes the GPU; peak figures come from the catalog when the chip is listed."""
+        if self._description is None:
+            import torch
+
+            from devicefit.catalog import load_catalog, with_catalog_figures
+
+            self._description = with_catalog_figures(
+                DeviceDescription(
+                    id="mps",
+                    kind="mps",
+                    name=f"{apple_chip_name()} GPU",
+                    vendor="apple",
+                    memory_bytes=int(torch.mps.recommended_max_memory()),
+                    bandwidth_derivation="unknown: Apple publishes it per chip; see the catalog",
+                ),
+                load_catalog(),
+            )
+        return self._description
+
+    def prepare(self, case: Case) -> Callable[[], object]:
+        """Allocates the case's inputs on the GPU and returns its callable."""
+        return case.build()

@@ -1,0 +1,1 @@
+"""Measurement: the timer, benchmark cases, and running them into stored runs."""

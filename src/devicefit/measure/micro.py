@@ -1,0 +1,316 @@
+"""Micro-benchmark cases: matmul, STREAM kernels, transfers, launch latency, elementwise, conv2d.
+
+A ``Case`` says what it measures (work per call, bytes touched, the peak it is compared with)
+and how to build its callable; building allocates random inputs on the device, never zeros.
+Work counts follow one convention: a multiply-add is 2 FLOPs; memory kernels count bytes read
+plus bytes written, without write-allocate traffic, as STREAM does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+#: Element sizes in bytes, by the dtype names devicefit uses.
+DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1}
+
+#: The STREAM scalar; any value not 0 or 1 keeps the multiply from being optimized away.
+STREAM_SCALAR = 3.0
+
+#: The conv2d layer measured: a ResNet stage-1 3x3 convolution (He et al. 2016, table 1).
+CONV_CHANNELS = 64
+CONV_SIDE = 56
+CONV_KERNEL = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case:
+    """One benchmark case: what it measures and how to build it.
+
+    Attributes:
+        id: Unique within a run: ``matmul.fp32.1024`` (device id prefixed by the runner).
+        benchmark: Family name, as stored (``matmul``, ``triad``, ``h2d``...).
+        device: Device id the case runs on.
+        unit: Unit of the result value: ``FLOP/s``, ``B/s``, ``elements/s`` or ``s``.
+        build: Allocates inputs and returns the callable to time.
+        sweep: Cases in one sweep grow in cost; the runner stops a sweep that gets too slow.
+        memory_bytes: Memory the inputs and outputs need on the device.
+        peak: Device peak in ``unit`` (``None`` if unknown).
+        context: Entered around building and timing (thread count, TF32 switches).
+    """
+
+    id: str
+    benchmark: str
+    device: str
+    unit: str
+    build: Callable[[], Callable[[], object]]
+    dtype: str | None = None
+    size: int | None = None
+    shape: tuple[int, ...] | None = None
+    num_threads: int | None = None
+    pinned: bool | None = None
+    flags: tuple[str, ...] = ()
+    flops_per_iteration: float | None = None
+    bytes_per_iteration: float | None = None
+    memory_bytes: int = 0
+    peak: float | None = None
+    sweep: str | None = None
+    context: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
+
+    @property
+    def work(self) -> float:
+        """The quantity the case's cost grows with, for extrapolating along a sweep."""
+        return self.flops_per_iteration or self.bytes_per_iteration or float(self.size or 1)
+
+
+def torch_dtype(name: str) -> Any:
+    """Maps a devicefit dtype name to the torch dtype its tensors hold (tf32 is stored as fp32)."""
+    import torch
+
+    return {
+        "fp64": torch.float64,
+        "fp32": torch.float32,
+        "tf32": torch.float32,
+        "bf16": torch.bfloat16,
+        "fp16": torch.float16,
+        "int8": torch.int8,
+    }[name]
+
+
+@contextlib.contextmanager
+def tf32_enabled(enabled: bool) -> Iterator[None]:
+    """Sets PyTorch's TF32 switches for matmul and cuDNN, restoring them afterwards."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int) -> Iterator[None]:
+    """Pins PyTorch's intra-op thread count, restoring it afterwards."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _random(shape: tuple[int, ...], dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype == "int8":
+        return torch.randint(-128, 128, shape, dtype=torch.int8, device=device)
+    return torch.rand(shape, dtype=torch_dtype(dtype), device=device)
+
+
+def _precision_context(device_kind: str, dtype: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    # TF32 is switched explicitly on GPUs so fp32 means IEEE fp32 and tf32 means tensor cores.
+    if device_kind == "cpu":
+        return contextlib.nullcontext
+    return lambda: tf32_enabled(dtype == "tf32")
+
+
+def matmul(*, device: str, device_kind: str, dtype: str, n: int, peak: float | None) -> Case:
+    """An n x n by n x n matrix product, ``torch.matmul(a, b)``: ``2 n^3`` FLOPs."""
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        a, b = _random((n, n), dtype, device), _random((n, n), dtype, device)
+        # A fresh output per call, as in user code; the allocator's cost is part of what users get.
+        if dtype == "int8":
+            return lambda: torch._int_mm(a, b)
+        return lambda: torch.matmul(a, b)
+
+    out_bytes = 4 if dtype == "int8" else DTYPE_BYTES[dtype]
+    return Case(
+        id=f"matmul.{dtype}.{n}",
+        benchmark="matmul",
+        device=device,
+        unit="FLOP/s",
+        build=build,
+        dtype=dtype,
+        size=n,
+        shape=(n, n, n),
+        flops_per_iteration=2.0 * n**3,
+        bytes_per_iteration=float(n * n * (2 * DTYPE_BYTES[dtype] + out_bytes)),
+        memory_bytes=n * n * (2 * DTYPE_BYTES[dtype] + out_bytes),
+        peak=peak,
+        flags=("tf32",) if dtype == "tf32" else (),
+        sweep=f"matmul.{dtype}",
+        context=_precision_context(device_kind, dtype),
+    )
+
+
+#: STREAM kernels: arrays touched per element (read plus written) and the PyTorch call.
+STREAM_ARRAYS = {"copy": 2, "scale": 2, "add": 3, "triad": 3}
+
+
+def stream(*, device: str, kernel: str, n: int, peak: float | None, dtype: str = "fp32") -> Case:
+    """One STREAM kernel over arrays of ``n`` elements (McCalpin's copy, scale, add, triad)."""
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        a, b, c = (_random((n,), dtype, device) for _ in range(3))
+        calls: dict[str, Callable[[], object]] = {
+            "copy": lambda: c.copy_(a),
+            "scale": lambda: torch.mul(c, STREAM_SCALAR, out=b),
+            "add": lambda: torch.add(a, b, out=c),
+            "triad": lambda: torch.add(b, c, alpha=STREAM_SCALAR, out=a),
+        }
+        return calls[kernel]
+
+    element_bytes = DTYPE_BYTES[dtype]
+    return Case(
+        id=f"{kernel}.{dtype}.{n}",
+        benchmark=kernel,
+        device=device,
+        unit="B/s",
+        build=build,
+        dtype=dtype,
+        size=n,
+        bytes_per_iteration=float(STREAM_ARRAYS[kernel] * n * element_bytes),
+        memory_bytes=3 * n * element_bytes,
+        peak=peak,
+        sweep=f"stream.{kernel}",
+    )
+
+
+def transfer(*, device: str, direction: str, num_bytes: int, pinned: bool, peak: float | None) -> Case:
+    """A host-to-device (``h2d``) or device-to-host (``d2h``) copy of ``num_bytes``."""
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        host = (
+            torch.randint(0, 256, (num_bytes,), dtype=torch.uint8).pin_memory()
+            if pinned
+            else torch.randint(0, 256, (num_bytes,), dtype=torch.uint8)
+        )
+        on_device = torch.empty((num_bytes,), dtype=torch.uint8, device=device)
+        if direction == "h2d":
+            return lambda: on_device.copy_(host, non_blocking=pinned)
+        on_device.random_(0, 256)
+        return lambda: host.copy_(on_device, non_blocking=pinned)
+
+    kind = "pinned" if pinned else "pageable"
+    return Case(
+        id=f"{direction}.{kind}.{num_bytes}",
+        benchmark=direction,
+        device=device,
+        unit="B/s",
+        build=build,
+        size=num_bytes,
+        pinned=pinned,
+        bytes_per_iteration=float(num_bytes),
+        memory_bytes=num_bytes,
+        peak=peak,
+        sweep=f"{direction}.{kind}",
+    )
+
+
+def launch(*, device: str) -> Case:
+    """The cost of one tiny op in a stream of them: dispatch on CPUs, kernel launch on GPUs."""
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        x, out = _random((1,), "fp32", device), torch.empty((1,), device=device)
+        return lambda: torch.add(x, 1.0, out=out)
+
+    return Case(
+        id="launch",
+        benchmark="launch",
+        device=device,
+        unit="s",
+        build=build,
+        dtype="fp32",
+        size=1,
+        memory_bytes=8,
+    )
+
+
+def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
+    """``z = x * y`` over ``n`` fp32 elements: throughput against problem size."""
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        x, y, z = (_random((n,), "fp32", device) for _ in range(3))
+        return lambda: torch.mul(x, y, out=z)
+
+    bytes_per_element = 3 * DTYPE_BYTES["fp32"]
+    return Case(
+        id=f"elementwise.fp32.{n}",
+        benchmark="elementwise",
+        device=device,
+        unit="elements/s",
+        build=build,
+        dtype="fp32",
+        size=n,
+        bytes_per_iteration=float(n * bytes_per_element),
+        memory_bytes=n * bytes_per_element,
+        sweep="elementwise",
+        peak=bandwidth_peak / bytes_per_element if bandwidth_peak else None,
+    )
+
+
+def conv2d(*, device: str, device_kind: str, dtype: str, batch_size: int, peak: float | None) -> Case:
+    """A 3x3, stride-1 convolution, 64 to 64 channels at 56x56, inference: ``2 N K C H W R S`` FLOPs."""
+    c, side, k = CONV_CHANNELS, CONV_SIDE, CONV_KERNEL
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        x = _random((batch_size, c, side, side), dtype, device)
+        weight = _random((c, c, k, k), dtype, device)
+
+        def call() -> object:
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(x, weight, padding=k // 2)
+
+        return call
+
+    activation_bytes = batch_size * c * side * side * DTYPE_BYTES[dtype]
+    return Case(
+        id=f"conv2d.{dtype}.{batch_size}",
+        benchmark="conv2d",
+        device=device,
+        unit="FLOP/s",
+        build=build,
+        dtype=dtype,
+        size=batch_size,
+        shape=(batch_size, c, side, side, c, k, k),
+        flops_per_iteration=2.0 * batch_size * c * side * side * c * k * k,
+        bytes_per_iteration=float(2 * activation_bytes + c * c * k * k * DTYPE_BYTES[dtype]),
+        memory_bytes=2 * activation_bytes,
+        peak=peak,
+        flags=("tf32",) if dtype == "tf32" else (),
+        sweep=f"conv2d.{dtype}",
+        context=_precision_context(device_kind, dtype),
+    )
+
+
+def with_threads(case: Case, num_threads: int, *, benchmark: str, peak: float | None) -> Case:
+    """The same case pinned to ``num_threads`` threads, stored under ``benchmark``."""
+    return replace(
+        case,
+        id=f"{benchmark}.{case.id}.t{num_threads}",
+        benchmark=benchmark,
+        num_threads=num_threads,
+        peak=peak,
+        sweep=None,
+        context=lambda: torch_threads(num_threads),
+    )

@@ -1,0 +1,98 @@
+"""Runs a set of benchmark cases as one stored run, keeping every finished result on Ctrl-C."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from devicefit.devices.base import Device
+from devicefit.errors import UsageError
+from devicefit.measure.environment import collect_environment, command_line
+from devicefit.measure.micro import Case
+from devicefit.measure.plan import SUITES, plan_micro
+from devicefit.measure.runner import FULL, QUICK, execute
+from devicefit.records import Result
+from devicefit.store.sqlite import RunRecorder, Store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchOutcome:
+    """What a benchmark session produced: the stored run and how it ended."""
+
+    run_id: int
+    results: tuple[Result, ...]
+    interrupted: bool
+
+
+def plan_cases(devices: Sequence[Device], *, suite: str, quick: bool, only: str | None = None) -> list[Case]:
+    """Lists the cases of ``suite`` on each device, filtered by ``only``.
+
+    Args:
+        devices: Selected devices.
+        suite: One of ``SUITES``.
+        quick: The reduced sweep of ``--quick``.
+        only: Comma-separated shell patterns matched against benchmark names and case ids
+            (``matmul``, ``triad,copy``, ``matmul.bf16.*``).
+
+    Raises:
+        UsageError: On an unknown suite, or a filter that matches nothing.
+    """
+    if suite not in (*SUITES, "all"):
+        raise UsageError(f"unknown suite {suite!r}", fix=f"Choose from: {', '.join((*SUITES, 'all'))}")
+    cases = [case for device in devices for case in plan_micro(device.properties(), quick=quick)]
+    if only:
+        patterns = [p.strip() for p in only.split(",") if p.strip()]
+        cases = [
+            c
+            for c in cases
+            if any(fnmatch.fnmatchcase(c.benchmark, p) or fnmatch.fnmatchcase(c.id, p) for p in patterns)
+        ]
+        if not cases:
+            raise UsageError(
+                f"--only {only!r} matches no benchmark",
+                fix="Use names such as matmul, copy, triad, h2d, launch, elementwise, conv2d",
+            )
+    return cases
+
+
+def run_benchmarks(
+    cases: Sequence[Case],
+    devices: Sequence[Device],
+    store: Store,
+    *,
+    quick: bool,
+    label: str | None = None,
+    on_case: Callable[[Case, int], None] | None = None,
+    raise_errors: bool = False,
+) -> BenchOutcome:
+    """Measures ``cases`` into a new run of ``store``.
+
+    A Ctrl-C abandons the case in progress; the run is marked interrupted and every finished
+    result stays stored.
+    """
+    descriptions = tuple(d.properties() for d in devices)
+    results: list[Result] = []
+    recording = store.recording(
+        command=command_line(),
+        environment=collect_environment(descriptions),
+        devices=descriptions,
+        label=label,
+    )
+    recorder: RunRecorder | None = None
+    try:
+        with recording as recorder:
+            for result in execute(
+                cases,
+                {d.id: d for d in devices},
+                QUICK if quick else FULL,
+                on_case=on_case,
+                raise_errors=raise_errors,
+            ):
+                recorder.add(result)
+                results.append(result)
+    except KeyboardInterrupt:
+        if recorder is None:
+            raise
+        return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=True)
+    return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=False)

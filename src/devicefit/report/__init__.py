@@ -1,0 +1,1 @@
+"""Rendering: terminal tables, units, and JSON/CSV views."""

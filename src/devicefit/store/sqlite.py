@@ -1,0 +1,305 @@
+"""The results store: runs and their results in an embedded SQLite database, one commit per result.
+
+Each result is committed as soon as it is measured, so an interrupted or failed run keeps every
+result that finished. The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]``
+takes a database from version ``i`` to ``i + 1`` and runs inside one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from devicefit.errors import StoreError, UsageError
+from devicefit.records import DeviceDescription, Environment, Result, Run, RunStatus, RunSummary
+
+#: Environment variable naming the database, overridden by ``--db``.
+DB_ENV = "DEVICEFIT_DB"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs with their environment and devices; results with the full record as JSON.
+    """
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted', 'failed')),
+        command TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        devices TEXT NOT NULL
+    );
+    CREATE TABLE results (
+        result_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        device TEXT NOT NULL,
+        benchmark TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        dtype TEXT,
+        value REAL,
+        unit TEXT NOT NULL,
+        median_s REAL,
+        status TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX results_by_run ON results (run_id);
+    """,
+    # 2: a label per run (bench --label), and an index for comparing one benchmark across runs.
+    """
+    ALTER TABLE runs ADD COLUMN label TEXT;
+    CREATE INDEX results_by_benchmark ON results (benchmark, device);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_db_path() -> Path:
+    """Returns ``$DEVICEFIT_DB`` or ``devicefit.db`` in the user data directory."""
+    if os.environ.get(DB_ENV):
+        return Path(os.environ[DB_ENV]).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("devicefit") / "devicefit.db"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """An open results database.
+
+    Args:
+        path: The database file; its folder is created if missing.
+
+    Raises:
+        StoreError: If the file cannot be created, is not a SQLite database, or was written by a
+            newer devicefit.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open the database {path}: {error}", fix=_FIX) from error
+        with self._translated():
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+
+    def close(self) -> None:
+        """Closes the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot use the database {self.path}: {error}", fix=_FIX) from error
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {self.path} has schema version {version}, newer than this devicefit reads "
+                f"({SCHEMA_VERSION})",
+                fix="Upgrade devicefit, or pass --db with another file",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        self._db.execute("PRAGMA journal_mode = WAL")
+        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            statements = [s for s in script.split(";") if s.strip()]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {target}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def start_run(
+        self,
+        *,
+        command: str,
+        environment: Environment,
+        devices: tuple[DeviceDescription, ...],
+        label: str | None = None,
+    ) -> int:
+        """Records a new run in status ``running`` and returns its id."""
+        with self._translated():
+            cursor = self._db.execute(
+                "INSERT INTO runs (started_at, status, command, hostname, environment, devices, label)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                (
+                    _now(),
+                    command,
+                    environment.hostname,
+                    json.dumps(asdict(environment)),
+                    json.dumps([asdict(d) for d in devices]),
+                    label,
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def add_result(self, run_id: int, result: Result) -> None:
+        """Commits one result of a run."""
+        with self._translated():
+            self._db.execute(
+                "INSERT INTO results (run_id, device, benchmark, case_id, dtype, value, unit, median_s,"
+                " status, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    result.device,
+                    result.benchmark,
+                    result.case_id,
+                    result.dtype,
+                    result.value,
+                    result.unit,
+                    result.median_s,
+                    result.status,
+                    json.dumps(asdict(result)),
+                ),
+            )
+
+    def finish_run(self, run_id: int, status: RunStatus) -> None:
+        """Marks a run complete, interrupted or failed."""
+        with self._translated():
+            self._db.execute(
+                "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?", (status, _now(), run_id)
+            )
+
+    @contextmanager
+    def recording(
+        self,
+        *,
+        command: str,
+        environment: Environment,
+        devices: tuple[DeviceDescription, ...],
+        label: str | None = None,
+    ) -> Iterator[RunRecorder]:
+        """Opens a run; it ends ``complete``, ``interrupted`` (Ctrl-C) or ``failed`` (any other error)."""
+        run_id = self.start_run(command=command, environment=environment, devices=devices, label=label)
+        recorder = RunRecorder(self, run_id)
+        try:
+            yield recorder
+        except KeyboardInterrupt:
+            self.finish_run(run_id, "interrupted")
+            raise
+        except BaseException:
+            self.finish_run(run_id, "failed")
+            raise
+        self.finish_run(run_id, "complete")
+
+    def list_runs(self, limit: int | None = None) -> list[RunSummary]:
+        """Returns the most recent runs first."""
+        with self._translated():
+            rows = self._db.execute(
+                "SELECT r.run_id, r.status, r.started_at, r.ended_at, r.command, r.label, r.hostname,"
+                " r.devices, (SELECT COUNT(*) FROM results WHERE results.run_id = r.run_id)"
+                " FROM runs r ORDER BY r.run_id DESC LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [
+            RunSummary(
+                run_id=row[0],
+                status=row[1],
+                started_at=row[2],
+                ended_at=row[3],
+                command=row[4],
+                label=row[5],
+                hostname=row[6],
+                devices=tuple(d["id"] for d in json.loads(row[7])),
+                num_results=row[8],
+            )
+            for row in rows
+        ]
+
+    def resolve_run_id(self, ref: str) -> int:
+        """Turns ``RUN`` as typed (``12``, ``latest``, ``-1`` for the latest) into a run id.
+
+        Raises:
+            UsageError: If no such run exists.
+        """
+        with self._translated():
+            if ref in ("latest", "last") or ref.lstrip("-").isdigit() and int(ref) < 0:
+                offset = 0 if ref in ("latest", "last") else -int(ref) - 1
+                row = self._db.execute(
+                    "SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 1 OFFSET ?", (offset,)
+                ).fetchone()
+            elif ref.isdigit():
+                row = self._db.execute("SELECT run_id FROM runs WHERE run_id = ?", (int(ref),)).fetchone()
+            else:
+                raise UsageError(
+                    f"RUN must be a run id, 'latest' or a negative offset, not {ref!r}",
+                    fix="See 'devicefit history' for run ids",
+                )
+        if row is None:
+            raise UsageError(f"no run {ref} in {self.path}", fix="See 'devicefit history' for run ids")
+        return int(row[0])
+
+    def load_run(self, run_id: int) -> Run:
+        """Reads a run with all its results."""
+        from pydantic import TypeAdapter
+
+        with self._translated():
+            row = self._db.execute(
+                "SELECT run_id, status, started_at, ended_at, command, label, environment, devices"
+                " FROM runs WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise UsageError(f"no run {run_id} in {self.path}", fix="See 'devicefit history' for run ids")
+            records = self._db.execute(
+                "SELECT record FROM results WHERE run_id = ? ORDER BY result_id", (run_id,)
+            ).fetchall()
+        return Run(
+            run_id=row[0],
+            status=row[1],
+            started_at=row[2],
+            ended_at=row[3],
+            command=row[4],
+            label=row[5],
+            environment=TypeAdapter(Environment).validate_json(row[6]),
+            devices=TypeAdapter(tuple[DeviceDescription, ...]).validate_json(row[7]),
+            results=tuple(TypeAdapter(Result).validate_json(record) for (record,) in records),
+        )
+
+
+class RunRecorder:
+    """Adds results to one open run."""
+
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.num_results = 0
+
+    def add(self, result: Result) -> None:
+        """Commits ``result`` to the run."""
+        self.store.add_result(self.run_id, result)
+        self.num_results += 1
+
+
+_FIX = f"Pass --db with a writable file, or set {DB_ENV}; move a damaged file aside to start afresh"
+
+
+def open_store(path: Path | None = None) -> Store:
+    """Opens (creating and migrating as needed) the database at ``path`` or the default location."""
+    return Store(path or default_db_path())

@@ -1,0 +1,35 @@
+"""Shared fixtures: probe caches cleared between tests, a temporary results database, GPU marker."""
+
+from __future__ import annotations
+
+import pytest
+
+from devicefit.devices import discover_devices
+from devicefit.devices.cpu import _core_table
+
+
+@pytest.fixture(autouse=True)
+def _fresh_probes():
+    discover_devices.cache_clear()
+    _core_table.cache_clear()
+    yield
+    discover_devices.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_db(tmp_path, monkeypatch):
+    """Every test gets its own database; nothing touches the user's data dir."""
+    path = tmp_path / "devicefit.db"
+    monkeypatch.setenv("DEVICEFIT_DB", str(path))
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,148 @@
+"""Micro-benchmark cases: work counts with their derivation, real CPU builds, and the plans per device."""
+
+import pytest
+import torch
+
+from devicefit.devices.fake import FakeDevice
+from devicefit.measure import micro
+from devicefit.measure.plan import plan_micro
+from devicefit.records import CPUProperties, DeviceDescription, Peak
+
+CPU_PROPS = CPUProperties(
+    model="AMD EPYC",
+    vendor="amd",
+    architecture="x86_64",
+    num_physical_cores=4,
+    num_logical_cpus=8,
+    num_threads=4,
+    isa_features=("avx2", "fma"),
+    torch_cpu_capability="AVX2",
+    base_clock_hz=2.45e9,
+    max_clock_hz=None,
+    clock_source="nominal",
+    simd_fp32_lanes=8,
+    fma_units_per_core=2,
+    fma_units_source="test",
+    l1d_cache_bytes_per_core=32 * 2**10,
+    l2_cache_bytes_per_core=512 * 2**10,
+    l3_cache_bytes=32 * 2**20,
+    memory_bytes=16 * 2**30,
+)
+CPU = DeviceDescription(
+    id="cpu",
+    kind="cpu",
+    name="AMD EPYC",
+    vendor="amd",
+    memory_bytes=16 * 2**30,
+    peaks=(Peak(dtype="fp32", flops_per_s=313.6e9, derivation="4 x 8 x 2 x 2 x 2.45 GHz"),),
+    cpu=CPU_PROPS,
+)
+
+
+def test_matmul_counts_two_flops_per_multiply_add():
+    case = micro.matmul(device="cpu", device_kind="cpu", dtype="fp32", n=1024, peak=None)
+    assert case.flops_per_iteration == 2 * 1024**3  # 2.147 GFLOP
+    assert case.memory_bytes == 3 * 1024 * 1024 * 4
+
+
+def test_stream_bytes_follow_mccalpins_convention():
+    # Copy and scale move 2 arrays (read one, write one); add and triad 3. 1M fp32 elements = 4 MiB each.
+    bytes_moved = {
+        k: micro.stream(device="cpu", kernel=k, n=2**20, peak=None).bytes_per_iteration
+        for k in micro.STREAM_ARRAYS
+    }
+    assert bytes_moved == {"copy": 8 * 2**20, "scale": 8 * 2**20, "add": 12 * 2**20, "triad": 12 * 2**20}
+
+
+def test_conv2d_flops_match_the_resnet_layer():
+    # 2 x N x K x C x H x W x R x S = 2 x 8 x 64 x 64 x 56 x 56 x 3 x 3 = 1.850 GFLOP.
+    case = micro.conv2d(device="cpu", device_kind="cpu", dtype="fp32", batch_size=8, peak=None)
+    assert case.flops_per_iteration == 2 * 8 * 64 * 64 * 56 * 56 * 3 * 3 == 1_849_688_064
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        micro.matmul(device="cpu", device_kind="cpu", dtype="fp32", n=64, peak=None),
+        micro.matmul(device="cpu", device_kind="cpu", dtype="bf16", n=32, peak=None),
+        micro.matmul(device="cpu", device_kind="cpu", dtype="int8", n=32, peak=None),
+        *(micro.stream(device="cpu", kernel=k, n=1000, peak=None) for k in micro.STREAM_ARRAYS),
+        micro.launch(device="cpu"),
+        micro.elementwise(device="cpu", n=1000, bandwidth_peak=None),
+        micro.conv2d(device="cpu", device_kind="cpu", dtype="fp32", batch_size=1, peak=None),
+    ],
+    ids=lambda case: case.id,
+)
+def test_every_case_builds_and_runs_on_the_cpu(case):
+    with case.context():
+        fn = case.build()
+        fn()
+        fn()
+
+
+def test_inputs_are_random_not_zeros():
+    case = micro.stream(device="cpu", kernel="copy", n=4096, peak=None)
+    fn = case.build()
+    out = fn()
+    assert out.abs().sum() > 0
+    assert out.unique().numel() > 4000
+
+
+def test_tf32_switch_is_restored():
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    with micro.tf32_enabled(True):
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+
+
+def test_thread_pinning_is_restored():
+    before = torch.get_num_threads()
+    with micro.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_cpu_plan_sweeps_caches_into_dram_and_scales_threads():
+    cases = plan_micro(CPU, quick=False)
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids))
+    benchmarks = {c.benchmark for c in cases}
+    assert {
+        "matmul",
+        "copy",
+        "scale",
+        "add",
+        "triad",
+        "launch",
+        "elementwise",
+        "conv2d",
+        "matmul_threads",
+        "triad_threads",
+    } <= benchmarks
+    assert not benchmarks & {"h2d", "d2h"}
+    triad_sizes = [c.size * 4 for c in cases if c.benchmark == "triad"]
+    assert triad_sizes == sorted(triad_sizes)
+    assert triad_sizes[0] <= CPU_PROPS.l1d_cache_bytes_per_core
+    assert triad_sizes[-1] >= 4 * CPU_PROPS.l3_cache_bytes
+    assert [c.num_threads for c in cases if c.benchmark == "matmul_threads"] == [1, 2, 4]
+    fp32 = next(c for c in cases if c.benchmark == "matmul" and c.dtype == "fp32")
+    assert fp32.peak == 313.6e9
+    one_thread = next(c for c in cases if c.benchmark == "matmul_threads")
+    assert one_thread.peak == pytest.approx(313.6e9 / 4)
+
+
+def test_quick_plan_is_a_subset_with_dram_points():
+    quick = plan_micro(CPU, quick=True)
+    assert len(quick) < len(plan_micro(CPU, quick=False)) / 2
+    dram = max(c.size for c in quick if c.benchmark == "triad")
+    assert dram * 4 >= 4 * CPU_PROPS.l3_cache_bytes
+    assert {c.benchmark for c in quick} >= {"matmul", "triad", "copy", "launch", "elementwise", "conv2d"}
+
+
+def test_gpu_plan_measures_transfers_tf32_and_bf16_at_8192():
+    cases = plan_micro(FakeDevice().properties(), quick=False)
+    transfers = {(c.benchmark, c.pinned) for c in cases if c.benchmark in ("h2d", "d2h")}
+    assert transfers == {("h2d", False), ("h2d", True), ("d2h", False), ("d2h", True)}
+    assert any(c.id == "matmul.bf16.8192" for c in cases)
+    assert any(c.dtype == "tf32" and "tf32" in c.flags for c in cases)
+    assert not any(c.benchmark.endswith("_threads") for c in cases)

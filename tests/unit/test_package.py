@@ -1,0 +1,32 @@
+"""The installed package carries its data files and its entry points (codecarbon's integrity check)."""
+
+import subprocess
+import sys
+from importlib import resources
+
+from devicefit.data import load_packaged_toml
+
+
+def test_cpu_core_table_loads_from_the_installed_package():
+    table = load_packaged_toml("devicefit.devices", "cpu_cores.toml")["cores"]
+    assert table and all({"name", "fma_units", "fma_width_bits", "source"} <= set(entry) for entry in table)
+
+
+def test_py_typed_marker_is_shipped():
+    assert resources.files("devicefit").joinpath("py.typed").is_file()
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "devicefit", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.startswith("devicefit ")
+
+
+def test_lightweight_modules_do_not_import_torch():
+    code = (
+        "import sys; import devicefit.records, devicefit.analyze.stats, devicefit.store.sqlite, "
+        "devicefit.report.terminal, devicefit.report.export; print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

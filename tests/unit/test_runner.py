@@ -1,0 +1,167 @@
+"""Running cases: values from work and time, failures as statuses, sweeps that stop, interrupted runs."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from devicefit.devices.fake import FakeDevice
+from devicefit.errors import DevicefitError
+from devicefit.measure import micro
+from devicefit.measure.runner import RunnerConfig, execute, run_case
+from devicefit.measure.session import plan_cases, run_benchmarks
+from devicefit.measure.timer import TimerConfig
+from devicefit.store.sqlite import Store
+
+# Simulated seconds cost nothing real; a long budget keeps timer overhead out of the checked values.
+FAST = TimerConfig(warmup_s=0.0, min_time_s=0.01, budget_s=1.0, min_samples=3)
+
+
+def failing_case(error, case_id="broken"):
+    def build():
+        raise error
+
+    return micro.Case(
+        id=case_id,
+        benchmark="matmul",
+        device="fake",
+        unit="FLOP/s",
+        build=build,
+        dtype="fp32",
+        flops_per_iteration=1.0,
+    )
+
+
+class BuildingFake(FakeDevice):
+    """A fake device that builds the case's real callable (to exercise build-time failures)."""
+
+    def prepare(self, case):
+        return case.build()
+
+
+def test_values_follow_from_work_and_median():
+    device = FakeDevice()
+    case = micro.matmul(device="fake", device_kind="fake", dtype="bf16", n=4096, peak=160e12)
+    result = run_case(case, device, FAST)
+    # 2 x 4096^3 FLOP at 80% of 160 TFLOP/s.
+    assert result.status == "ok"
+    assert result.value == pytest.approx(0.8 * 160e12, rel=1e-3)
+    assert result.peak_fraction == pytest.approx(0.8, rel=1e-3)
+    assert result.value == pytest.approx(case.flops_per_iteration / result.median_s)
+
+
+def test_bandwidth_and_latency_units():
+    device = FakeDevice(launch_s=4e-6)
+    triad = run_case(micro.stream(device="fake", kernel="triad", n=2**26, peak=1e12), device, FAST)
+    assert triad.unit == "B/s" and triad.value == pytest.approx(0.8e12, rel=1e-3)
+    launch = run_case(micro.launch(device="fake"), device, FAST)
+    assert launch.unit == "s" and launch.value == pytest.approx(4e-6, rel=1e-3)
+    assert launch.peak_fraction is None
+
+
+def test_out_of_memory_is_recorded_and_memory_released():
+    device = FakeDevice(memory_bytes=2**20)
+    released = []
+    device.release_memory = lambda: released.append(True)
+    result = run_case(
+        micro.matmul(device="fake", device_kind="fake", dtype="fp32", n=8192, peak=None), device, FAST
+    )
+    assert (result.status, result.value, result.measurement) == ("oom", None, None)
+    assert "fake device" in result.error
+    assert released == [True]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"), "oom"),
+        (RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Half'"), "unsupported"),
+        (NotImplementedError("no kernel"), "unsupported"),
+        (ValueError("something else"), "error"),
+    ],
+)
+def test_failures_become_statuses(error, status):
+    result = run_case(failing_case(error), BuildingFake(), FAST)
+    assert result.status == status
+    assert result.error
+
+
+def test_unexpected_errors_are_raised_with_debug():
+    with pytest.raises(ValueError):
+        run_case(failing_case(ValueError("bug")), BuildingFake(), FAST, raise_errors=True)
+
+
+def test_illegal_memory_access_stops_the_run():
+    error = RuntimeError("CUDA error: an illegal memory access was encountered")
+    with pytest.raises(DevicefitError, match="beyond recovery"):
+        run_case(failing_case(error), BuildingFake(), FAST)
+
+
+def test_a_sweep_stops_before_a_case_that_would_run_too_long():
+    device = FakeDevice(peak_flops_per_s={"fp32": 1e9}, efficiency=1.0)
+    cases = [
+        micro.matmul(device="fake", device_kind="fake", dtype="fp32", n=n, peak=None) for n in (64, 256, 1024)
+    ]
+    config = RunnerConfig(timer=FAST, max_iteration_s=0.1)
+    results = list(execute(cases, {"fake": device}, config))
+    # 2 x 256^3 / 1e9 = 34 ms runs; 1024 would take 64x that, 2.1 s, over the 0.1 s limit.
+    assert [r.status for r in results] == ["ok", "ok", "skipped"]
+    assert "2.1 s" in results[2].error
+
+
+def test_a_case_that_needs_more_than_free_memory_is_skipped():
+    device = FakeDevice(memory_bytes=100 * 2**20)
+    case = micro.stream(device="fake", kernel="copy", n=2**24, peak=None)  # 3 x 64 MiB
+    (result,) = execute([case], {"fake": device}, RunnerConfig(timer=FAST))
+    assert result.status == "skipped"
+    assert "GiB free" in result.error
+
+
+def test_progress_callback_sees_every_case_in_order():
+    device = FakeDevice()
+    cases = [micro.launch(device="fake"), micro.stream(device="fake", kernel="copy", n=1024, peak=None)]
+    seen = []
+    list(
+        execute(
+            cases,
+            {"fake": device},
+            RunnerConfig(timer=FAST),
+            on_case=lambda c, done: seen.append((c.id, done)),
+        )
+    )
+    assert seen == [("launch", 0), ("copy.fp32.1024", 1)]
+
+
+def test_interrupted_run_keeps_finished_results(tmp_path):
+    device = BuildingFake()
+    launch = micro.launch(device="fake")
+    cases = [
+        launch,
+        dataclasses.replace(launch, id="launch2"),
+        failing_case(KeyboardInterrupt(), "ctrl-c"),
+        launch,
+    ]
+    store = Store(tmp_path / "r.db")
+    outcome = run_benchmarks(cases, [device], store, quick=True)
+    assert outcome.interrupted
+    assert [r.case_id for r in outcome.results] == ["launch", "launch2"]
+    run = store.load_run(outcome.run_id)
+    assert run.status == "interrupted"
+    assert [r.case_id for r in run.results] == ["launch", "launch2"]
+
+
+def test_complete_run_is_stored(tmp_path):
+    store = Store(tmp_path / "r.db")
+    device = FakeDevice()
+    cases = plan_cases([device], suite="micro", quick=True, only="matmul.bf16.*,launch")
+    outcome = run_benchmarks(cases, [device], store, quick=True, label="dry run")
+    run = store.load_run(outcome.run_id)
+    assert (run.status, run.label, outcome.interrupted) == ("complete", "dry run", False)
+    assert [r.case_id for r in run.results] == [
+        "matmul.bf16.1024",
+        "matmul.bf16.4096",
+        "matmul.bf16.8192",
+        "launch",
+    ]
+    assert run.devices[0].id == "fake"

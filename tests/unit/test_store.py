@@ -1,0 +1,184 @@
+"""The results store: round trip, history, run references, migrations, damaged and unwritable files."""
+
+import dataclasses
+import json
+import sqlite3
+
+import pytest
+
+from devicefit.errors import StoreError, UsageError
+from devicefit.records import DeviceDescription, Environment, Measurement, Peak, Result, Summary
+from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store, default_db_path
+
+ENVIRONMENT = Environment(
+    devicefit_version="0.1.0",
+    python_version="3.11.7",
+    torch_version="2.13.0+cpu",
+    numpy_version="2.4.6",
+    platform="Linux 6.1 x86_64",
+    hostname="box",
+    cpu_model="AMD EPYC",
+    torch_num_threads=2,
+)
+DEVICE = DeviceDescription(
+    id="cpu",
+    kind="cpu",
+    name="AMD EPYC",
+    vendor="amd",
+    memory_bytes=2**34,
+    peaks=(Peak(dtype="fp32", flops_per_s=1.568e11, derivation="2 x 8 x 2 x 2 x 2.45 GHz"),),
+)
+
+
+def make_result(case_id="matmul.fp32.256", value=1.2e11, **overrides):
+    samples = (2.8e-4, 2.9e-4, 2.7e-4, 2.8e-4, 3.0e-4)
+    summary = Summary(
+        median_s=2.8e-4,
+        iqr_s=1e-5,
+        min_s=2.7e-4,
+        max_s=3.0e-4,
+        mean_s=2.84e-4,
+        cv=0.04,
+        num_samples=5,
+        warnings=("only 5 samples",),
+    )
+    fields = dict(
+        device="cpu",
+        benchmark="matmul",
+        case_id=case_id,
+        unit="FLOP/s",
+        dtype="fp32",
+        size=256,
+        shape=(256, 256, 256),
+        flops_per_iteration=2 * 256**3,
+        value=value,
+        peak=1.568e11,
+        measurement=Measurement(
+            samples_s=samples,
+            iterations_per_sample=20,
+            overhead_s=1e-7,
+            num_warmup_iterations=40,
+            summary=summary,
+        ),
+    )
+    fields.update(overrides)
+    return Result(**fields)
+
+
+def test_run_round_trips_every_field(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        run_id = store.start_run(
+            command="devicefit bench", environment=ENVIRONMENT, devices=(DEVICE,), label="x"
+        )
+        stored = [
+            make_result(),
+            make_result(
+                "matmul.fp32.1024", status="oom", value=None, measurement=None, error="CUDA out of memory"
+            ),
+        ]
+        for result in stored:
+            store.add_result(run_id, result)
+        store.finish_run(run_id, "complete")
+        run = store.load_run(run_id)
+    assert run.results == tuple(stored)
+    assert run.environment == ENVIRONMENT
+    assert run.devices == (DEVICE,)
+    assert (run.status, run.label, run.command) == ("complete", "x", "devicefit bench")
+    assert run.ended_at is not None
+
+
+def test_recording_marks_complete_interrupted_and_failed(tmp_path):
+    store = Store(tmp_path / "r.db")
+    with store.recording(command="a", environment=ENVIRONMENT, devices=(DEVICE,)) as recorder:
+        recorder.add(make_result())
+    with (
+        pytest.raises(KeyboardInterrupt),
+        store.recording(command="b", environment=ENVIRONMENT, devices=(DEVICE,)) as recorder,
+    ):
+        recorder.add(make_result())
+        raise KeyboardInterrupt
+    with (
+        pytest.raises(RuntimeError),
+        store.recording(command="c", environment=ENVIRONMENT, devices=(DEVICE,)),
+    ):
+        raise RuntimeError("boom")
+    runs = store.list_runs()
+    assert [(r.command, r.status, r.num_results) for r in runs] == [
+        ("c", "failed", 0),
+        ("b", "interrupted", 1),
+        ("a", "complete", 1),
+    ]
+    assert runs[0].devices == ("cpu",)
+
+
+def test_run_references_resolve(tmp_path):
+    store = Store(tmp_path / "r.db")
+    ids = [store.start_run(command=str(i), environment=ENVIRONMENT, devices=(DEVICE,)) for i in range(3)]
+    assert store.resolve_run_id("latest") == ids[-1]
+    assert store.resolve_run_id("-2") == ids[-2]
+    assert store.resolve_run_id(str(ids[0])) == ids[0]
+    for bad in ("99", "-9", "abc"):
+        with pytest.raises(UsageError):
+            store.resolve_run_id(bad)
+
+
+def test_version_1_database_is_migrated_keeping_its_runs(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute(
+        "INSERT INTO runs (started_at, status, command, hostname, environment, devices) VALUES "
+        "('2026-01-01T00:00:00+00:00', 'complete', 'devicefit bench', 'box', ?, '[]')",
+        (json.dumps(dataclasses.asdict(ENVIRONMENT)),),
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    with Store(path) as store:
+        (run,) = store.list_runs()
+        assert (run.command, run.label) == ("devicefit bench", None)
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        columns = {row[1] for row in store._db.execute("PRAGMA table_info(runs)")}
+        assert "label" in columns
+
+
+def test_fresh_database_is_at_the_latest_version_in_wal_mode(tmp_path):
+    with Store(tmp_path / "new.db") as store:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this devicefit reads"):
+        Store(path)
+
+
+def test_corrupt_file_names_its_path(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError) as raised:
+        Store(path)
+    assert str(path) in str(raised.value)
+    assert "not a database" in str(raised.value)
+    assert raised.value.exit_code == 1
+
+
+def test_unwritable_location_names_its_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError) as raised:
+        Store(blocker / "sub" / "r.db")
+    assert str(blocker / "sub" / "r.db") in str(raised.value)
+
+
+def test_default_path_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEVICEFIT_DB", str(tmp_path / "env.db"))
+    assert default_db_path() == tmp_path / "env.db"
+    monkeypatch.delenv("DEVICEFIT_DB")
+    assert default_db_path().name == "devicefit.db"
