@@ -10,7 +10,17 @@ from devicefit.data import load_packaged_toml
 from devicefit.errors import UsageError
 from devicefit.records import DeviceDescription, DeviceSpec, Peak
 
-META_FIELDS = {"id", "name", "vendor", "kind", "architecture", "aliases", "notes", "sources", "compute_capabilities"}
+META_FIELDS = {
+    "id",
+    "name",
+    "vendor",
+    "kind",
+    "architecture",
+    "aliases",
+    "notes",
+    "sources",
+    "compute_capabilities",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +43,11 @@ def figure_paths(spec):
         if isinstance(value, dict):
             yield from (f"{field.name}.{key}" for key in value)
         elif dataclasses.is_dataclass(value):
-            yield from (f"{field.name}.{f.name}" for f in dataclasses.fields(value) if getattr(value, f.name) is not None)
+            yield from (
+                f"{field.name}.{f.name}"
+                for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None
+            )
         else:
             yield field.name
 
@@ -41,10 +55,40 @@ def figure_paths(spec):
 def test_catalog_covers_the_required_devices(catalog):
     assert len(catalog.devices) >= 30
     names = " ".join(d.id for d in catalog.devices)
-    for required in ("p4", "p100", "v100-pcie", "v100-sxm2", "t4", "a10", "a30", "a100-40gb-pcie", "a100-80gb-sxm4",
-                     "l4", "l40s", "h100-pcie", "h100-sxm5", "h200", "b200", "2080-ti", "3070", "3090", "4090",
-                     "5090", "mi100", "mi210", "mi250", "mi250x", "mi300x", "radeon-vii", "m2-max", "m3-max",
-                     "tpu-v4", "tpu-v5e", "epyc-7763", "8480"):
+    for required in (
+        "p4",
+        "p100",
+        "v100-pcie",
+        "v100-sxm2",
+        "t4",
+        "a10",
+        "a30",
+        "a100-40gb-pcie",
+        "a100-80gb-sxm4",
+        "l4",
+        "l40s",
+        "h100-pcie",
+        "h100-sxm5",
+        "h200",
+        "b200",
+        "2080-ti",
+        "3070",
+        "3090",
+        "4090",
+        "5090",
+        "mi100",
+        "mi210",
+        "mi250",
+        "mi250x",
+        "mi300x",
+        "radeon-vii",
+        "m2-max",
+        "m3-max",
+        "tpu-v4",
+        "tpu-v5e",
+        "epyc-7763",
+        "8480",
+    ):
         assert required in names, required
     assert {d.kind for d in catalog.devices} == {"gpu", "cpu", "tpu"}
 
@@ -66,7 +110,12 @@ def test_every_figure_has_a_known_source(catalog):
 
 
 def test_every_source_is_used_and_derived_ones_show_arithmetic(catalog):
-    used = {key for spec in (*catalog.devices, *catalog.architectures) for keys in spec.sources.values() for key in keys}
+    used = {
+        key
+        for spec in (*catalog.devices, *catalog.architectures)
+        for keys in spec.sources.values()
+        for key in keys
+    }
     assert used == set(catalog.sources)
     for key, source in catalog.sources.items():
         if source.trust == "derived":
@@ -94,8 +143,14 @@ def test_h100_sxm_figures_match_the_datasheet(catalog):
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("4090", "nvidia-geforce-rtx-4090"), ("a100 80gb pcie", "nvidia-a100-80gb-pcie"), ("H200", "nvidia-h200-sxm-141gb"),
-     ("nvidia-h100-sxm5-80gb", "nvidia-h100-sxm5-80gb"), ("rtx 3090", "nvidia-geforce-rtx-3090"), ("mi300x", "amd-instinct-mi300x")],
+    [
+        ("4090", "nvidia-geforce-rtx-4090"),
+        ("a100 80gb pcie", "nvidia-a100-80gb-pcie"),
+        ("H200", "nvidia-h200-sxm-141gb"),
+        ("nvidia-h100-sxm5-80gb", "nvidia-h100-sxm5-80gb"),
+        ("rtx 3090", "nvidia-geforce-rtx-3090"),
+        ("mi300x", "amd-instinct-mi300x"),
+    ],
 )
 def test_forgiving_names(catalog, query, expected):
     assert catalog.find(query).id == expected
@@ -116,7 +171,10 @@ def test_local_names_match_driver_strings_by_kind(catalog):
     assert catalog.match_local("NVIDIA H100 80GB HBM3", "gpu").id == "nvidia-h100-sxm5-80gb"
     assert catalog.match_local("nvidia h200", "gpu").id == "nvidia-h200-sxm-141gb"
     assert catalog.match_local("AMD EPYC 7763 64-Core Processor", "cpu").id == "amd-epyc-7763"
-    assert catalog.match_local("Apple M3 Max", "gpu") is None or catalog.match_local("Apple M3 Max", "gpu").kind == "gpu"
+    assert (
+        catalog.match_local("Apple M3 Max", "gpu") is None
+        or catalog.match_local("Apple M3 Max", "gpu").kind == "gpu"
+    )
     assert catalog.match_local("AMD EPYC", "cpu") is None
 
 
@@ -128,10 +186,18 @@ def test_architectures_by_compute_capability(catalog):
 
 
 def test_local_gpu_takes_datasheet_peaks(catalog):
-    derived = DeviceDescription(id="cuda:0", kind="cuda", name="NVIDIA H100 80GB HBM3", vendor="nvidia",
-                                memory_bytes=1, peaks=(Peak(dtype="bf16", flops_per_s=1.07e15, derivation="x"),
-                                                       Peak(dtype="fp4", flops_per_s=1.0, derivation="y")),
-                                peak_bandwidth_bytes_per_s=3.352e12)
+    derived = DeviceDescription(
+        id="cuda:0",
+        kind="cuda",
+        name="NVIDIA H100 80GB HBM3",
+        vendor="nvidia",
+        memory_bytes=1,
+        peaks=(
+            Peak(dtype="bf16", flops_per_s=1.07e15, derivation="x"),
+            Peak(dtype="fp4", flops_per_s=1.0, derivation="y"),
+        ),
+        peak_bandwidth_bytes_per_s=3.352e12,
+    )
     linked = with_catalog_figures(derived, catalog)
     assert linked.catalog_id == "nvidia-h100-sxm5-80gb"
     assert linked.peak_flops_per_s("bf16") == pytest.approx(989.4e12)
@@ -162,7 +228,11 @@ architecture = "ada"
 memory_bytes = 25769803776
 bandwidth_bytes_per_s = 1.0e12
 peak_flops_per_s = { fp32 = 80e12 }
-sources = { memory_bytes = ["my-quote"], bandwidth_bytes_per_s = ["my-quote"], "peak_flops_per_s.fp32" = ["my-quote"] }
+
+[devices.sources]
+memory_bytes = ["my-quote"]
+bandwidth_bytes_per_s = ["my-quote"]
+"peak_flops_per_s.fp32" = ["my-quote"]
 """)
     monkeypatch.setenv("DEVICEFIT_CATALOG", str(user))
     merged = load_catalog()
@@ -180,12 +250,41 @@ def packaged():
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"id": "x", "name": "X", "vendor": "nvidia", "kind": "gpu", "architecture": "a", "sources": {},
-          "memory_bytes": "lots"}, "device 'x': field 'memory_bytes'"),
-        ({"id": "x", "name": "X", "vendor": "nvidia", "kind": "gpu", "architecture": "a", "sources": {},
-          "bandwith_bytes_per_s": 1e12}, "device 'x': unknown field 'bandwith_bytes_per_s'"),
-        ({"id": "x", "name": "X", "vendor": "nvidia", "kind": "quantum", "architecture": "a", "sources": {}},
-         "device 'x': field 'kind'"),
+        (
+            {
+                "id": "x",
+                "name": "X",
+                "vendor": "nvidia",
+                "kind": "gpu",
+                "architecture": "a",
+                "sources": {},
+                "memory_bytes": "lots",
+            },
+            "device 'x': field 'memory_bytes'",
+        ),
+        (
+            {
+                "id": "x",
+                "name": "X",
+                "vendor": "nvidia",
+                "kind": "gpu",
+                "architecture": "a",
+                "sources": {},
+                "bandwith_bytes_per_s": 1e12,
+            },
+            "device 'x': unknown field 'bandwith_bytes_per_s'",
+        ),
+        (
+            {
+                "id": "x",
+                "name": "X",
+                "vendor": "nvidia",
+                "kind": "quantum",
+                "architecture": "a",
+                "sources": {},
+            },
+            "device 'x': field 'kind'",
+        ),
         ({"name": "no id"}, "entry 1 has no 'id'"),
     ],
 )

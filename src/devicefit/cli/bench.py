@@ -57,7 +57,7 @@ def bench(
             }
         )
     else:
-        console().print(render_results(outcome.results))
+        console().print(render_results(outcome.results, outcome.run_id))
     if outcome.interrupted:
         error_console().print(
             f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} finished results"

@@ -72,7 +72,7 @@ def show(
         return
     out = console()
     out.print(render_run_header(record))
-    out.print(render_results(record.results))
+    out.print(render_results(record.results, record.run_id))
     if details:
         out.print(render_details(record.results))
 

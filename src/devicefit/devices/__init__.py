@@ -83,6 +83,12 @@ def _missing_device_message(item: str, found: tuple[Device, ...]) -> str:
 
 
 def _missing_device_fix(item: str) -> str:
+    import torch
+
+    if item.startswith("cuda") and not (torch.version.cuda or torch.version.hip):
+        return (
+            "Use --device cpu, or install a CUDA build of PyTorch (https://pytorch.org/get-started/locally/)"
+        )
     if item.startswith("cuda"):
         return "Use --device cpu, or see 'devicefit devices' for what is present"
     return "Use --device cpu; MPS needs an Apple-silicon Mac and a PyTorch build with MPS"

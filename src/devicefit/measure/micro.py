@@ -227,8 +227,8 @@ def launch(*, device: str) -> Case:
     def build() -> Callable[[], object]:
         import torch
 
-        x, out = _random((1,), "fp32", device), torch.empty((1,), device=device)
-        return lambda: torch.add(x, 1.0, out=out)
+        x, y, out = (_random((1,), "fp32", device) for _ in range(3))
+        return lambda: torch.add(x, y, out=out)
 
     return Case(
         id="launch",
@@ -307,7 +307,7 @@ def with_threads(case: Case, num_threads: int, *, benchmark: str, peak: float | 
     """The same case pinned to ``num_threads`` threads, stored under ``benchmark``."""
     return replace(
         case,
-        id=f"{benchmark}.{case.id}.t{num_threads}",
+        id=f"{case.id}.t{num_threads}",
         benchmark=benchmark,
         num_threads=num_threads,
         peak=peak,

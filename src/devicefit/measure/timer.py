@@ -15,6 +15,7 @@ The timer never imports a framework: the device hands in ``synchronize`` (a no-o
 
 from __future__ import annotations
 
+import gc
 import math
 import statistics
 from collections.abc import Callable
@@ -74,12 +75,19 @@ def measure(
         A ``Measurement`` with per-iteration samples in seconds.
     """
     config = config or TimerConfig()
-    num_warmup = _warm_up(fn, synchronize, clock, config.warmup_s)
-    overhead_s = statistics.median(
-        _time_block(fn, 0, synchronize, clock) for _ in range(_NUM_OVERHEAD_PROBES)
-    )
-    iterations = _calibrate_block(fn, synchronize, clock, config, overhead_s)
-    samples = _sample(fn, iterations, synchronize, clock, config)
+    # As timeit does: a collection in the middle of a block would be charged to the callable.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        num_warmup = _warm_up(fn, synchronize, clock, config.warmup_s)
+        overhead_s = statistics.median(
+            _time_block(fn, 0, synchronize, clock) for _ in range(_NUM_OVERHEAD_PROBES)
+        )
+        iterations = _calibrate_block(fn, synchronize, clock, config, overhead_s)
+        samples = _sample(fn, iterations, synchronize, clock, config)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     block_s = statistics.median(samples) * iterations
     overhead_fraction = overhead_s / block_s if block_s > 0 else math.inf
     return Measurement(

@@ -143,6 +143,12 @@ class _Layout:
     row: Callable[[Result], str]
     column: Callable[[Result], str]
     row_header: str
+    #: A second column derived from each result (label, cell), where one figure is not enough.
+    extra: Callable[[Result], tuple[str, Text]] | None = None
+
+
+def _time_per_call(result: Result) -> tuple[str, Text]:
+    return "time per call", Text(format_value(result.median_s, "s") if result.median_s else "")
 
 
 _LAYOUTS = (
@@ -180,6 +186,7 @@ _LAYOUTS = (
         lambda r: format_count(r.size or 0),
         lambda r: "throughput",
         "elements",
+        _time_per_call,
     ),
     _Layout(
         "CPU thread scaling",
@@ -209,7 +216,7 @@ def _cell(result: Result) -> Text:
     return text
 
 
-def render_results(results: Sequence[Result]) -> RenderableType:
+def render_results(results: Sequence[Result], run_id: int | None = None) -> RenderableType:
     """Results pivoted per device and benchmark family; ``~`` marks noisy measurements."""
     tables: list[RenderableType] = []
     for device in dict.fromkeys(r.device for r in results):
@@ -217,51 +224,69 @@ def render_results(results: Sequence[Result]) -> RenderableType:
             group = [r for r in results if r.device == device and r.benchmark in layout.benchmarks]
             if not group:
                 continue
-            columns = list(dict.fromkeys(layout.column(r) for r in group))
+            cells = {(layout.row(r), layout.column(r)): _cell(r) for r in group}
+            if layout.extra:
+                cells.update({(layout.row(r), layout.extra(r)[0]): layout.extra(r)[1] for r in group})
+            columns = list(dict.fromkeys(column for _, column in cells))
             rows = list(dict.fromkeys(layout.row(r) for r in group))
             table = Table(box=box.SIMPLE_HEAD)
             table.add_column(layout.row_header, style="cyan")
             for column in columns:
                 table.add_column(column, justify="right")
-            cells = {(layout.row(r), layout.column(r)): _cell(r) for r in group}
             for row in rows:
                 table.add_row(row, *(cells.get((row, column), Text("")) for column in columns))
             tables += [Text.from_markup(f"[bold]{device}[/] {layout.title}"), table]
-    return Group(*tables, _footnote(results))
+    return Group(*tables, _footnote(results, run_id))
 
 
-def _footnote(results: Sequence[Result]) -> Text:
+def _footnote(results: Sequence[Result], run_id: int | None) -> Text:
+    details = f"'devicefit show {run_id if run_id is not None else 'RUN'} --details'"
     notes = Text("Percentages are of the device's theoretical peak. ", style="dim")
     noisy = sum(1 for r in results if r.warnings)
     if noisy:
-        notes.append(f"~ {noisy} noisy result(s): see 'devicefit show RUN --details'. ", style="magenta")
+        notes.append(f"~ {noisy} noisy result(s): see {details}. ", style="magenta")
+    skipped = sum(1 for r in results if r.status == "skipped")
+    if skipped:
+        notes.append(
+            f"{skipped} case(s) skipped: too slow for the time limit or too big for free memory. ",
+            style="yellow",
+        )
     failed = [r for r in results if r.status in ("oom", "error")]
     if failed:
-        notes.append(f"{len(failed)} case(s) failed: see 'devicefit show RUN --details'.", style="red")
+        notes.append(f"{len(failed)} case(s) failed: see {details}.", style="red")
     return notes
 
 
 def render_details(results: Sequence[Result]) -> RenderableType:
-    """Every result with its full statistics and warnings."""
+    """Every result with its full statistics; warnings and errors as numbered notes below."""
     table = Table(box=box.SIMPLE_HEAD, title="Statistics per case", title_justify="left")
-    for name in ("device", "case", "value", "median", "IQR", "min", "CV", "samples x iters", "notes"):
-        table.add_column(
-            name, justify="left" if name in ("device", "case", "notes") else "right", no_wrap=name != "notes"
-        )
+    table.add_column("case", style="cyan", no_wrap=True)
+    for name in ("value", "median", "IQR", "min", "CV", "n x iters", "note"):
+        table.add_column(name, justify="right", no_wrap=True)
+    notes: list[Text] = []
+    several_devices = len({r.device for r in results}) > 1
     for r in results:
         s = r.measurement.summary if r.measurement else None
+        label = f"{r.device} {r.case_id}" if several_devices else r.case_id
+        note = "; ".join(r.warnings) or r.error
+        if note:
+            notes.append(
+                Text(
+                    f"[{len(notes) + 1}] {r.device} {r.case_id}: {note}",
+                    style="magenta" if r.warnings else "yellow",
+                )
+            )
         table.add_row(
-            r.device,
-            r.case_id,
-            _cell(r),
+            label,
+            Text(format_value(r.value, r.unit)) if r.value is not None else _cell(r),
             format_value(s.median_s, "s") if s else "",
             format_percent(s.relative_iqr) if s else "",
             format_value(s.min_s, "s") if s else "",
             format_percent(s.cv) if s else "",
             f"{s.num_samples} x {r.measurement.iterations_per_sample}" if s and r.measurement else "",
-            "; ".join(r.warnings) or (r.error or ""),
+            f"[{len(notes)}]" if note else "",
         )
-    return table
+    return Group(table, *notes)
 
 
 def render_run_header(run: Run) -> RenderableType:
