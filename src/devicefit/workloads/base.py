@@ -1,0 +1,67 @@
+"""The workload interface: a model, example inputs for a batch size, a loss, and a default optimizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+#: Optimizers a workload may name as its default (``analyze/memory.py`` knows their state sizes).
+OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelInfo:
+    """What ``devicefit models`` lists about a workload.
+
+    Attributes:
+        name: Lowercase id: ``resnet50``, ``gpt2``, ``decoder-70b``, or ``file.py:factory`` for user models.
+        family: ``mlp``, ``cnn``, ``rnn``, ``transformer`` or ``user``.
+        description: One line: the architecture, its input, its source.
+        default_batch_size: The batch ``profile`` and ``bench --model`` use unless told otherwise.
+        benchmark_batch_sizes: Batch sizes ``bench --suite models`` sweeps (``--quick`` takes the first two);
+            empty for presets meant for analysis only (``bench --model NAME`` still runs them).
+        optimizer: Default optimizer, one of ``OPTIMIZERS``.
+        sequence_length: Default tokens per sample for sequence models, else ``None``.
+        source: The paper or reference implementation the architecture follows.
+    """
+
+    name: str
+    family: str
+    description: str
+    default_batch_size: int
+    benchmark_batch_sizes: tuple[int, ...]
+    optimizer: str
+    sequence_length: int | None = None
+    source: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class ModelInstance:
+    """A built model: not a record, since it holds live modules and tensors.
+
+    Attributes:
+        info: The workload's description.
+        module: The model, on the device it was built on (``meta`` for analysis).
+        inputs: Positional arguments of one forward call, batch dimension first.
+        loss: Turns the forward output into a scalar loss (targets are closed over).
+        batch_size: Samples in ``inputs``.
+        sequence_length: Tokens per sample, for sequence models.
+    """
+
+    info: ModelInfo
+    module: torch.nn.Module
+    inputs: tuple[Any, ...]
+    loss: Callable[[Any], torch.Tensor]
+    batch_size: int
+    sequence_length: int | None = None
+
+
+#: Builds a workload: ``factory(batch_size, sequence_length, device)`` returns the module, the
+#: inputs and the loss, all created on ``device`` (the module under ``torch.device(device)``).
+Factory = Callable[
+    [int, "int | None", str], "tuple[torch.nn.Module, tuple[Any, ...], Callable[[Any], torch.Tensor]]"
+]

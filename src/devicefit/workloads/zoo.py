@@ -1,0 +1,278 @@
+"""The reference model zoo: each name's description and factory, random weights and synthetic inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from devicefit.errors import UsageError
+from devicefit.workloads.base import Factory, ModelInfo
+from devicefit.workloads.decoder import PRESETS, Decoder, DecoderConfig, parse_decoder_spec
+from devicefit.workloads.language import BertModel, LSTMLanguageModel
+from devicefit.workloads.vision import MLP, CifarCNN, MobileNetV2, VisionTransformer, resnet18, resnet50
+
+Built = tuple[nn.Module, tuple[Any, ...], Callable[[Any], torch.Tensor]]
+
+#: The prefix of the custom-decoder name syntax, ``decoder:width=2048,depth=24,heads=16``.
+DECODER_PREFIX = "decoder:"
+
+
+def _cross_entropy(targets: torch.Tensor, index: int | None = None) -> Callable[[Any], torch.Tensor]:
+    """A loss over logits (..., classes) against integer ``targets`` (...), from output ``[index]`` if set."""
+
+    def loss(output: Any) -> torch.Tensor:
+        logits = output if index is None else output[index]
+        return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
+
+    return loss
+
+
+def _image_classifier(make: Callable[[], nn.Module], shape: tuple[int, ...], num_classes: int) -> Factory:
+    """A factory for an image model: random images of ``shape`` (C, H, W) and random class targets."""
+
+    def factory(batch_size: int, sequence_length: int | None, device: str) -> Built:
+        with torch.device(device):
+            module = make()
+        images = torch.randn(batch_size, *shape, device=device)
+        targets = torch.randint(0, num_classes, (batch_size,), device=device)
+        return module, (images,), _cross_entropy(targets)
+
+    return factory
+
+
+def _lstm_lm(batch_size: int, sequence_length: int | None, device: str) -> Built:
+    """Zaremba "medium": random word ids in, cross-entropy against random next words at every position."""
+    length = sequence_length or 35
+    with torch.device(device):
+        module = LSTMLanguageModel()
+    tokens = torch.randint(0, 10_000, (batch_size, length), device=device)
+    targets = torch.randint(0, 10_000, (batch_size, length), device=device)
+    return module, (tokens,), _cross_entropy(targets)
+
+
+def _bert(batch_size: int, sequence_length: int | None, device: str) -> Built:
+    """BERT-base: random tokens and segment ids, masked-LM cross-entropy at every position."""
+    length = _check_length("bert-base", sequence_length or 128, 512)
+    with torch.device(device):
+        module = BertModel()
+    tokens = torch.randint(0, 30_522, (batch_size, length), device=device)
+    token_types = torch.randint(0, 2, (batch_size, length), device=device)
+    targets = torch.randint(0, 30_522, (batch_size, length), device=device)
+    return module, (tokens, token_types), _cross_entropy(targets, index=0)
+
+
+def decoder_factory(name: str, config: DecoderConfig) -> Factory:
+    """A factory for a decoder: random token ids in, next-token cross-entropy at every position.
+
+    Args:
+        name: The model name, for error messages.
+        config: The decoder's shape.
+    """
+
+    def factory(batch_size: int, sequence_length: int | None, device: str) -> Built:
+        length = _check_length(name, sequence_length or config.max_positions, config.max_positions)
+        with torch.device(device):
+            module = Decoder(config)
+        tokens = torch.randint(0, config.vocab_size, (batch_size, length), device=device)
+        targets = torch.randint(0, config.vocab_size, (batch_size, length), device=device)
+        return module, (tokens,), _cross_entropy(targets)
+
+    return factory
+
+
+def _check_length(name: str, length: int, max_positions: int) -> int:
+    """Returns ``length`` if the model's position table covers it, else raises ``UsageError``."""
+    if not 1 <= length <= max_positions:
+        raise UsageError(
+            f"{name} takes sequences of 1 to {max_positions} tokens, not {length}",
+            fix=f"Pass a sequence length of at most {max_positions}",
+        )
+    return length
+
+
+_PAPERS = {
+    "gpt2": "Radford et al. 2019, Language Models are Unsupervised Multitask Learners; HuggingFace gpt2",
+    "llama": "Touvron et al. 2023, Llama 2: Open Foundation and Fine-Tuned Chat Models (shape only)",
+}
+_IMAGENET = "3x224x224 ImageNet images, 1000 classes"
+
+
+def _decoder_info(
+    name: str, sequence_length: int, description: str, source: str, *, benchmarked: bool = True
+) -> ModelInfo:
+    """The description of a decoder preset or custom decoder (``benchmarked=False``: analysis only)."""
+    return ModelInfo(
+        name=name,
+        family="transformer",
+        description=description,
+        default_batch_size=8,
+        benchmark_batch_sizes=(1, 2, 4) if benchmarked else (),
+        optimizer="adamw",
+        sequence_length=sequence_length,
+        source=source,
+    )
+
+
+def _entries() -> dict[str, tuple[ModelInfo, Factory]]:
+    """Every zoo model, smallest first within each family."""
+    entries: list[tuple[ModelInfo, Factory]] = [
+        (
+            ModelInfo(
+                name="mlp",
+                family="mlp",
+                description="3-layer MLP 784-1024-1024-10 (ReLU) on flattened 1x28x28 MNIST-sized images",
+                default_batch_size=64,
+                benchmark_batch_sizes=(16, 64, 256),
+                optimizer="sgd-momentum",
+                source="LeCun et al. 1998 MNIST setting; classic fully connected baseline",
+            ),
+            _image_classifier(MLP, (1, 28, 28), 10),
+        ),
+        (
+            ModelInfo(
+                name="cifar-cnn",
+                family="cnn",
+                description="2 conv + 2 pool + 3 FC LeNet-style net on 3x32x32 CIFAR-10 images, 10 classes",
+                default_batch_size=32,
+                benchmark_batch_sizes=(8, 32, 128),
+                optimizer="sgd-momentum",
+                source="PyTorch tutorial 'Training a Classifier' (CIFAR-10)",
+            ),
+            _image_classifier(CifarCNN, (3, 32, 32), 10),
+        ),
+        (
+            ModelInfo(
+                name="mobilenet-v2",
+                family="cnn",
+                description=f"MobileNetV2 width 1.0, depthwise-separable inverted residuals; {_IMAGENET}",
+                default_batch_size=32,
+                benchmark_batch_sizes=(1, 4, 16),
+                optimizer="sgd-momentum",
+                source="Sandler et al. 2018, MobileNetV2; torchvision mobilenet_v2",
+            ),
+            _image_classifier(MobileNetV2, (3, 224, 224), 1000),
+        ),
+        (
+            ModelInfo(
+                name="resnet18",
+                family="cnn",
+                description=f"ResNet-18 (basic blocks 2-2-2-2); {_IMAGENET}",
+                default_batch_size=32,
+                benchmark_batch_sizes=(1, 4, 16),
+                optimizer="sgd-momentum",
+                source="He et al. 2016, Deep Residual Learning; torchvision resnet18",
+            ),
+            _image_classifier(resnet18, (3, 224, 224), 1000),
+        ),
+        (
+            ModelInfo(
+                name="resnet50",
+                family="cnn",
+                description=f"ResNet-50 v1.5 (bottlenecks 3-4-6-3, stride in the 3x3); {_IMAGENET}",
+                default_batch_size=32,
+                benchmark_batch_sizes=(1, 4, 16),
+                optimizer="sgd-momentum",
+                source="He et al. 2016, Deep Residual Learning; torchvision resnet50 (v1.5)",
+            ),
+            _image_classifier(resnet50, (3, 224, 224), 1000),
+        ),
+        (
+            ModelInfo(
+                name="lstm-lm",
+                family="rnn",
+                description="word-level 2x650 LSTM LM, 10k words, 35-token sequences (Penn Treebank medium)",
+                default_batch_size=20,
+                benchmark_batch_sizes=(1, 5, 20),
+                optimizer="sgd-momentum",
+                sequence_length=35,
+                source="Zaremba et al. 2014, Recurrent Neural Network Regularization (medium)",
+            ),
+            _lstm_lm,
+        ),
+        (
+            ModelInfo(
+                name="vit-b16",
+                family="transformer",
+                description=f"ViT-B/16: 16x16 patches, 12 layers, 768 wide, 12 heads, MLP 3072; {_IMAGENET}",
+                default_batch_size=8,
+                benchmark_batch_sizes=(1, 2, 8),
+                optimizer="adamw",
+                source="Dosovitskiy et al. 2021, An Image is Worth 16x16 Words; torchvision vit_b_16",
+            ),
+            _image_classifier(VisionTransformer, (3, 224, 224), 1000),
+        ),
+        (
+            ModelInfo(
+                name="bert-base",
+                family="transformer",
+                description="BERT-base encoder + pooler, 12x768, 12 heads, tied masked-LM logits, 128 tokens",
+                default_batch_size=8,
+                benchmark_batch_sizes=(1, 2, 4),
+                optimizer="adamw",
+                sequence_length=128,
+                source="Devlin et al. 2019, BERT; HuggingFace BertModel bert-base-uncased",
+            ),
+            _bert,
+        ),
+    ]
+    for name, config in PRESETS.items():
+        shape = f"{config.depth} layers, {config.width} wide, {config.heads} heads"
+        if name.startswith("gpt2"):
+            text = f"GPT-2 decoder, {shape}, 50,257 tokens, tied head"
+        else:
+            gqa = f", {config.kv_heads} kv heads" if config.kv_heads else ""
+            text = f"Llama-2-shaped decoder, {shape}{gqa}, SwiGLU {config.mlp_width}, RoPE; for analysis"
+        source = _PAPERS["gpt2" if name.startswith("gpt2") else "llama"]
+        # Each preset's line says how to vary it, since the name syntax is the only way from the CLI.
+        # GPT-2 small is the benchmarked decoder; the larger presets are for analysis (their fp32
+        # training state alone is 5.7 GB for gpt2-medium and 1.1 TB for decoder-70b).
+        info = _decoder_info(
+            name,
+            config.max_positions,
+            f"{text}; vary: decoder:like={name},depth=N",
+            source,
+            benchmarked=name == "gpt2",
+        )
+        entries.append((info, decoder_factory(name, config)))
+    return {info.name: (info, factory) for info, factory in entries}
+
+
+ZOO = _entries()
+
+
+def find(name: str) -> tuple[ModelInfo, Factory]:
+    """Looks up a zoo name or a ``decoder:key=value,...`` spec.
+
+    Args:
+        name: Zoo name (any case) or custom decoder spec (see ``parse_decoder_spec``).
+
+    Returns:
+        The model's description and factory.
+
+    Raises:
+        UsageError: The name is not in the zoo (close matches are suggested) or the spec is invalid.
+    """
+    key = name.strip().lower()
+    if key.startswith(DECODER_PREFIX):
+        config, sequence_length = parse_decoder_spec(key[len(DECODER_PREFIX) :])
+        length = sequence_length or config.max_positions
+        fields = dataclasses.asdict(config)
+        shape = ", ".join(f"{field}={value}" for field, value in fields.items() if value is not None)
+        info = _decoder_info(
+            key, length, f"custom decoder ({shape})", "devicefit Decoder (GPT-2/Llama-2 layout)"
+        )
+        return info, decoder_factory(key, config)
+    if key in ZOO:
+        return ZOO[key]
+    matches = difflib.get_close_matches(key, list(ZOO), n=3)
+    hint = f"Did you mean: {', '.join(matches)}? " if matches else ""
+    raise UsageError(
+        f"unknown model {name!r}",
+        fix=f"{hint}See 'devicefit models', or name a factory as path/to/file.py:function",
+    )
