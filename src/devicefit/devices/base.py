@@ -43,6 +43,13 @@ class Device(Protocol):
     def release_memory(self) -> None:
         """Returns cached, unused memory to the system (after an out-of-memory error)."""
 
+    def step_peak_bytes(self, fn: Callable[[], object]) -> int | None:
+        """Runs ``fn`` once and returns the allocator's peak growth during it, or ``None`` if unknown.
+
+        The growth is over what was allocated when ``fn`` started: add the bytes of the tensors
+        alive before the call for the absolute peak.
+        """
+
     def properties(self) -> DeviceDescription:
         """Describes the device and its peak figures (probed once, then cached)."""
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
 import re
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -316,6 +318,37 @@ def _core_table() -> tuple[dict[str, Any], ...]:
     return tuple(load_packaged_toml("devicefit.devices", "cpu_cores.toml")["cores"])
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    # Kineto, the profiler's native library, writes lines to file descriptor 2 at every session
+    # start and stop, whatever its log level; a benchmark run would print them for every case.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def profiled_peak_bytes(fn: Callable[[], object]) -> int:
+    """Runs ``fn`` under PyTorch's profiler and returns the peak of the running sum of CPU allocations."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = prof.profiler.kineto_results.events()
+    events = [e for e in events if e.name() == "[memory]" and e.device_type() == DeviceType.CPU]
+    running = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        running += event.nbytes()
+        peak = max(peak, running)
+    return peak
+
+
 def cpu_description(props: CPUProperties) -> DeviceDescription:
     """Builds the device record of a probed CPU (bandwidth unknown until matched to a catalog entry)."""
     return DeviceDescription(
@@ -364,6 +397,16 @@ class CPUDevice:
 
     def release_memory(self) -> None:
         """The CPU allocator returns freed memory by itself."""
+
+    def step_peak_bytes(self, fn: Callable[[], object]) -> int | None:
+        """Peak allocation growth during ``fn``, from the CPU allocator's events in PyTorch's profiler.
+
+        PyTorch keeps no peak statistic for its CPU allocator, but the profiler receives every
+        allocation and release it makes (``profile_memory=True``); their running sum is the growth.
+        Releases of blocks allocated before ``fn`` are not reported, so free what ``fn`` would free
+        first (``zero_grad``) for an exact figure.
+        """
+        return profiled_peak_bytes(fn)
 
     def properties(self) -> DeviceDescription:
         """Probes the CPU once and returns its description."""

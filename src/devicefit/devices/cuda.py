@@ -208,6 +208,17 @@ class CUDADevice:
 
         torch.cuda.empty_cache()
 
+    def step_peak_bytes(self, fn: Callable[[], object]) -> int | None:
+        """Peak growth of the caching allocator's allocated bytes during ``fn`` (its own statistics)."""
+        import torch
+
+        self.synchronize()
+        torch.cuda.reset_peak_memory_stats(self.index)
+        before = torch.cuda.memory_allocated(self.index)
+        fn()
+        self.synchronize()
+        return int(torch.cuda.max_memory_allocated(self.index) - before)
+
     def properties(self) -> DeviceDescription:
         """Probes the GPU once (torch and NVML) and returns its description."""
         if self._description is None:

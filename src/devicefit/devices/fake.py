@@ -101,6 +101,11 @@ class FakeDevice:
         """Frees every simulated allocation."""
         self._allocated_bytes = 0
 
+    def step_peak_bytes(self, fn: Callable[[], object]) -> int | None:
+        """Simulated work allocates nothing."""
+        fn()
+        return None
+
     def work(
         self, *, flops: float = 0.0, bytes_moved: float = 0.0, dtype: str = "fp32", link: bool = False
     ) -> Callable[[], None]:

@@ -68,6 +68,11 @@ class MPSDevice:
 
         torch.mps.empty_cache()
 
+    def step_peak_bytes(self, fn: Callable[[], object]) -> int | None:
+        """The MPS allocator keeps no peak statistic."""
+        fn()
+        return None
+
     def properties(self) -> DeviceDescription:
         """Describes the GPU; peak figures come from the catalog when the chip is listed."""
         if self._description is None:

@@ -33,11 +33,12 @@ class Case:
         id: Unique within a run: ``matmul.fp32.1024`` (device id prefixed by the runner).
         benchmark: Family name, as stored (``matmul``, ``triad``, ``h2d``...).
         device: Device id the case runs on.
-        unit: Unit of the result value: ``FLOP/s``, ``B/s``, ``elements/s`` or ``s``.
+        unit: Unit of the result value: ``FLOP/s``, ``B/s``, ``elements/s``, ``samples/s`` or ``s``.
         build: Allocates inputs and returns the callable to time.
         sweep: Cases in one sweep grow in cost; the runner stops a sweep that gets too slow.
         memory_bytes: Memory the inputs and outputs need on the device.
         peak: Device peak in ``unit`` (``None`` if unknown).
+        model: The workload of a model benchmark (its batch size is ``size``).
         context: Entered around building and timing (thread count, TF32 switches).
     """
 
@@ -56,6 +57,7 @@ class Case:
     bytes_per_iteration: float | None = None
     memory_bytes: int = 0
     peak: float | None = None
+    model: str | None = None
     sweep: str | None = None
     context: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from devicefit.devices.base import Device
 from devicefit.errors import DevicefitError
@@ -15,6 +16,14 @@ from devicefit.records import Measurement, Result, ResultStatus
 _FATAL_DEVICE_ERRORS = ("illegal memory access", "device-side assert", "unspecified launch failure")
 #: Messages that mean the build or device lacks the operation, not that it failed.
 _UNSUPPORTED = ("not implemented for", "no kernel image", "not supported", "notimplementederror")
+
+
+@runtime_checkable
+class MemoryProbe(Protocol):
+    """A case callable that can measure the peak memory of one more call of itself."""
+
+    def peak_memory_bytes(self, device: Device) -> int | None:
+        """Runs one more call and returns its peak memory in bytes, or ``None`` if unknown."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +94,7 @@ def _result(
     error: str | None = None,
     value: float | None = None,
     measurement: Measurement | None = None,
+    peak_memory_bytes: int | None = None,
 ) -> Result:
     return Result(
         device=case.device,
@@ -100,6 +110,9 @@ def _result(
         flops_per_iteration=case.flops_per_iteration,
         bytes_per_iteration=case.bytes_per_iteration,
         peak=case.peak,
+        model=case.model,
+        batch_size=case.size if case.model else None,
+        peak_memory_bytes=peak_memory_bytes,
         status=status,
         error=error,
         value=value,
@@ -123,6 +136,7 @@ def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bo
         with case.context():
             fn = device.prepare(case)
             measurement = measure(fn, synchronize=device.synchronize, clock=device.now_s, config=timer)
+            peak_memory = fn.peak_memory_bytes(device) if isinstance(fn, MemoryProbe) else None
     except Exception as error:
         status = _classify(error)
         if status == "oom":
@@ -130,7 +144,9 @@ def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bo
         elif status == "error" and raise_errors:
             raise
         return _result(case, status=status, error=str(error).strip().splitlines()[0][:300])
-    return _result(case, value=_value(case, measurement), measurement=measurement)
+    return _result(
+        case, value=_value(case, measurement), measurement=measurement, peak_memory_bytes=peak_memory
+    )
 
 
 def _skip_reason(case: Case, device: Device, config: RunnerConfig, previous: Result | None) -> str | None:

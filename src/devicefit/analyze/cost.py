@@ -1,0 +1,237 @@
+"""A model's compute and memory needs from its traced step: totals, per layer, per operator class."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import torch
+
+from devicefit.analyze import memory as memory_model
+from devicefit.analyze.opclass import OP_CLASSES
+from devicefit.analyze.trace import (
+    ALLOCATION_GRANULE_BYTES,
+    FALLBACK_BATCH,
+    PRECISIONS,
+    Traced,
+    nbytes,
+    trace_model,
+)
+from devicefit.errors import UsageError
+from devicefit.records import ClassCost, LayerCost, ModelCost, OpCost
+from devicefit.workloads import model_info
+from devicefit.workloads.base import OPTIMIZERS
+
+
+def analyze_model(
+    name: str,
+    batch_size: int | None = None,
+    *,
+    precision: str = "fp32",
+    optimizer: str | None = None,
+    sequence_length: int | None = None,
+    device_kind: str = "cuda",
+    foreach: bool | None = None,
+) -> ModelCost:
+    """Traces a training step and an inference pass of a model, on fake tensors where it can.
+
+    Args:
+        name: Zoo name, ``file.py:factory``, ``module:factory`` or a library model name.
+        batch_size: Samples per step; the workload's default when ``None``.
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
+        optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw``; the workload's default when ``None``.
+        sequence_length: Tokens per sample for sequence models.
+        device_kind: ``cuda``, ``cpu`` or ``mps``: allocation rounding and runtime overhead.
+        foreach: Whether the optimizer runs as one ``foreach`` pass; PyTorch's default for the
+            device kind (``True`` on GPUs) when ``None``.
+
+    Returns:
+        FLOPs, bytes and memory of the step, per op, layer and operator class.
+
+    Raises:
+        UsageError: On an unknown model, precision or optimizer, or a model that fails even on a
+            small real batch.
+    """
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}", fix=f"Choose from: {', '.join(PRECISIONS)}")
+    info = model_info(name)
+    optimizer = optimizer or info.optimizer
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {optimizer!r}", fix=f"Choose from: {', '.join(OPTIMIZERS)}")
+    batch = batch_size or info.default_batch_size
+    if batch < 1:
+        raise UsageError(f"batch size must be at least 1, not {batch}", fix="Pass --batch 1 or more")
+    sequence_length = sequence_length or info.sequence_length
+    granule = ALLOCATION_GRANULE_BYTES.get(device_kind, 512)
+    warnings: list[str] = []
+    try:
+        first = trace_model(name, batch, sequence_length, precision, granule, fake=True)
+        second = trace_model(name, 2 * batch, sequence_length, precision, granule, fake=True)
+        method = "fake tensors"
+    except UsageError:
+        raise
+    except Exception as error:  # the model does something fake tensors cannot (data-dependent ops...)
+        small = min(batch, FALLBACK_BATCH)
+        reason = (
+            f"{type(error).__name__}: {str(error).strip().splitlines()[0][:160]}"
+            if str(error)
+            else type(error).__name__
+        )
+        try:
+            first = trace_model(name, small, sequence_length, precision, granule, fake=False)
+            second = trace_model(name, 2 * small, sequence_length, precision, granule, fake=False)
+        except Exception as real_error:
+            raise UsageError(
+                f"model {name!r} fails on fake tensors ({reason}) and on a real batch of {small} "
+                f"({type(real_error).__name__}: {real_error})",
+                fix="Check that its forward pass runs on a CPU tensor batch",
+            ) from real_error
+        method = f"a real batch of {small} on the CPU, scaled to {batch}"
+        warnings.append(
+            f"the forward pass fails on fake tensors ({reason}); analyzed on a real batch of {small} "
+            f"on the CPU and scaled linearly to {batch}"
+        )
+    return _assemble(
+        name,
+        batch,
+        sequence_length,
+        precision,
+        optimizer,
+        first,
+        second,
+        method,
+        warnings,
+        device_kind=device_kind,
+        foreach=device_kind == "cuda" if foreach is None else foreach,
+    )
+
+
+def _scaled(ops: list[OpCost], scale: float) -> tuple[OpCost, ...]:
+    if scale == 1.0:
+        return tuple(ops)
+    return tuple(
+        replace(
+            op,
+            flops=None if op.flops is None else op.flops * scale,
+            bytes_read=op.bytes_read * scale,
+            bytes_written=op.bytes_written * scale,
+        )
+        for op in ops
+    )
+
+
+def _sum_flops(ops: tuple[OpCost, ...], phase: str) -> float:
+    return sum(op.flops or 0.0 for op in ops if op.phase == phase)
+
+
+def _sum_bytes(ops: tuple[OpCost, ...], phase: str) -> float:
+    return sum(op.bytes_read + op.bytes_written for op in ops if op.phase == phase)
+
+
+def _layers(
+    ops: tuple[OpCost, ...], module: torch.nn.Module, activations: dict[str, float], scale: float
+) -> tuple[LayerCost, ...]:
+    modules = dict(module.named_modules())
+    grouped: dict[str, list[OpCost]] = defaultdict(list)
+    for op in ops:
+        grouped[op.module].append(op)
+    layers = []
+    for name, group in grouped.items():
+        owner = modules.get(name)
+        layers.append(
+            LayerCost(
+                name=name or "(top level: loss, glue)",
+                type=type(owner).__name__ if owner is not None and name else "",
+                num_parameters=sum(p.numel() for p in owner.parameters(recurse=False))
+                if owner is not None and name
+                else 0,
+                forward_flops=_sum_flops(tuple(group), "forward"),
+                backward_flops=_sum_flops(tuple(group), "backward"),
+                bytes_moved=sum(op.bytes_read + op.bytes_written for op in group),
+                activation_bytes=activations.get(name, 0.0) * scale,
+            )
+        )
+    return tuple(layers)
+
+
+def _classes(ops: tuple[OpCost, ...]) -> tuple[ClassCost, ...]:
+    result = []
+    for op_class in OP_CLASSES:
+        group = tuple(op for op in ops if op.op_class == op_class)
+        if group:
+            result.append(
+                ClassCost(
+                    op_class=op_class,
+                    num_ops=len(group),
+                    forward_flops=_sum_flops(group, "forward"),
+                    backward_flops=_sum_flops(group, "backward"),
+                    forward_bytes=_sum_bytes(group, "forward"),
+                    backward_bytes=_sum_bytes(group, "backward"),
+                )
+            )
+    return tuple(result)
+
+
+def _assemble(
+    name: str,
+    batch: int,
+    sequence_length: int | None,
+    precision: str,
+    optimizer: str,
+    first: Traced,
+    second: Traced,
+    method: str,
+    warnings: list[str],
+    *,
+    device_kind: str,
+    foreach: bool,
+) -> ModelCost:
+    module = first.instance.module
+    scale = batch / first.batch_size
+    ops = _scaled(first.train.ops, scale)
+    parameters = list(module.parameters())
+    trainable = [p for p in parameters if p.requires_grad]
+    granule = ALLOCATION_GRANULE_BYTES.get(device_kind, 512)
+    weights = sum(-(-nbytes(t) // granule) * granule for t in (*parameters, *module.buffers()))
+    step = second.batch_size - first.batch_size
+    traced = memory_model.TracedMemory(
+        batch_size=first.batch_size,
+        weights_bytes=float(weights),
+        trainable_bytes=float(sum(nbytes(p) for p in trainable)),
+        largest_parameter_bytes=float(max((nbytes(p) for p in trainable), default=0)),
+        activations_bytes=first.train.activation_bytes,
+        train_peak_bytes=first.train.peak_bytes,
+        infer_peak_bytes=first.infer.peak_bytes,
+        train_bytes_per_sample=(second.train.peak_bytes - first.train.peak_bytes) / step,
+        infer_bytes_per_sample=(second.infer.peak_bytes - first.infer.peak_bytes) / step,
+    )
+    num_trainable = sum(p.numel() for p in trainable)
+    optimizer_flops, optimizer_bytes = memory_model.optimizer_work(
+        optimizer, num_trainable, trainable[0].element_size() if trainable else 4
+    )
+    counted = [op for op in ops if op.flops is not None]
+    return ModelCost(
+        model=name,
+        batch_size=batch,
+        sequence_length=sequence_length,
+        precision=precision,
+        optimizer=optimizer,
+        num_parameters=sum(p.numel() for p in parameters),
+        num_trainable_parameters=num_trainable,
+        forward_flops=_sum_flops(ops, "forward"),
+        backward_flops=_sum_flops(ops, "backward"),
+        optimizer_flops=optimizer_flops,
+        forward_bytes=_sum_bytes(ops, "forward"),
+        backward_bytes=_sum_bytes(ops, "backward"),
+        optimizer_bytes=optimizer_bytes,
+        flop_coverage=len(counted) / len(ops) if ops else 1.0,
+        uncounted_ops=tuple(sorted({op.name for op in ops if op.flops is None})),
+        ops=ops,
+        layers=_layers(ops, module, first.train.activations_by_module, scale),
+        classes=_classes(ops),
+        memory=memory_model.estimate_memory(
+            traced, optimizer=optimizer, foreach=foreach, device_kind=device_kind, batch_size=batch
+        ),
+        method=method,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,332 @@
+"""Replays a model's training step and inference on fake tensors, recording every ATen call and allocation.
+
+A fake tensor (``torch._subclasses.FakeTensorMode``) has a shape, a dtype and a device but no data, so
+a 70-billion-parameter model runs its forward and backward passes here without memory. A
+``TorchDispatchMode`` sees every ATen operator call: PyTorch's FLOP counter formulas
+(``torch.utils.flop_counter``) give the FLOPs where they cover the operator, ``analyze/opclass.py``
+the conventions for the rest; bytes are the sizes of the tensors read and written. A simulated
+allocator follows every storage from its first appearance to its release (a weak reference on the
+storage), rounding sizes as the device's allocator does, which yields the peak memory.
+
+The trade-off: the fake step runs CPU kernel selection (autocast, attention backend) and knows
+nothing of library workspaces; ``analyze/memory.py`` adds the optimizer, ``predict/`` the devices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import (
+    conv_flop_count,
+    flop_registry,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+    shape_wrapper,
+)
+from torch.utils.module_tracker import ModuleTracker
+
+from devicefit.analyze.opclass import VIEWS, classify, convention_flops
+from devicefit.records import OpCost
+from devicefit.workloads import build_model
+from devicefit.workloads.base import ModelInstance
+
+#: Precisions ``profile`` accepts: fp32, or autocast mixed precision with bf16 or fp16 compute.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+#: Allocation granularity by device kind: CUDA's caching allocator rounds every request up to 512
+#: bytes (c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize); the CPU allocator aligns to 64.
+ALLOCATION_GRANULE_BYTES = {"cuda": 512, "cpu": 64, "mps": 256}
+
+#: The batch the real-CPU fallback traces when a model cannot run on fake tensors.
+FALLBACK_BATCH = 2
+
+_DTYPE_NAMES = {
+    torch.float32: "fp32",
+    torch.float16: "fp16",
+    torch.bfloat16: "bf16",
+    torch.float64: "fp64",
+    torch.int64: "int64",
+    torch.int32: "int32",
+    torch.int8: "int8",
+    torch.uint8: "uint8",
+    torch.bool: "bool",
+}
+
+#: Operators asked about tensor metadata, not run: skipped like PyTorch's FLOP counter skips them.
+_METADATA = {
+    torch.ops.aten.is_contiguous.default,
+    torch.ops.aten.is_contiguous.memory_format,
+    torch.ops.aten.size.default,
+    torch.ops.aten.sym_size.default,
+    torch.ops.aten.stride.default,
+    torch.ops.aten.sym_stride.default,
+    torch.ops.aten.storage_offset.default,
+    torch.ops.aten.sym_storage_offset.default,
+    torch.ops.aten.numel.default,
+    torch.ops.aten.sym_numel.default,
+    torch.ops.aten.dim.default,
+    torch.ops.prim.layout.default,
+    torch.ops.prim.device.default,
+}
+
+
+def _cpu_flash_forward(
+    query: Any, key: Any, value: Any, *args: Any, out_val: Any = None, **kwargs: Any
+) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_flash_backward(
+    grad_out: Any, query: Any, key: Any, value: Any, *args: Any, out_val: Any = None, **kwargs: Any
+) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+def _conv_backward(
+    grad_out: Any,
+    x: Any,
+    w: Any,
+    _bias: Any,
+    _stride: Any,
+    _padding: Any,
+    _dilation: Any,
+    transposed: bool,
+    _output_padding: Any,
+    _groups: int,
+    output_mask: Any,
+    out_shape: Any = None,
+    **kwargs: Any,
+) -> int:
+    # PyTorch's formula counts the weight gradient of a grouped convolution as if it were dense
+    # (groups times too many: 32x for a depthwise layer of 32 channels). Each gradient of a
+    # convolution costs what the forward convolution costs, so count that, once per gradient asked for.
+    forward = conv_flop_count(x, w, grad_out, transposed)
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
+def _lstm_layer(x: Any, w_ih: Any, w_hh: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    # One LSTM layer over T steps: the four gates' two matrix products, 2 x 4H x (I + H) per sample and
+    # step, plus about 9 pointwise FLOPs per hidden unit (gate activations, cell and hidden updates).
+    steps_times_batch = x[0] * x[1]
+    gates, inputs = w_ih
+    return steps_times_batch * (2 * gates * (inputs + w_hh[1]) + 9 * gates // 4)
+
+
+def _lstm_layer_backward(x: Any, w_ih: Any, w_hh: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    # Gradients of input, hidden state and both weights: two of each forward product.
+    return 2 * _lstm_layer(x, w_ih, w_hh)
+
+
+#: PyTorch's formulas, plus: the CPU flash-attention kernels fake CPU tensors select (same counts
+#: as the CUDA flash kernels PyTorch covers), oneDNN's LSTM layer, and a grouped-convolution fix.
+FLOP_FORMULAS = {
+    **flop_registry,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: shape_wrapper(_cpu_flash_forward),
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: shape_wrapper(_cpu_flash_backward),
+    torch.ops.aten.convolution_backward: shape_wrapper(_conv_backward),
+    torch.ops.aten.mkldnn_rnn_layer: shape_wrapper(_lstm_layer),
+    torch.ops.aten.mkldnn_rnn_layer_backward: shape_wrapper(_lstm_layer_backward),
+}
+
+
+def _storage_key(tensor: torch.Tensor) -> int:
+    return int(tensor.untyped_storage()._cdata)
+
+
+def nbytes(tensor: torch.Tensor) -> int:
+    """Bytes of a tensor's elements (not of its whole storage)."""
+    return tensor.numel() * tensor.element_size()
+
+
+class _Allocator:
+    """Counts live storages from creation to release, rounded to the allocator's granule."""
+
+    def __init__(self, granule: int) -> None:
+        self.granule = granule
+        self.live = 0
+        self.peak = 0
+        self._sizes: dict[int, int] = {}
+
+    def _size(self, storage: Any) -> int:
+        return -(-int(storage.nbytes()) // self.granule) * self.granule
+
+    def track(self, tensors: Any) -> None:
+        for tensor in tree_leaves(tensors):
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            storage = tensor.untyped_storage()
+            key = int(storage._cdata)
+            if key in self._sizes:
+                continue
+            size = self._size(storage)
+            self._sizes[key] = size
+            self.live += size
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(storage, self._release, key)
+
+    def _release(self, key: int) -> None:
+        self.live -= self._sizes.pop(key, 0)
+
+
+@dataclass
+class Trace:
+    """What one traced pass recorded: every op, the tensors saved for backward, the peak."""
+
+    ops: list[OpCost] = field(default_factory=list)
+    activation_bytes: float = 0.0
+    activations_by_module: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    peak_bytes: float = 0.0
+
+
+class _Recorder(TorchDispatchMode):
+    """Records every ATen call: class, module, phase, FLOPs and bytes; feeds the allocator."""
+
+    def __init__(self, tracker: ModuleTracker, allocator: _Allocator, trace: Trace, root: str) -> None:
+        super().__init__()
+        self.tracker, self.allocator, self.trace, self.root = tracker, allocator, trace, root
+        self.phase = "forward"
+
+    def module(self) -> str:
+        names = [n for n in self.tracker.parents if n != "Global"]
+        if not names:
+            return ""
+        innermost = max(names, key=lambda n: n.count("."))
+        return innermost.removeprefix(self.root).removeprefix(".")
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _METADATA:
+            return func(*args, **kwargs)
+        packet = func._overloadpacket
+        if packet not in FLOP_FORMULAS:
+            # As PyTorch's FLOP counter does: count the parts of a composite operator.
+            with self:
+                result = func.decompose(*args, **kwargs)
+            if result is not NotImplemented:
+                return result
+        out = func(*args, **kwargs)
+        self._record(func, packet, args, kwargs, out)
+        self.allocator.track(out)
+        return out
+
+    def _record(self, func: Any, packet: Any, args: Any, kwargs: Any, out: Any) -> None:
+        name = packet.__name__
+        outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        inputs = list({id(t): t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}.values())
+        op_class = classify(
+            name, pointwise=torch.Tag.pointwise in func.tags, reduction=torch.Tag.reduction in func.tags
+        )
+        if packet in FLOP_FORMULAS:
+            flops: float | None = float(FLOP_FORMULAS[packet](*args, **kwargs, out_val=out))
+        else:
+            flops = convention_flops(
+                name,
+                op_class,
+                input_elements=sum(t.numel() for t in inputs),
+                output_elements=sum(t.numel() for t in outputs),
+            )
+        is_view = name in VIEWS
+        self.trace.ops.append(
+            OpCost(
+                name=name,
+                op_class=op_class,
+                module=self.module(),
+                phase=self.phase,
+                flops=flops,
+                bytes_read=0.0 if is_view else float(sum(nbytes(t) for t in inputs)),
+                bytes_written=0.0 if is_view else float(sum(nbytes(t) for t in outputs)),
+                dtype=_DTYPE_NAMES.get(outputs[0].dtype, str(outputs[0].dtype)) if outputs else "",
+            )
+        )
+
+
+def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+    dtype = PRECISIONS[precision]
+    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorder, Trace, _Allocator]]:
+    trace, allocator = Trace(), _Allocator(granule)
+    allocator.track(
+        [*instance.module.parameters(), *instance.module.buffers(), *tree_leaves(instance.inputs)]
+    )
+    root = type(instance.module).__name__
+    with ModuleTracker() as tracker:
+        recorder = _Recorder(tracker, allocator, trace, root)
+        with recorder:
+            yield recorder, trace, allocator
+    trace.peak_bytes = allocator.peak
+
+
+def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace:
+    module = instance.module.train()
+    weights = {_storage_key(t) for t in (*module.parameters(), *module.buffers())}
+    with _recording(instance, granule) as (recorder, trace, _):
+        saved: set[int] = set()
+
+        def pack(tensor: torch.Tensor) -> torch.Tensor:
+            key = _storage_key(tensor)
+            if key not in weights and key not in saved:
+                saved.add(key)
+                size = int(tensor.untyped_storage().nbytes())
+                trace.activation_bytes += size
+                trace.activations_by_module[recorder.module()] += size
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            with _autocast(precision):
+                loss = instance.loss(module(*instance.inputs))
+            recorder.phase = "backward"
+            loss.backward()
+        del loss
+    module.zero_grad(set_to_none=True)
+    return trace
+
+
+def _trace_infer(instance: ModelInstance, precision: str, granule: int) -> Trace:
+    module = instance.module.eval()
+    with _recording(instance, granule) as (_, trace, _), torch.no_grad(), _autocast(precision):
+        module(*instance.inputs)
+    module.train()
+    return trace
+
+
+@dataclass(frozen=True, slots=True)
+class Traced:
+    """A model traced at one batch size: its (fake) instance, training step and inference pass."""
+
+    batch_size: int
+    instance: ModelInstance
+    train: Trace
+    infer: Trace
+
+
+def trace_model(
+    name: str, batch_size: int, sequence_length: int | None, precision: str, granule: int, fake: bool
+) -> Traced:
+    """Builds a model (on fake CPU tensors, or real ones) and traces a training step and inference.
+
+    Args:
+        name: The model, as ``build_model`` takes it.
+        batch_size: Samples per step.
+        sequence_length: Tokens per sample for sequence models.
+        precision: A key of ``PRECISIONS``.
+        granule: Allocation rounding of the simulated allocator, in bytes.
+        fake: Trace on fake tensors (no memory); ``False`` runs real CPU tensors.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode() if fake else contextlib.nullcontext():
+        instance = build_model(name, batch_size, device="cpu", sequence_length=sequence_length)
+        train = _trace_train(instance, precision, granule)
+        infer = _trace_infer(instance, precision, granule)
+    return Traced(batch_size=batch_size, instance=instance, train=train, infer=infer)

@@ -1,0 +1,177 @@
+"""Model benchmark cases: a training step (forward, backward, optimizer) and inference, per batch size.
+
+Each case builds the workload on the device with random weights and inputs, then times the
+step the way a training loop runs it: ``zero_grad(set_to_none=True)``, forward under autocast for
+mixed precision, loss, backward, ``optimizer.step()`` (PyTorch's default implementation for the
+device). Inference is a no-grad forward in eval mode. A variant copies each batch from pinned host
+memory first, as a ``DataLoader(pin_memory=True)`` feeds a GPU. After timing, one more step runs
+under the device's allocator statistics to measure its peak memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from devicefit.measure.micro import Case
+
+if TYPE_CHECKING:
+    import torch
+
+    from devicefit.devices.base import Device
+    from devicefit.workloads.base import ModelInfo, ModelInstance
+
+#: Autocast dtypes of the precisions model benchmarks run.
+PRECISION_DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def make_optimizer(name: str, parameters: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer a workload names, with PyTorch's default implementation for the device."""
+    import torch
+
+    params = list(parameters)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.01)
+    if name == "sgd-momentum":
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=1e-3)
+    return torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+
+
+def _tensor_bytes(tensors: Any) -> int:
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    seen: dict[int, int] = {}
+    for tensor in tree_leaves(tensors):
+        if isinstance(tensor, torch.Tensor) and tensor.device.type != "meta":
+            seen[int(tensor.untyped_storage()._cdata)] = int(tensor.untyped_storage().nbytes())
+    return sum(seen.values())
+
+
+class ModelStep:
+    """One training step or inference pass of a built model; callable, and able to measure its memory.
+
+    Args:
+        instance: The model, inputs and loss, on the device.
+        train: A training step (else a no-grad forward in eval mode).
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast.
+        device_type: ``cpu``, ``cuda`` or ``mps``, for autocast and transfers.
+        transfer: Copy the inputs from pinned host memory in every call.
+    """
+
+    def __init__(
+        self, instance: ModelInstance, *, train: bool, precision: str, device_type: str, transfer: bool
+    ) -> None:
+        import torch
+
+        self.instance = instance
+        self.train = train
+        self.module = instance.module.train(train)
+        self.optimizer = make_optimizer(instance.info.optimizer, self.module.parameters()) if train else None
+        dtype = PRECISION_DTYPES[precision]
+        self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
+        if dtype:
+            self._autocast = lambda: torch.autocast(device_type, dtype=getattr(torch, dtype))
+        self._scaler = torch.amp.GradScaler(device_type) if train and precision == "fp16" else None
+        self._device = instance.inputs[0].device if instance.inputs else torch.device("cpu")
+        self._host_inputs = (
+            tuple(t.cpu().pin_memory() if device_type == "cuda" else t.cpu() for t in instance.inputs)
+            if transfer
+            else None
+        )
+
+    def _inputs(self) -> tuple[Any, ...]:
+        if self._host_inputs is None:
+            return self.instance.inputs
+        return tuple(t.to(self._device, non_blocking=True) for t in self._host_inputs)
+
+    def __call__(self) -> None:
+        """Runs one step (or forward pass)."""
+        import torch
+
+        if not self.train:
+            with torch.no_grad(), self._autocast():
+                self.module(*self._inputs())
+            return
+        assert self.optimizer is not None
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss = self.instance.loss(self.module(*self._inputs()))
+        if self._scaler is not None:
+            self._scaler.scale(loss).backward()
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+
+    def peak_memory_bytes(self, device: Device) -> int | None:
+        """Peak memory of one more steady-state call: tensors alive before it plus the allocator's growth.
+
+        Gradients are released first, as the step's own ``zero_grad`` would, so the allocator
+        reports every release it makes during the step.
+        """
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+        alive = [*self.module.parameters(), *self.module.buffers(), *self.instance.inputs]
+        if self.optimizer is not None:
+            alive.extend(self.optimizer.state.values())
+        growth = device.step_peak_bytes(self)
+        return None if growth is None else _tensor_bytes(alive) + growth
+
+
+def model_case(
+    *,
+    device: str,
+    device_type: str,
+    info: ModelInfo,
+    batch_size: int,
+    train: bool,
+    precision: str = "fp32",
+    transfer: bool = False,
+    num_parameters: int = 0,
+    sequence_length: int | None = None,
+) -> Case:
+    """A timed training step or inference pass of one workload at one batch size.
+
+    Args:
+        device: Device id (``cpu``, ``cuda:0``).
+        device_type: Its torch device type, for autocast.
+        info: The workload.
+        batch_size: Samples per step.
+        train: A training step; else inference.
+        precision: ``fp32``, ``bf16`` or ``fp16``.
+        transfer: Include the host-to-device copy of each batch.
+        num_parameters: Parameter count, for the memory the case needs at least.
+        sequence_length: Tokens per sample for sequence models (the workload's default if ``None``).
+    """
+    from devicefit.workloads import build_model
+
+    benchmark = "train_step" if train else "inference"
+    flags = tuple(flag for flag, on in (("h2d", transfer),) if on)
+    suffix = "".join(f".{flag}" for flag in flags)
+
+    def build() -> Callable[[], object]:
+        instance = build_model(info.name, batch_size, device=device, sequence_length=sequence_length)
+        return ModelStep(
+            instance, train=train, precision=precision, device_type=device_type, transfer=transfer
+        )
+
+    # At least the fp32 weights, and for training their gradients and two optimizer buffers.
+    weights_bytes = 4 * num_parameters
+    return Case(
+        id=f"{benchmark}.{info.name}.{precision}.b{batch_size}{suffix}",
+        benchmark=benchmark,
+        device=device,
+        unit="samples/s",
+        build=build,
+        dtype=precision,
+        size=batch_size,
+        flags=flags,
+        memory_bytes=4 * weights_bytes if train else weights_bytes,
+        model=info.name,
+        sweep=f"{benchmark}.{info.name}.{precision}{suffix}",
+    )

@@ -1,0 +1,222 @@
+"""Model analysis on fake tensors: counts against the literature, coverage, layers, memory, fallback."""
+
+import pytest
+
+from devicefit.analyze import memory as memory_model
+from devicefit.analyze.cost import analyze_model
+from devicefit.analyze.opclass import classify, convention_flops
+from devicefit.errors import UsageError
+
+
+def matmul_conv_flops(cost, phase="forward"):
+    attr = f"{phase}_flops"
+    return sum(getattr(c, attr) for c in cost.classes if c.op_class in ("matmul", "conv", "attention"))
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return analyze_model("resnet50", 1)
+
+
+# Literature figures count multiply-adds; devicefit counts 2 FLOPs per multiply-add.
+@pytest.mark.parametrize(
+    ("name", "parameters", "giga_macs", "source"),
+    [
+        # torchvision model docs: ResNet50_Weights.IMAGENET1K_V1, 25,557,032 params, 4.09 GFLOPS (MACs).
+        ("resnet50", 25_557_032, 4.09, "torchvision resnet50"),
+        # Sandler et al. 2018, Table 4: 3.4M params (3,504,872 in torchvision), 300M multiply-adds.
+        ("mobilenet-v2", 3_504_872, 0.300, "Sandler et al. 2018"),
+        # torchvision ViT_B_16_Weights: 86,567,656 params, 17.56 GFLOPS (MACs) at 224x224.
+        ("vit-b16", 86_567_656, 17.56, "torchvision vit_b_16"),
+    ],
+)
+def test_vision_counts_match_the_literature(name, parameters, giga_macs, source):
+    cost = analyze_model(name, 1)
+    assert cost.num_parameters == parameters, source
+    assert matmul_conv_flops(cost) / 2 == pytest.approx(giga_macs * 1e9, rel=0.02), source
+    # Backward computes two products per forward product (gradients of inputs and of weights).
+    assert cost.backward_flops / cost.forward_flops == pytest.approx(2.0, abs=0.15)
+
+
+def test_transformer_parameter_counts():
+    # Devlin et al. 2019 / HF bert-base-uncased: 109,482,240 with the pooler; Radford et al. 2019: 124M.
+    assert analyze_model("bert-base", 1, sequence_length=16).num_parameters == 109_482_240
+    gpt2 = analyze_model("gpt2", 1, sequence_length=64)
+    assert gpt2.num_parameters == 124_439_808
+    # Forward matrix products of a decoder: 2 x (non-embedding parameters) per token, plus the tied
+    # 768 x 50,257 head and attention's 2 x 2 x layers x tokens x width per token (Kaplan et al. 2020).
+    tokens, width, layers, vocab = 64, 768, 12, 50_257
+    non_embedding = 12 * (4 * width * width + 2 * width * 4 * width)
+    expected = 2 * tokens * (non_embedding + width * vocab) + 4 * layers * tokens * tokens * width
+    assert matmul_conv_flops(gpt2) == pytest.approx(expected, rel=0.01)
+
+
+def test_lstm_flops_follow_the_gate_products():
+    # Per layer and token: 2 x 4H x (I + H) = 2 x 2600 x 1300; two layers; plus the 650 x 10,000 decoder.
+    cost = analyze_model("lstm-lm", 4, sequence_length=35)
+    tokens = 4 * 35
+    expected = tokens * (2 * 2 * 2600 * 1300 + 2 * 650 * 10_000)
+    assert matmul_conv_flops(cost) == pytest.approx(expected, rel=0.01)
+
+
+def test_every_zoo_operator_has_a_formula(resnet50):
+    assert resnet50.flop_coverage == 1.0
+    assert resnet50.uncounted_ops == ()
+
+
+def test_flops_scale_with_batch(resnet50):
+    four = analyze_model("resnet50", 4)
+    # Linear but for per-channel statistics and the loss, which do not grow with the batch.
+    assert four.forward_flops == pytest.approx(4 * resnet50.forward_flops, rel=1e-3)
+
+
+def test_layers_and_classes_add_up(resnet50):
+    assert sum(layer.forward_flops for layer in resnet50.layers) == pytest.approx(resnet50.forward_flops)
+    assert sum(c.backward_flops for c in resnet50.classes) == pytest.approx(resnet50.backward_flops)
+    conv1 = next(layer for layer in resnet50.layers if layer.name == "stem.0")
+    # 7x7 stem: 2 x 112 x 112 x 64 x 3 x 49 FLOPs forward, 9,408 weights.
+    assert conv1.forward_flops == 2 * 112 * 112 * 64 * 3 * 49
+    assert conv1.type == "Conv2d" and conv1.num_parameters == 9_408
+    classes = {c.op_class for c in resnet50.classes}
+    assert {"conv", "normalization", "elementwise", "matmul"} <= classes
+    assert resnet50.forward_intensity > 1
+
+
+def test_memory_components(resnet50):
+    memory = resnet50.memory
+    weights = 25_557_032 * 4
+    assert memory.weights_bytes == pytest.approx(weights, rel=0.01)
+    assert memory.gradients_bytes == pytest.approx(weights, rel=0.01)
+    assert memory.optimizer_state_bytes == pytest.approx(weights, rel=0.01)  # SGD momentum: one buffer
+    assert (
+        memory.train_peak_bytes
+        >= memory.weights_bytes + memory.gradients_bytes + memory.optimizer_state_bytes
+    )
+    assert memory.infer_peak_bytes < memory.train_peak_bytes
+    assert memory.train_bytes_per_sample > memory.infer_bytes_per_sample > 0
+    assert memory.overhead_bytes > 0
+
+
+def test_largest_batch_fits_and_one_more_does_not():
+    cost = analyze_model("resnet18", 8, device_kind="cuda")
+    traced = memory_model.TracedMemory(
+        batch_size=8,
+        weights_bytes=cost.memory.weights_bytes,
+        trainable_bytes=cost.memory.gradients_bytes,
+        largest_parameter_bytes=4 * 512 * 512 * 9,
+        activations_bytes=cost.memory.activations_bytes,
+        train_peak_bytes=cost.memory.train_peak_bytes - cost.memory.optimizer_state_bytes,
+        infer_peak_bytes=cost.memory.infer_peak_bytes,
+        train_bytes_per_sample=cost.memory.train_bytes_per_sample,
+        infer_bytes_per_sample=cost.memory.infer_bytes_per_sample,
+    )
+    limit = 8 * 2**30
+    best = memory_model.max_batch_size(
+        traced, limit, optimizer="sgd-momentum", foreach=True, device_kind="cuda"
+    )
+
+    def total(batch):
+        m = memory_model.estimate_memory(
+            traced, optimizer="sgd-momentum", foreach=True, device_kind="cuda", batch_size=batch
+        )
+        return m.train_peak_bytes + m.overhead_bytes
+
+    assert total(best) <= limit < total(best + 1)
+
+
+def test_mixed_precision_runs_matmuls_in_bf16_and_saves_less():
+    fp32 = analyze_model("vit-b16", 2, precision="fp32")
+    bf16 = analyze_model("vit-b16", 2, precision="bf16")
+    assert {op.dtype for op in bf16.ops if op.op_class == "matmul" and op.phase == "forward"} == {"bf16"}
+    # Per sample, bf16 activations take less; the weights' bf16 copies saved for backward do not
+    # grow with the batch.
+    assert bf16.memory.train_bytes_per_sample < 0.8 * fp32.memory.train_bytes_per_sample
+    assert bf16.forward_flops == pytest.approx(fp32.forward_flops, rel=0.01)
+
+
+def test_seventy_billion_parameters_profile_without_memory():
+    cost = analyze_model("decoder:like=decoder-70b,depth=2", 1, sequence_length=128)
+    # Two of the 80 blocks at full width: every tensor is fake, nothing is allocated.
+    assert cost.method == "fake tensors"
+    assert cost.memory.weights_bytes > 4 * 2 * 8192 * 28672 * 3
+
+
+def test_data_dependent_model_falls_back_to_a_real_cpu_batch(tmp_path):
+    path = tmp_path / "branchy.py"
+    path.write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__(); self.a = torch.nn.Linear(8, 8); self.b = torch.nn.Linear(8, 8)\n"
+        "    def forward(self, x):\n"
+        "        return self.a(x) if x.sum().item() > 0 else self.b(x)\n"
+        "def make(batch_size):\n"
+        "    return Net(), torch.rand(batch_size, 8)\n"
+    )
+    cost = analyze_model(f"{path}:make", 8)
+    assert cost.method.startswith("a real batch of 2")
+    assert any("fails on fake tensors" in w for w in cost.warnings)
+    # One 8x8 linear layer per sample: 2 x 8 x 8 x 8 samples = 1024 FLOPs, scaled from batch 2.
+    assert matmul_conv_flops(cost) == pytest.approx(2 * 8 * 8 * 8)
+
+
+def test_bad_arguments_are_usage_errors():
+    with pytest.raises(UsageError, match="unknown precision"):
+        analyze_model("mlp", precision="int4")
+    with pytest.raises(UsageError, match="unknown optimizer"):
+        analyze_model("mlp", optimizer="lion")
+    with pytest.raises(UsageError, match="unknown model"):
+        analyze_model("resnet51")
+
+
+@pytest.mark.parametrize(
+    ("name", "pointwise", "expected"),
+    [
+        ("addmm", False, "matmul"),
+        ("convolution_backward", False, "conv"),
+        ("relu_", True, "elementwise"),
+        ("threshold_backward", False, "elementwise"),
+        ("native_layer_norm", False, "normalization"),
+        ("_log_softmax", False, "reduction"),
+        ("embedding_dense_backward", False, "embedding"),
+        ("view", False, "data movement"),
+        ("copy_", False, "data movement"),
+        ("_scaled_dot_product_flash_attention_for_cpu", False, "attention"),
+        ("mystery_op", False, "other"),
+    ],
+)
+def test_operator_classes(name, pointwise, expected):
+    assert classify(name, pointwise=pointwise) == expected
+
+
+def test_conventions_count_elementwise_and_leave_unknown_ops_uncounted():
+    assert convention_flops("add", "elementwise", input_elements=20, output_elements=10) == 10
+    assert convention_flops("_softmax", "reduction", input_elements=10, output_elements=10) == 50
+    assert convention_flops("native_layer_norm", "normalization", input_elements=10, output_elements=10) == 50
+    assert convention_flops("cat", "data movement", input_elements=10, output_elements=10) == 0
+    assert convention_flops("mystery_op", "other", input_elements=10, output_elements=10) is None
+
+
+def test_adam_foreach_holds_a_copy_of_the_parameters():
+    traced = memory_model.TracedMemory(
+        batch_size=1,
+        weights_bytes=400.0,
+        trainable_bytes=400.0,
+        largest_parameter_bytes=100.0,
+        activations_bytes=50.0,
+        train_peak_bytes=900.0,
+        infer_peak_bytes=450.0,
+        train_bytes_per_sample=10.0,
+        infer_bytes_per_sample=5.0,
+    )
+    gpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=True, device_kind="cuda")
+    cpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=False, device_kind="cpu")
+    # State: 2 x 400. Optimizer step: weights 400 + grads 400 + state 800 + sqrt(v) for all (400) or
+    # for the largest parameter twice (200); forward-backward: 900 + 800 = 1700.
+    assert gpu.optimizer_state_bytes == 800
+    assert gpu.train_peak_bytes == max(900 + 800, 400 + 400 + 800 + 400) == 2000
+    assert cpu.train_peak_bytes == max(1700, 400 + 400 + 800 + 200) == 1800
+    at_ten = memory_model.estimate_memory(
+        traced, optimizer="sgd", foreach=True, device_kind="cuda", batch_size=10
+    )
+    assert at_ten.train_peak_bytes == 900 + 9 * 10 and at_ten.infer_peak_bytes == 450 + 9 * 5
