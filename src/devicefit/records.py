@@ -417,6 +417,33 @@ class ClassCost:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TracedMemory:
+    """What the traced steps measured at two batch sizes, in bytes (allocator-level).
+
+    Attributes:
+        batch_size: The batch of the ``*_peak_bytes`` figures.
+        weights_bytes: Parameters and buffers.
+        trainable_bytes: Parameters that receive gradients.
+        largest_parameter_bytes: The largest single parameter (per-parameter optimizer temporaries).
+        activations_bytes: Tensors the forward pass saved for backward.
+        train_peak_bytes: Peak of forward, loss and backward (weights, inputs and gradients included).
+        infer_peak_bytes: Peak of a no-grad forward pass (weights and inputs included).
+        train_bytes_per_sample: Slope of the training peak over batch size.
+        infer_bytes_per_sample: Slope of the inference peak over batch size.
+    """
+
+    batch_size: int
+    weights_bytes: float
+    trainable_bytes: float
+    largest_parameter_bytes: float
+    activations_bytes: float
+    train_peak_bytes: float
+    infer_peak_bytes: float
+    train_bytes_per_sample: float
+    infer_bytes_per_sample: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MemoryEstimate:
     """Memory of a training step and of inference at one batch size, allocator-level, in bytes.
 
@@ -476,6 +503,8 @@ class ModelCost:
         layers: Per leaf module, in execution order.
         classes: Per operator class.
         memory: The memory model at this batch size.
+        traced_memory: What the traces measured, to evaluate the memory model at other batch sizes.
+        foreach: Whether the memory model assumes the optimizer's ``foreach`` implementation.
         method: How the step was traced (``fake tensors``, or the real-CPU fallback).
         warnings: What the reader should know about these numbers.
     """
@@ -499,6 +528,8 @@ class ModelCost:
     layers: tuple[LayerCost, ...]
     classes: tuple[ClassCost, ...]
     memory: MemoryEstimate
+    traced_memory: TracedMemory
+    foreach: bool
     method: str
     warnings: tuple[str, ...] = ()
 

@@ -6,6 +6,7 @@ from devicefit.analyze import memory as memory_model
 from devicefit.analyze.cost import analyze_model
 from devicefit.analyze.opclass import classify, convention_flops
 from devicefit.errors import UsageError
+from devicefit.records import TracedMemory
 
 
 def matmul_conv_flops(cost, phase="forward"):
@@ -99,7 +100,7 @@ def test_memory_components(resnet50):
 
 def test_largest_batch_fits_and_one_more_does_not():
     cost = analyze_model("resnet18", 8, device_kind="cuda")
-    traced = memory_model.TracedMemory(
+    traced = TracedMemory(
         batch_size=8,
         weights_bytes=cost.memory.weights_bytes,
         trainable_bytes=cost.memory.gradients_bytes,
@@ -198,7 +199,7 @@ def test_conventions_count_elementwise_and_leave_unknown_ops_uncounted():
 
 
 def test_adam_foreach_holds_a_copy_of_the_parameters():
-    traced = memory_model.TracedMemory(
+    traced = TracedMemory(
         batch_size=1,
         weights_bytes=400.0,
         trainable_bytes=400.0,

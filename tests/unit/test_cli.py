@@ -182,3 +182,65 @@ def test_no_runs_yet_is_friendly():
 def test_version_and_help():
     assert invoke("--version").stdout.startswith("devicefit ")
     assert "bench" in invoke("--help").stdout
+
+
+def test_models_json_contract():
+    result = invoke("models", "resnet*", "--json")
+    assert result.exit_code == 0, result.output
+    models = json.loads(result.stdout)["models"]
+    assert [m["name"] for m in models] == ["resnet18", "resnet50"]
+    assert all({"name", "family", "description"} <= set(m) for m in models)
+    assert models[1]["num_parameters"] == 25_557_032
+
+
+def test_profile_json_contract():
+    result = invoke("profile", "resnet18", "--batch", "4", "--json", "--memory", "8GiB")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in (
+        "model",
+        "batch_size",
+        "precision",
+        "num_parameters",
+        "forward_flops",
+        "backward_flops",
+        "flop_coverage",
+        "memory",
+        "layers",
+    ):
+        assert key in data, key
+    assert data["batch_size"] == 4 and data["num_parameters"] == 11_689_512
+    assert {"train_peak_bytes", "infer_peak_bytes"} <= set(data["memory"])
+    assert data["max_batch_size"]["batch_size"] > 4
+    assert data["layers"][0]["name"] and "forward_flops" in data["layers"][0]
+
+
+def test_profile_table():
+    result = invoke("profile", "mlp", "--batch", "8", "--layers", "0")
+    assert result.exit_code == 0, result.output
+    assert "By operator class" in result.stdout and "Layers (" in result.stdout
+    assert "layers.0" in result.stdout or "Linear" in result.stdout
+
+
+def test_profile_bad_inputs():
+    assert "unknown model 'resnet51'" in one_line_error(invoke("profile", "resnet51"), 2)
+    assert "Did you mean" in one_line_error(invoke("profile", "resnet51"), 2)
+    assert "unknown precision" in one_line_error(invoke("profile", "mlp", "--precision", "fp8"), 2)
+    assert "cannot read the size" in one_line_error(invoke("profile", "mlp", "--memory", "lots"), 2)
+
+
+def test_profile_of_a_raising_factory(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text("def make(batch_size):\n    raise ValueError('width must be even')\n")
+    line = one_line_error(invoke("profile", f"{path}:make"), 2)
+    assert "raised ValueError: width must be even" in line
+
+
+def test_bench_one_model_json_contract():
+    result = invoke("bench", "--device", "cpu", "--quick", "--model", "mlp", "--batch", "8", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    assert {r["benchmark"] for r in rows} == {"train_step", "inference"}
+    for row in rows:
+        assert row["model"] == "mlp" and row["batch_size"] == 8 and row["unit"] == "samples/s"
+        assert row["value"] > 0 and row["peak_memory_bytes"] > 0

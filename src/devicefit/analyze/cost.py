@@ -18,7 +18,7 @@ from devicefit.analyze.trace import (
     trace_model,
 )
 from devicefit.errors import UsageError
-from devicefit.records import ClassCost, LayerCost, ModelCost, OpCost
+from devicefit.records import ClassCost, LayerCost, ModelCost, OpCost, TracedMemory
 from devicefit.workloads import model_info
 from devicefit.workloads.base import OPTIMIZERS
 
@@ -194,7 +194,7 @@ def _assemble(
     granule = ALLOCATION_GRANULE_BYTES.get(device_kind, 512)
     weights = sum(-(-nbytes(t) // granule) * granule for t in (*parameters, *module.buffers()))
     step = second.batch_size - first.batch_size
-    traced = memory_model.TracedMemory(
+    traced = TracedMemory(
         batch_size=first.batch_size,
         weights_bytes=float(weights),
         trainable_bytes=float(sum(nbytes(p) for p in trainable)),
@@ -229,9 +229,23 @@ def _assemble(
         ops=ops,
         layers=_layers(ops, module, first.train.activations_by_module, scale),
         classes=_classes(ops),
+        traced_memory=traced,
+        foreach=foreach,
         memory=memory_model.estimate_memory(
             traced, optimizer=optimizer, foreach=foreach, device_kind=device_kind, batch_size=batch
         ),
         method=method,
         warnings=tuple(warnings),
+    )
+
+
+def max_batch_for(cost: ModelCost, memory_bytes: float, *, device_kind: str, train: bool = True) -> int:
+    """The largest batch whose training (or inference) peak plus runtime overhead fits in ``memory_bytes``."""
+    return memory_model.max_batch_size(
+        cost.traced_memory,
+        memory_bytes,
+        optimizer=cost.optimizer,
+        foreach=cost.foreach,
+        device_kind=device_kind,
+        train=train,
     )

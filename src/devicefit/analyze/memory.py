@@ -11,9 +11,8 @@ defaults). It is pure arithmetic, so it is cheap to evaluate for any batch size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from devicefit.records import MemoryEstimate
+from devicefit.records import MemoryEstimate, TracedMemory
 
 #: Optimizer state per trainable parameter, in parameter-sized buffers (PyTorch's torch.optim):
 #: SGD with momentum keeps ``momentum_buffer``; Adam and AdamW keep ``exp_avg`` and ``exp_avg_sq``.
@@ -32,33 +31,6 @@ OPTIMIZER_TENSOR_PASSES = {"sgd": 3, "sgd-momentum": 5, "adam": 7, "adamw": 7}
 #: a CUDA context with cuBLAS and cuDNN handles and loaded kernels takes about 500 MiB on recent
 #: drivers; on CPUs the allocator shares RAM with the Python process and PyTorch's libraries.
 RUNTIME_OVERHEAD_BYTES = {"cuda": 512 * 2**20, "cpu": 384 * 2**20, "mps": 256 * 2**20}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TracedMemory:
-    """What the traced steps measured at two batch sizes, in bytes (allocator-level).
-
-    Attributes:
-        batch_size: The batch of the ``*_peak_bytes`` figures.
-        weights_bytes: Parameters and buffers.
-        trainable_bytes: Parameters that receive gradients.
-        largest_parameter_bytes: The largest single parameter (per-parameter optimizer temporaries).
-        activations_bytes: Tensors the forward pass saved for backward.
-        train_peak_bytes: Peak of forward, loss and backward (weights, inputs and gradients included).
-        infer_peak_bytes: Peak of a no-grad forward pass (weights and inputs included).
-        train_bytes_per_sample: Slope of the training peak over batch size.
-        infer_bytes_per_sample: Slope of the inference peak over batch size.
-    """
-
-    batch_size: int
-    weights_bytes: float
-    trainable_bytes: float
-    largest_parameter_bytes: float
-    activations_bytes: float
-    train_peak_bytes: float
-    infer_peak_bytes: float
-    train_bytes_per_sample: float
-    infer_bytes_per_sample: float
 
 
 def optimizer_transient_bytes(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import (
@@ -193,8 +194,15 @@ class _Recorder(TorchDispatchMode):
         super().__init__()
         self.tracker, self.allocator, self.trace, self.root = tracker, allocator, trace, root
         self.phase = "forward"
+        #: The module whose forward created each autograd node, for attributing backward ops.
+        self.node_modules: dict[Any, str] = {}
 
     def module(self) -> str:
+        """The module an op belongs to: in backward, the one whose forward made the running node."""
+        if self.phase == "backward":
+            node = torch._C._current_autograd_node()
+            if node is not None and node in self.node_modules:
+                return self.node_modules[node]
         names = [n for n in self.tracker.parents if n != "Global"]
         if not names:
             return ""
@@ -253,6 +261,23 @@ def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
     return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
+class _NodeOwners(TorchFunctionMode):
+    """Notes, above autograd, which module's forward created each autograd node."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if self.recorder.phase == "forward":
+            for tensor in tree_leaves(out):
+                node = getattr(tensor, "grad_fn", None) if isinstance(tensor, torch.Tensor) else None
+                if node is not None and node not in self.recorder.node_modules:
+                    self.recorder.node_modules[node] = self.recorder.module()
+        return out
+
+
 @contextlib.contextmanager
 def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorder, Trace, _Allocator]]:
     trace, allocator = Trace(), _Allocator(granule)
@@ -262,8 +287,9 @@ def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorde
     root = type(instance.module).__name__
     with ModuleTracker() as tracker:
         recorder = _Recorder(tracker, allocator, trace, root)
-        with recorder:
+        with recorder, _NodeOwners(recorder):
             yield recorder, trace, allocator
+        recorder.node_modules.clear()
     trace.peak_bytes = allocator.peak
 
 

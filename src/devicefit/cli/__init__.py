@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from devicefit import __version__
-from devicefit.cli import bench, devices, history
+from devicefit.cli import bench, devices, history, models
 from devicefit.cli.output import error_console
 from devicefit.errors import DevicefitError
 
@@ -60,6 +60,8 @@ def _root(
 
 app.command("devices")(devices.devices)
 app.command("bench")(bench.bench)
+app.command("models")(models.models)
+app.command("profile")(models.profile)
 app.command("history")(history.history)
 app.command("show")(history.show)
 app.command("export")(history.export)

@@ -8,51 +8,68 @@ import typer
 
 from devicefit.cli.output import DbOption, DeviceOption, JsonOption, console, error_console, print_json
 from devicefit.devices import select_devices
+from devicefit.devices.base import Device
 from devicefit.measure.micro import Case
-from devicefit.measure.session import plan_cases, run_benchmarks
+from devicefit.measure.plan import ModelPlan
+from devicefit.measure.session import BenchOutcome, plan_cases, run_benchmarks
 from devicefit.report.export import result_to_dict
 from devicefit.report.terminal import progress_bar, render_results
-from devicefit.store.sqlite import open_store
+from devicefit.store.sqlite import Store, open_store
+
+_MODEL_HELP = "Models suite: "
 
 
 def bench(
     ctx: typer.Context,
     device: DeviceOption = "all",
-    suite: Annotated[str, typer.Option(help="Which benchmarks: micro or all.")] = "all",
+    suite: Annotated[str, typer.Option(help="micro, models or all.")] = "micro",
     quick: Annotated[
-        bool, typer.Option("--quick", help="A reduced sweep: under a minute on a 2-core CPU.")
+        bool, typer.Option("--quick", help="A reduced sweep (micro: under a minute on 2 cores).")
     ] = False,
     only: Annotated[
         str | None, typer.Option(help="Only benchmarks matching these patterns: 'matmul,triad'.")
     ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help=_MODEL_HELP + "this model (zoo name, file.py:factory...); repeatable."),
+    ] = None,
+    batch: Annotated[
+        list[int] | None, typer.Option(help=_MODEL_HELP + "these batch sizes; repeatable.")
+    ] = None,
+    precision: Annotated[str, typer.Option(help=_MODEL_HELP + "fp32, or bf16/fp16 autocast.")] = "fp32",
+    seq_len: Annotated[
+        int | None, typer.Option(help=_MODEL_HELP + "tokens per sample of sequence models.")
+    ] = None,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help=_MODEL_HELP + "channels-last memory format.")
+    ] = False,
+    compile: Annotated[
+        bool, typer.Option("--compile", help=_MODEL_HELP + "torch.compile the models.")
+    ] = False,
     label: Annotated[str | None, typer.Option(help="A note stored with the run.")] = None,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Measure matmul FLOP/s, memory bandwidth, transfers, launch latency and scaling on each device."""
+    """Measure matmul FLOP/s, bandwidth, transfers, launch latency, scaling, and model steps."""
     selected = select_devices(device)
+    plan = ModelPlan(
+        models=tuple(model or ()),
+        batch_sizes=tuple(batch or ()),
+        precision=precision,
+        sequence_length=seq_len,
+        channels_last=channels_last,
+        compile=compile,
+    )
     with open_store(db) as store:
-        cases = plan_cases(selected, suite=suite, quick=quick, only=only)
-        with progress_bar(error_console()) as progress:
-            task = progress.add_task("starting", total=len(cases))
-
-            def on_case(case: Case, num_done: int) -> None:
-                progress.update(task, description=f"{case.device} {case.id}", completed=num_done)
-
-            outcome = run_benchmarks(
-                cases,
-                selected,
-                store,
-                quick=quick,
-                label=label,
-                on_case=on_case,
-                raise_errors=bool(ctx.parent and ctx.parent.params.get("debug")),
-            )
+        cases = plan_cases(selected, suite="models" if model else suite, quick=quick, only=only, models=plan)
+        debug = bool(ctx.parent and ctx.parent.params.get("debug"))
+        outcome = _run_with_progress(cases, selected, store, quick=quick, label=label, debug=debug)
     if json:
+        status = "interrupted" if outcome.interrupted else "complete"
         print_json(
             {
                 "run_id": outcome.run_id,
-                "status": "interrupted" if outcome.interrupted else "complete",
+                "status": status,
                 "results": [result_to_dict(r) for r in outcome.results],
             }
         )
@@ -65,3 +82,23 @@ def bench(
         raise typer.Exit(130)
     if not json:
         error_console().print(f"[dim]stored as run {outcome.run_id} in {store.path}[/]")
+
+
+def _run_with_progress(
+    cases: list[Case],
+    devices: tuple[Device, ...],
+    store: Store,
+    *,
+    quick: bool,
+    label: str | None,
+    debug: bool,
+) -> BenchOutcome:
+    with progress_bar(error_console()) as progress:
+        task = progress.add_task("starting", total=len(cases))
+
+        def on_case(case: Case, num_done: int) -> None:
+            progress.update(task, description=f"{case.device} {case.id}", completed=num_done)
+
+        return run_benchmarks(
+            cases, devices, store, quick=quick, label=label, on_case=on_case, raise_errors=debug
+        )

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from devicefit.measure.timer import TimerConfig
+
 #: Element sizes in bytes, by the dtype names devicefit uses.
 DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 
@@ -39,7 +41,10 @@ class Case:
         memory_bytes: Memory the inputs and outputs need on the device.
         peak: Device peak in ``unit`` (``None`` if unknown).
         model: The workload of a model benchmark (its batch size is ``size``).
+        evaluate: For a case that is searched, not timed: returns its value given the device.
         context: Entered around building and timing (thread count, TF32 switches).
+        timer: Timing budget for this case, instead of the run's.
+        max_iteration_s: Sweep limit for this case, instead of the run's.
     """
 
     id: str
@@ -58,7 +63,10 @@ class Case:
     memory_bytes: int = 0
     peak: float | None = None
     model: str | None = None
+    evaluate: Callable[[Any], float] | None = None
     sweep: str | None = None
+    timer: TimerConfig | None = None
+    max_iteration_s: float | None = None
     context: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
 
     @property

@@ -1,15 +1,20 @@
-"""Which micro-benchmark cases run on a device, in full and in ``--quick`` mode."""
+"""Which benchmark cases run on a device, in full and in ``--quick`` mode: micro-benchmarks and models."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
-from devicefit.measure import micro
+from devicefit.measure import micro, steps
 from devicefit.measure.micro import Case
+from devicefit.measure.timer import TimerConfig
 from devicefit.records import DeviceDescription
 
-#: Suites ``devicefit bench --suite`` accepts.
-SUITES = ("micro",)
+#: Suites ``devicefit bench --suite`` accepts (``all`` runs both).
+SUITES = ("micro", "models")
+
+#: Tokens per sample of sequence models in ``--quick`` runs (full runs use each model's default).
+QUICK_SEQUENCE_LENGTH = 128
 
 #: Bandwidth sweeps reach this many times the last-level cache, so the last points are DRAM-bound.
 DRAM_CACHE_MULTIPLE = 4
@@ -154,3 +159,87 @@ def _convs(device: DeviceDescription, quick: bool, gpu_like: bool) -> Iterable[C
                 batch_size=batch_size,
                 peak=device.peak_flops_per_s(dtype),
             )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelPlan:
+    """What the models suite runs.
+
+    Attributes:
+        models: Workload names; the zoo's benchmarked models when empty.
+        batch_sizes: Batch sizes; each model's own sweep when empty.
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast.
+        sequence_length: Tokens per sample for sequence models; the mode's default when ``None``.
+        channels_last: Run CNNs in channels-last memory format.
+        compile: Wrap models in ``torch.compile``.
+    """
+
+    models: tuple[str, ...] = ()
+    batch_sizes: tuple[int, ...] = ()
+    precision: str = "fp32"
+    sequence_length: int | None = None
+    channels_last: bool = False
+    compile: bool = False
+
+
+def plan_models(device: DeviceDescription, plan: ModelPlan, *, quick: bool) -> list[Case]:
+    """Lists the model cases for one device: training and inference at each batch size.
+
+    GPUs add, for each model, the same steps with the host-to-device copy of every batch at the
+    largest batch size, and a search for the largest training batch that fits.
+    """
+    from devicefit.errors import UsageError
+    from devicefit.workloads import list_models, model_info
+
+    if plan.precision not in steps.PRECISION_DTYPES:
+        raise UsageError(f"unknown precision {plan.precision!r}", fix="Choose from: fp32, bf16, fp16")
+    if any(batch < 1 for batch in plan.batch_sizes):
+        raise UsageError("batch sizes must be at least 1", fix="Pass --batch 1 or more")
+    if device.kind == "fake":
+        return []
+    infos = [model_info(name) for name in plan.models] or [
+        i for i in list_models() if i.benchmark_batch_sizes
+    ]
+    gpu = device.kind in ("cuda", "mps")
+    cases: list[Case] = []
+    for info in infos:
+        batches = (
+            plan.batch_sizes
+            or info.benchmark_batch_sizes[: 2 if quick else None]
+            or (info.default_batch_size,)
+        )
+        length = plan.sequence_length
+        if length is None and info.sequence_length and quick:
+            length = min(info.sequence_length, QUICK_SEQUENCE_LENGTH)
+        parameters = _num_parameters(info.name, length)
+        common = dict(
+            device=device.id,
+            device_type=device.kind,
+            info=info,
+            precision=plan.precision,
+            num_parameters=parameters,
+            sequence_length=length,
+            channels_last=plan.channels_last,
+            compile=plan.compile,
+        )
+        for train in (True, False):
+            cases += [steps.model_case(batch_size=b, train=train, **common) for b in batches]  # type: ignore[arg-type]
+            if gpu:
+                cases.append(steps.model_case(batch_size=batches[-1], train=train, transfer=True, **common))  # type: ignore[arg-type]
+        if device.kind == "cuda":
+            cases.append(steps.max_batch_case(**common))  # type: ignore[arg-type]
+    limits = MODEL_QUICK if quick else MODEL_FULL
+    return [replace(case, timer=limits[0], max_iteration_s=limits[1]) for case in cases]
+
+
+#: Timing of model steps, which last 1e3 to 1e6 times longer than micro-benchmark calls: a few
+#: samples of one step each, and sweeps that stop before a step of 2 s (``--quick``) or 20 s.
+MODEL_QUICK = (TimerConfig(warmup_s=0.0, min_time_s=0.0, budget_s=0.5, min_samples=3), 2.0)
+MODEL_FULL = (TimerConfig(warmup_s=0.2, min_time_s=0.5, budget_s=2.0, min_samples=5), 20.0)
+
+
+def _num_parameters(name: str, sequence_length: int | None) -> int:
+    from devicefit.workloads import build_model
+
+    module = build_model(name, 1, device="meta", sequence_length=sequence_length).module
+    return sum(p.numel() for p in module.parameters())

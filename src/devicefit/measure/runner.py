@@ -133,6 +133,9 @@ def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bo
         DevicefitError: When the device is left unusable (an illegal memory access).
     """
     try:
+        if case.evaluate is not None:
+            with case.context():
+                return _result(case, value=case.evaluate(device))
         with case.context():
             fn = device.prepare(case)
             measurement = measure(fn, synchronize=device.synchronize, clock=device.now_s, config=timer)
@@ -159,8 +162,9 @@ def _skip_reason(case: Case, device: Device, config: RunnerConfig, previous: Res
         return f"a smaller case of this sweep ended {previous.status}"
     previous_work = previous.flops_per_iteration or previous.bytes_per_iteration or float(previous.size or 1)
     estimate_s = previous.median_s * case.work / previous_work
-    if estimate_s > config.max_iteration_s:
-        return f"one call would take about {estimate_s:.2g} s (limit {config.max_iteration_s:g} s)"
+    limit_s = case.max_iteration_s or config.max_iteration_s
+    if estimate_s > limit_s:
+        return f"one call would take about {estimate_s:.2g} s (limit {limit_s:g} s)"
     return None
 
 
@@ -191,7 +195,7 @@ def execute(
         if reason:
             result = _result(case, status="skipped", error=reason)
         else:
-            result = run_case(case, device, config.timer, raise_errors=raise_errors)
+            result = run_case(case, device, case.timer or config.timer, raise_errors=raise_errors)
         if case.sweep:
             last_in_sweep[(case.device, case.sweep)] = result
         yield result

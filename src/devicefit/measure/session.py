@@ -10,7 +10,7 @@ from devicefit.devices.base import Device
 from devicefit.errors import UsageError
 from devicefit.measure.environment import collect_environment, command_line
 from devicefit.measure.micro import Case
-from devicefit.measure.plan import SUITES, plan_micro
+from devicefit.measure.plan import SUITES, ModelPlan, plan_micro, plan_models
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.records import Result
 from devicefit.store.sqlite import RunRecorder, Store
@@ -25,22 +25,35 @@ class BenchOutcome:
     interrupted: bool
 
 
-def plan_cases(devices: Sequence[Device], *, suite: str, quick: bool, only: str | None = None) -> list[Case]:
+def plan_cases(
+    devices: Sequence[Device],
+    *,
+    suite: str,
+    quick: bool,
+    only: str | None = None,
+    models: ModelPlan | None = None,
+) -> list[Case]:
     """Lists the cases of ``suite`` on each device, filtered by ``only``.
 
     Args:
         devices: Selected devices.
-        suite: One of ``SUITES``.
+        suite: ``micro``, ``models`` or ``all``.
         quick: The reduced sweep of ``--quick``.
         only: Comma-separated shell patterns matched against benchmark names and case ids
-            (``matmul``, ``triad,copy``, ``matmul.bf16.*``).
+            (``matmul``, ``triad,copy``, ``matmul.bf16.*``, ``train_step``).
+        models: What the models suite runs; the zoo at default settings when ``None``.
 
     Raises:
         UsageError: On an unknown suite, or a filter that matches nothing.
     """
     if suite not in (*SUITES, "all"):
         raise UsageError(f"unknown suite {suite!r}", fix=f"Choose from: {', '.join((*SUITES, 'all'))}")
-    cases = [case for device in devices for case in plan_micro(device.properties(), quick=quick)]
+    cases: list[Case] = []
+    for device in devices:
+        if suite in ("micro", "all"):
+            cases += plan_micro(device.properties(), quick=quick)
+        if suite in ("models", "all"):
+            cases += plan_models(device.properties(), models or ModelPlan(), quick=quick)
     if only:
         patterns = [p.strip() for p in only.split(",") if p.strip()]
         cases = [
@@ -48,11 +61,17 @@ def plan_cases(devices: Sequence[Device], *, suite: str, quick: bool, only: str 
             for c in cases
             if any(fnmatch.fnmatchcase(c.benchmark, p) or fnmatch.fnmatchcase(c.id, p) for p in patterns)
         ]
-        if not cases:
-            raise UsageError(
-                f"--only {only!r} matches no benchmark",
-                fix="Use names such as matmul, copy, triad, h2d, launch, elementwise, conv2d",
-            )
+    if not cases:
+        what = (
+            f"--only {only!r} matches no benchmark"
+            if only
+            else f"suite {suite!r} has no case on these devices"
+        )
+        raise UsageError(
+            what,
+            fix="Use names such as matmul, copy, triad, h2d, launch, elementwise, conv2d, "
+            "train_step, inference",
+        )
     return cases
 
 

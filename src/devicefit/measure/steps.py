@@ -60,16 +60,33 @@ class ModelStep:
         precision: ``fp32``, or ``bf16``/``fp16`` autocast.
         device_type: ``cpu``, ``cuda`` or ``mps``, for autocast and transfers.
         transfer: Copy the inputs from pinned host memory in every call.
+        channels_last: Convert the model and 4-D inputs to channels-last memory format.
+        compile: Run the forward pass through ``torch.compile``.
     """
 
     def __init__(
-        self, instance: ModelInstance, *, train: bool, precision: str, device_type: str, transfer: bool
+        self,
+        instance: ModelInstance,
+        *,
+        train: bool,
+        precision: str,
+        device_type: str,
+        transfer: bool = False,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         import torch
 
+        if channels_last:
+            instance.module = instance.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            instance.inputs = tuple(
+                t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+                for t in instance.inputs
+            )
         self.instance = instance
         self.train = train
         self.module = instance.module.train(train)
+        self._forward = torch.compile(self.module) if compile else self.module
         self.optimizer = make_optimizer(instance.info.optimizer, self.module.parameters()) if train else None
         dtype = PRECISION_DTYPES[precision]
         self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
@@ -94,12 +111,12 @@ class ModelStep:
 
         if not self.train:
             with torch.no_grad(), self._autocast():
-                self.module(*self._inputs())
+                self._forward(*self._inputs())
             return
         assert self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            loss = self.instance.loss(self.module(*self._inputs()))
+            loss = self.instance.loss(self._forward(*self._inputs()))
         if self._scaler is not None:
             self._scaler.scale(loss).backward()
             self._scaler.step(self.optimizer)
@@ -132,6 +149,8 @@ def model_case(
     train: bool,
     precision: str = "fp32",
     transfer: bool = False,
+    channels_last: bool = False,
+    compile: bool = False,
     num_parameters: int = 0,
     sequence_length: int | None = None,
 ) -> Case:
@@ -145,19 +164,29 @@ def model_case(
         train: A training step; else inference.
         precision: ``fp32``, ``bf16`` or ``fp16``.
         transfer: Include the host-to-device copy of each batch.
+        channels_last: Channels-last memory format.
+        compile: ``torch.compile`` the model.
         num_parameters: Parameter count, for the memory the case needs at least.
         sequence_length: Tokens per sample for sequence models (the workload's default if ``None``).
     """
     from devicefit.workloads import build_model
 
     benchmark = "train_step" if train else "inference"
-    flags = tuple(flag for flag, on in (("h2d", transfer),) if on)
+    flags = tuple(
+        flag for flag, on in (("h2d", transfer), ("channels-last", channels_last), ("compile", compile)) if on
+    )
     suffix = "".join(f".{flag}" for flag in flags)
 
     def build() -> Callable[[], object]:
         instance = build_model(info.name, batch_size, device=device, sequence_length=sequence_length)
         return ModelStep(
-            instance, train=train, precision=precision, device_type=device_type, transfer=transfer
+            instance,
+            train=train,
+            precision=precision,
+            device_type=device_type,
+            transfer=transfer,
+            channels_last=channels_last,
+            compile=compile,
         )
 
     # At least the fp32 weights, and for training their gradients and two optimizer buffers.
@@ -174,4 +203,73 @@ def model_case(
         memory_bytes=4 * weights_bytes if train else weights_bytes,
         model=info.name,
         sweep=f"{benchmark}.{info.name}.{precision}{suffix}",
+    )
+
+
+#: The batch search stops here: past it a step is no longer what the workload's batch means.
+MAX_SEARCHED_BATCH = 2**16
+
+
+def largest_fitting_batch(fits: Callable[[int], bool], limit: int = MAX_SEARCHED_BATCH) -> int:
+    """Doubles the batch until ``fits`` fails, then bisects; 0 if batch 1 does not fit."""
+    low, high = 0, 1
+    while high <= limit and fits(high):
+        low, high = high, 2 * high
+    high = min(high, limit + 1)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
+
+
+def max_batch_case(
+    *,
+    device: str,
+    device_type: str,
+    info: ModelInfo,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    compile: bool = False,
+    num_parameters: int = 0,
+    sequence_length: int | None = None,
+) -> Case:
+    """The largest training batch that fits on a GPU, found by running steps until out of memory."""
+    from devicefit.workloads import build_model
+
+    def evaluate(target: Device) -> float:
+        import torch
+
+        def fits(batch: int) -> bool:
+            try:
+                instance = build_model(info.name, batch, device=device, sequence_length=sequence_length)
+                step = ModelStep(
+                    instance,
+                    train=True,
+                    precision=precision,
+                    device_type=device_type,
+                    channels_last=channels_last,
+                    compile=compile,
+                )
+                step()
+                step()  # the second step holds the optimizer state too
+                target.synchronize()
+                return True
+            except torch.OutOfMemoryError:
+                return False
+            finally:
+                instance = step = None  # type: ignore[assignment]
+                target.release_memory()
+
+        return float(largest_fitting_batch(fits))
+
+    return Case(
+        id=f"max_batch.{info.name}.{precision}",
+        benchmark="max_batch",
+        device=device,
+        unit="samples",
+        build=lambda: lambda: None,
+        dtype=precision,
+        model=info.name,
+        evaluate=evaluate,
+        memory_bytes=16 * num_parameters,
     )

@@ -151,6 +151,11 @@ def _time_per_call(result: Result) -> tuple[str, Text]:
     return "time per call", Text(format_value(result.median_s, "s") if result.median_s else "")
 
 
+def _model_row(result: Result) -> str:
+    flags = "".join(f", {flag}" for flag in result.flags)
+    return f"{result.model} ({result.dtype}{flags})"
+
+
 _LAYOUTS = (
     _Layout(
         "Matrix multiply, n x n x n",
@@ -202,13 +207,31 @@ _LAYOUTS = (
         lambda r: f"batch {r.size}",
         "dtype",
     ),
+    _Layout(
+        "Models: training step (forward, backward, optimizer) and inference (no-grad forward)",
+        frozenset({"train_step", "inference"}),
+        lambda r: f"{_model_row(r)} batch {r.batch_size}",
+        lambda r: "training: samples/s, peak memory" if r.benchmark == "train_step" else "inference",
+        "model",
+    ),
+    _Layout(
+        "Largest training batch that fits",
+        frozenset({"max_batch"}),
+        _model_row,
+        lambda r: "batch",
+        "model",
+    ),
 )
 
 
 def _cell(result: Result) -> Text:
     if result.status != "ok" or result.value is None:
         return Text(result.status, style="yellow" if result.status in ("skipped", "unsupported") else "red")
+    if result.unit == "samples":
+        return Text(f"{result.value:.0f}")
     text = Text(format_value(result.value, result.unit))
+    if result.peak_memory_bytes is not None:
+        text.append(f" {format_bytes(result.peak_memory_bytes)}", style="dim")
     if result.peak_fraction is not None:
         text.append(f" {format_percent(result.peak_fraction)}", style="dim")
     if result.warnings:

@@ -55,6 +55,8 @@ def format_value(value: float, unit: str) -> str:
         return format_seconds(value)
     if unit == "elements/s":
         return format_decimal(value, "elem/s")
+    if unit == "samples/s":
+        return f"{_significant(value)} samples/s"
     return format_decimal(value, unit)
 
 
