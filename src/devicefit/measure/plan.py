@@ -212,12 +212,20 @@ def plan_models(device: DeviceDescription, plan: ModelPlan, *, quick: bool) -> l
         if length is None and info.sequence_length and quick:
             length = min(info.sequence_length, QUICK_SEQUENCE_LENGTH)
         parameters = _num_parameters(info.name, length)
+        # Batch sizes the user chose may not fit a CPU, where running out of memory brings in the
+        # kernel's killer: know the real need (a fake-tensor trace) before the allocator does.
+        needs = (
+            _training_bytes(info.name, max(batches), length)
+            if plan.batch_sizes and device.kind == "cpu"
+            else None
+        )
         common = dict(
             device=device.id,
             device_type=device.kind,
             info=info,
             precision=plan.precision,
             num_parameters=parameters,
+            memory_bytes=needs,
             sequence_length=length,
             channels_last=plan.channels_last,
             compile=plan.compile,
@@ -236,6 +244,16 @@ def plan_models(device: DeviceDescription, plan: ModelPlan, *, quick: bool) -> l
 #: samples of one step each, and sweeps that stop before a step of 2 s (``--quick``) or 20 s.
 MODEL_QUICK = (TimerConfig(warmup_s=0.0, min_time_s=0.0, budget_s=0.5, min_samples=3), 2.0)
 MODEL_FULL = (TimerConfig(warmup_s=0.2, min_time_s=0.5, budget_s=2.0, min_samples=5), 20.0)
+
+
+def _training_bytes(name: str, batch_size: int, sequence_length: int | None) -> int:
+    from devicefit.analyze.cost import analyze_model
+
+    return int(
+        analyze_model(
+            name, batch_size, sequence_length=sequence_length, device_kind="cpu"
+        ).memory.train_peak_bytes
+    )
 
 
 def _num_parameters(name: str, sequence_length: int | None) -> int:

@@ -152,6 +152,7 @@ def model_case(
     channels_last: bool = False,
     compile: bool = False,
     num_parameters: int = 0,
+    memory_bytes: int | None = None,
     sequence_length: int | None = None,
 ) -> Case:
     """A timed training step or inference pass of one workload at one batch size.
@@ -167,6 +168,7 @@ def model_case(
         channels_last: Channels-last memory format.
         compile: ``torch.compile`` the model.
         num_parameters: Parameter count, for the memory the case needs at least.
+        memory_bytes: The memory the case needs, when known better than from the parameter count.
         sequence_length: Tokens per sample for sequence models (the workload's default if ``None``).
     """
     from devicefit.workloads import build_model
@@ -191,6 +193,7 @@ def model_case(
 
     # At least the fp32 weights, and for training their gradients and two optimizer buffers.
     weights_bytes = 4 * num_parameters
+    needs = memory_bytes or (4 * weights_bytes if train else weights_bytes)
     return Case(
         id=f"{benchmark}.{info.name}.{precision}.b{batch_size}{suffix}",
         benchmark=benchmark,
@@ -200,7 +203,7 @@ def model_case(
         dtype=precision,
         size=batch_size,
         flags=flags,
-        memory_bytes=4 * weights_bytes if train else weights_bytes,
+        memory_bytes=needs,
         model=info.name,
         sweep=f"{benchmark}.{info.name}.{precision}{suffix}",
     )
@@ -231,6 +234,7 @@ def max_batch_case(
     channels_last: bool = False,
     compile: bool = False,
     num_parameters: int = 0,
+    memory_bytes: int | None = None,
     sequence_length: int | None = None,
 ) -> Case:
     """The largest training batch that fits on a GPU, found by running steps until out of memory."""

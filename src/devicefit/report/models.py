@@ -83,8 +83,11 @@ def _summary(cost: ModelCost, max_batch: tuple[float, int] | None) -> Table:
         limit, batch = max_batch
         rows.append(
             (
-                "largest batch",
-                f"{batch} samples train in {format_bytes(limit)}"
+                "fits",
+                (
+                    f"batch {cost.batch_size} {'fits' if cost.batch_size <= batch else 'does NOT fit'} in "
+                    f"{format_bytes(limit)}; the largest batch that trains there is {batch}"
+                )
                 if batch
                 else f"training does not fit in {format_bytes(limit)} even at batch 1",
             )
