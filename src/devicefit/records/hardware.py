@@ -1,0 +1,188 @@
+"""Records of hardware: local devices with their peaks, and catalog specs with their sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DeviceKind = Literal["cpu", "cuda", "mps", "fake"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Peak:
+    """A theoretical peak rate of one device for one dtype.
+
+    Attributes:
+        dtype: ``fp32``, ``tf32``, ``bf16``, ``fp16``, ``int8``...
+        flops_per_s: Peak operations per second (a multiply-add counts 2).
+        derivation: How the figure was obtained, readable by a person.
+        source: ``derived`` (computed from device properties) or ``catalog:<id>``.
+    """
+
+    dtype: str
+    flops_per_s: float
+    derivation: str
+    source: str = "derived"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CPUProperties:
+    """What a CPU is, as far as deep learning cares."""
+
+    model: str
+    vendor: str
+    architecture: str
+    num_physical_cores: int
+    num_logical_cpus: int
+    num_threads: int
+    isa_features: tuple[str, ...]
+    torch_cpu_capability: str
+    base_clock_hz: float | None
+    max_clock_hz: float | None
+    clock_source: str
+    simd_fp32_lanes: int
+    fma_units_per_core: int
+    fma_units_source: str
+    l1d_cache_bytes_per_core: int | None
+    l2_cache_bytes_per_core: int | None
+    l3_cache_bytes: int | None
+    memory_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GPUProperties:
+    """What a CUDA or ROCm GPU is; the NVML fields are ``None`` where NVML is absent."""
+
+    index: int
+    name: str
+    backend: Literal["cuda", "rocm"]
+    memory_bytes: int
+    num_multiprocessors: int
+    compute_capability: str
+    l2_cache_bytes: int | None = None
+    runtime_version: str | None = None
+    driver_version: str | None = None
+    uuid: str | None = None
+    sm_clock_max_hz: float | None = None
+    memory_clock_max_hz: float | None = None
+    memory_bus_width_bits: int | None = None
+    power_limit_w: float | None = None
+    pcie_generation_max: int | None = None
+    pcie_width_max: int | None = None
+    pcie_generation_current: int | None = None
+    pcie_width_current: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchitectureSpec:
+    """Per-multiprocessor rates of a GPU architecture, to derive peaks for GPUs not in the catalog.
+
+    Attributes:
+        id: ``hopper``, ``ampere``...
+        vendor: ``nvidia`` or ``amd``.
+        compute_capabilities: Compute capabilities (``9.0``) or gfx targets it covers.
+        fp32_flops_per_clock_per_multiprocessor: Non-tensor FP32 FLOP per clock per SM/CU.
+        matrix_flops_per_clock_per_multiprocessor: Dense tensor/matrix-unit FLOP per clock per
+            SM/CU, by dtype.
+        sources: Source keys of each figure, by field path.
+    """
+
+    id: str
+    vendor: str
+    compute_capabilities: tuple[str, ...]
+    fp32_flops_per_clock_per_multiprocessor: float
+    matrix_flops_per_clock_per_multiprocessor: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceSpec:
+    """Where catalog figures come from.
+
+    Attributes:
+        citation: The document, readable by a person.
+        url: Where to find it, if online.
+        trust: ``vendor``, ``vendor-via-third-party``, ``third-party`` or ``derived``.
+    """
+
+    citation: str
+    url: str = ""
+    trust: Literal["vendor", "vendor-via-third-party", "third-party", "derived"] = "third-party"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceSpec:
+    """Purchase and rental prices, each with its date."""
+
+    list_usd: float | None = None
+    list_date: str | None = None
+    cloud_usd_per_hour: float | None = None
+    cloud_date: str | None = None
+    cloud_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceSpec:
+    """A catalog device: datasheet figures, each with its sources (``sources[field] = keys``).
+
+    Peaks are dense (no 2:4 sparsity); ``matrix_precisions`` says which of them run on tensor or
+    matrix units.
+    """
+
+    id: str
+    name: str
+    vendor: str
+    kind: Literal["gpu", "cpu", "tpu"]
+    architecture: str
+    sources: dict[str, tuple[str, ...]]
+    compute_capability: str | None = None
+    isa: str | None = None
+    aliases: tuple[str, ...] = ()
+    launch_date: str | None = None
+    memory_bytes: int | None = None
+    memory_type: str | None = None
+    bandwidth_bytes_per_s: float | None = None
+    num_multiprocessors: int | None = None
+    boost_clock_hz: float | None = None
+    tdp_w: float | None = None
+    interconnect: str | None = None
+    host_link_bytes_per_s: float | None = None
+    matrix_precisions: tuple[str, ...] = ()
+    peak_flops_per_s: dict[str, float] = field(default_factory=dict)
+    price: PriceSpec | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceDescription:
+    """One local compute device with its peak figures.
+
+    Attributes:
+        id: ``cpu``, ``cuda:0``, ``mps``, ``fake``.
+        kind: The backend family.
+        name: Marketing name as the driver reports it.
+        vendor: Lowercase vendor name.
+        memory_bytes: Memory the device can use (system RAM for CPUs).
+        peaks: Peak FLOP/s by dtype, each with its derivation.
+        peak_bandwidth_bytes_per_s: Peak memory bandwidth, ``None`` where it cannot be known.
+        bandwidth_derivation: How the bandwidth figure was obtained, or why it is unknown.
+        host_link_bytes_per_s: Peak host-to-device bandwidth per direction (GPUs).
+        catalog_id: The matching hardware catalog entry, if any.
+    """
+
+    id: str
+    kind: DeviceKind
+    name: str
+    vendor: str
+    memory_bytes: int | None
+    peaks: tuple[Peak, ...] = ()
+    peak_bandwidth_bytes_per_s: float | None = None
+    bandwidth_derivation: str = ""
+    host_link_bytes_per_s: float | None = None
+    catalog_id: str | None = None
+    cpu: CPUProperties | None = None
+    gpu: GPUProperties | None = None
+
+    def peak_flops_per_s(self, dtype: str) -> float | None:
+        """Returns the peak for ``dtype``, or ``None`` if it is not known."""
+        return next((peak.flops_per_s for peak in self.peaks if peak.dtype == dtype), None)

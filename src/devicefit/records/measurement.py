@@ -1,0 +1,187 @@
+"""Records of measurements: environment, timing samples and statistics, results and runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from devicefit.records.hardware import DeviceDescription
+
+#: Bumped when a stored record changes shape; stored with every result (2: model benchmark fields).
+SCHEMA_VERSION = 2
+
+ResultStatus = Literal["ok", "oom", "skipped", "unsupported", "error"]
+RunStatus = Literal["running", "complete", "interrupted", "failed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Environment:
+    """The software and machine a run was measured on (pyperf's metadata, typed)."""
+
+    devicefit_version: str
+    python_version: str
+    torch_version: str
+    numpy_version: str
+    platform: str
+    hostname: str
+    cpu_model: str
+    torch_num_threads: int
+    cuda_runtime_version: str | None = None
+    hip_version: str | None = None
+    cudnn_version: str | None = None
+    nvidia_driver_version: str | None = None
+
+    def differences(self, other: Environment) -> tuple[str, ...]:
+        """Names the fields that make results from ``other`` not comparable to this one."""
+        checked = ("hostname", "cpu_model", "torch_version", "cuda_runtime_version", "nvidia_driver_version")
+        return tuple(name for name in checked if getattr(self, name) != getattr(other, name))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Summary:
+    """Robust statistics of timing samples; warnings are data, not log lines.
+
+    Attributes:
+        median_s: Median time per iteration.
+        iqr_s: Interquartile range (75th minus 25th percentile).
+        min_s: Fastest sample.
+        max_s: Slowest sample.
+        mean_s: Arithmetic mean.
+        cv: Coefficient of variation (standard deviation over mean); 0 for one sample.
+        num_samples: Number of samples summarized.
+        warnings: Why the numbers may not be trustworthy, one sentence each.
+    """
+
+    median_s: float
+    iqr_s: float
+    min_s: float
+    max_s: float
+    mean_s: float
+    cv: float
+    num_samples: int
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def relative_iqr(self) -> float:
+        """IQR over median: the noise figure ``torch.utils.benchmark`` warns on."""
+        return self.iqr_s / self.median_s if self.median_s > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement:
+    """Raw timing of one callable: every sample kept, never rounded.
+
+    Attributes:
+        samples_s: Time per iteration of each sample (block time over iterations).
+        iterations_per_sample: Calls of the callable in each timed block.
+        overhead_s: Clock and synchronization overhead of one empty block.
+        num_warmup_iterations: Calls made before timing began.
+        summary: Statistics of ``samples_s``.
+    """
+
+    samples_s: tuple[float, ...]
+    iterations_per_sample: int
+    overhead_s: float
+    num_warmup_iterations: int
+    summary: Summary
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """One benchmark case measured on one device.
+
+    Attributes:
+        device: Device id (``cpu``, ``cuda:0``).
+        benchmark: Benchmark family (``matmul``, ``triad``, ``h2d``, ``launch``...).
+        case_id: Unique id of the case within a run (``matmul.fp32.1024``).
+        dtype: Element type, where it applies.
+        size: The case's size parameter: n of an n x n x n matmul, elements per array for
+            memory kernels, bytes for transfers.
+        shape: Tensor shape(s) flattened, where a single size does not say it all.
+        num_threads: CPU threads used, where the case pins them.
+        pinned: Whether host memory was page-locked (transfers).
+        flags: Backend switches in force (``tf32``...).
+        flops_per_iteration: Work of one call (a multiply-add counts 2).
+        bytes_per_iteration: Bytes one call reads plus writes (STREAM convention).
+        value: The figure of merit: ``flops / median_s``, ``bytes / median_s``, samples per second,
+            or seconds.
+        unit: ``FLOP/s``, ``B/s``, ``elements/s``, ``samples/s`` or ``s``.
+        peak: The device peak ``value`` is compared against, in the same unit.
+        model: The workload of a model benchmark (``train_step``, ``inference``).
+        batch_size: Samples per step of a model benchmark.
+        peak_memory_bytes: Peak allocated memory of one step (allocator statistics), where measured.
+        status: ``ok``; ``oom`` when device memory ran out; ``skipped`` when the case would not
+            fit in free memory or would run too long; ``unsupported`` by this device or build;
+            ``error`` for any other failure.
+        error: The failure message when status is not ``ok``.
+        measurement: Raw samples and statistics; ``None`` when nothing was timed.
+    """
+
+    device: str
+    benchmark: str
+    case_id: str
+    unit: str
+    dtype: str | None = None
+    size: int | None = None
+    shape: tuple[int, ...] | None = None
+    num_threads: int | None = None
+    pinned: bool | None = None
+    flags: tuple[str, ...] = ()
+    flops_per_iteration: float | None = None
+    bytes_per_iteration: float | None = None
+    value: float | None = None
+    peak: float | None = None
+    model: str | None = None
+    batch_size: int | None = None
+    peak_memory_bytes: int | None = None
+    status: ResultStatus = "ok"
+    error: str | None = None
+    measurement: Measurement | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def median_s(self) -> float | None:
+        """Median seconds per iteration, or ``None`` when nothing was timed."""
+        return self.measurement.summary.median_s if self.measurement else None
+
+    @property
+    def peak_fraction(self) -> float | None:
+        """Achieved over peak, where both are known and higher is better."""
+        if self.value is None or not self.peak or self.unit == "s":
+            return None
+        return self.value / self.peak
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The noise warnings of the measurement."""
+        return self.measurement.summary.warnings if self.measurement else ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """A stored run: what ran, where, when, how it ended, and its results."""
+
+    run_id: int
+    status: RunStatus
+    started_at: str
+    command: str
+    environment: Environment
+    devices: tuple[DeviceDescription, ...]
+    ended_at: str | None = None
+    label: str | None = None
+    results: tuple[Result, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """A line of ``devicefit history``."""
+
+    run_id: int
+    status: RunStatus
+    started_at: str
+    ended_at: str | None
+    command: str
+    label: str | None
+    hostname: str
+    num_results: int
+    devices: tuple[str, ...]

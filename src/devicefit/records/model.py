@@ -1,0 +1,195 @@
+"""Records of model analysis: per-op costs, layers, operator classes, memory, and the whole step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpCost:
+    """One ATen operator call of a traced step.
+
+    Attributes:
+        name: Operator name without namespace (``addmm``).
+        op_class: One of ``analyze.opclass.OP_CLASSES``.
+        module: Innermost module running it (``layer1.0.conv1``), ``""`` at top level.
+        phase: ``forward`` or ``backward``.
+        flops: Floating-point operations (a multiply-add is 2); ``None`` when no formula applies.
+        bytes_read: Bytes of the distinct tensors it reads.
+        bytes_written: Bytes of the tensors it writes.
+        dtype: Element type of its first output (``fp32``, ``bf16``...).
+        detail: What sets it apart within its class (``depthwise`` convolutions), else ``""``.
+        shape: (M, K, N) of a matrix product, (T, B, I, 4H) of an LSTM layer, else empty.
+    """
+
+    name: str
+    op_class: str
+    module: str
+    phase: str
+    flops: float | None
+    bytes_read: float
+    bytes_written: float
+    dtype: str
+    detail: str = ""
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerCost:
+    """The cost of one leaf module in a step (the per-layer table of ``profile``)."""
+
+    name: str
+    type: str
+    num_parameters: int
+    forward_flops: float
+    backward_flops: float
+    bytes_moved: float
+    activation_bytes: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassCost:
+    """The cost of one operator class in a step."""
+
+    op_class: str
+    num_ops: int
+    forward_flops: float
+    backward_flops: float
+    forward_bytes: float
+    backward_bytes: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TracedMemory:
+    """What the traced steps measured at two batch sizes, in bytes (allocator-level).
+
+    Attributes:
+        batch_size: The batch of the ``*_peak_bytes`` figures.
+        weights_bytes: Parameters and buffers.
+        trainable_bytes: Parameters that receive gradients.
+        largest_parameter_bytes: The largest single parameter (per-parameter optimizer temporaries).
+        activations_bytes: Tensors the forward pass saved for backward.
+        train_peak_bytes: Peak of forward, loss and backward (weights, inputs and gradients included).
+        infer_peak_bytes: Peak of a no-grad forward pass (weights and inputs included).
+        train_bytes_per_sample: Slope of the training peak over batch size.
+        infer_bytes_per_sample: Slope of the inference peak over batch size.
+    """
+
+    batch_size: int
+    weights_bytes: float
+    trainable_bytes: float
+    largest_parameter_bytes: float
+    activations_bytes: float
+    train_peak_bytes: float
+    infer_peak_bytes: float
+    train_bytes_per_sample: float
+    infer_bytes_per_sample: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryEstimate:
+    """Memory of a training step and of inference at one batch size, allocator-level, in bytes.
+
+    ``train_peak_bytes`` and ``infer_peak_bytes`` are what a caching allocator's peak statistic
+    would show (``torch.cuda.max_memory_allocated``); ``overhead_bytes`` (runtime, context,
+    libraries) comes on top when deciding whether a device has room.
+
+    Attributes:
+        weights_bytes: Parameters and buffers.
+        gradients_bytes: One gradient per trainable parameter.
+        optimizer_state_bytes: Momentum and second-moment buffers.
+        master_weights_bytes: fp32 copies kept beside low-precision weights (0 under autocast,
+            where the weights themselves are the fp32 master copy).
+        activations_bytes: Tensors saved by the forward pass for the backward pass.
+        transient_bytes: What the peak holds beyond the above: temporaries, casts, workspace.
+        overhead_bytes: Runtime and context memory outside the allocator (CUDA context...).
+        train_peak_bytes: Peak of a steady-state training step.
+        infer_peak_bytes: Peak of a no-grad forward pass.
+        train_bytes_per_sample: Growth of the training peak per added sample.
+        infer_bytes_per_sample: Growth of the inference peak per added sample.
+    """
+
+    weights_bytes: float
+    gradients_bytes: float
+    optimizer_state_bytes: float
+    master_weights_bytes: float
+    activations_bytes: float
+    transient_bytes: float
+    overhead_bytes: float
+    train_peak_bytes: float
+    infer_peak_bytes: float
+    train_bytes_per_sample: float
+    infer_bytes_per_sample: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCost:
+    """A model's compute and memory needs for one batch size and precision, from a traced step.
+
+    Attributes:
+        model: Workload name.
+        batch_size: Samples per step.
+        sequence_length: Tokens per sample, for sequence models.
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
+        optimizer: The optimizer of the training step.
+        num_parameters: Parameters (trainable and frozen).
+        num_trainable_parameters: Parameters that receive gradients.
+        forward_flops: FLOPs of the forward pass and the loss, whole batch.
+        backward_flops: FLOPs of the backward pass, whole batch.
+        optimizer_flops: FLOPs of one optimizer step.
+        forward_bytes: Bytes read plus written by the forward ops.
+        backward_bytes: Bytes read plus written by the backward ops.
+        optimizer_bytes: Bytes the optimizer step reads plus writes.
+        flop_coverage: Share of operator calls with a FLOP formula (PyTorch's or devicefit's).
+        uncounted_ops: Names of operators without a formula.
+        num_parameter_tensors: Trainable parameter tensors (the optimizer loops over them).
+        input_bytes: Bytes of one batch of inputs (what a host-to-device copy moves).
+        num_module_calls: Module forward calls per forward pass (each costs Python time).
+        ops: Every operator call of the training step (forward and backward).
+        infer_ops: Every operator call of an inference pass (eval mode, no grad).
+        layers: Per leaf module, in execution order.
+        classes: Per operator class.
+        memory: The memory model at this batch size.
+        traced_memory: What the traces measured, to evaluate the memory model at other batch sizes.
+        foreach: Whether the memory model assumes the optimizer's ``foreach`` implementation.
+        method: How the step was traced (``fake tensors``, or the real-CPU fallback).
+        warnings: What the reader should know about these numbers.
+    """
+
+    model: str
+    batch_size: int
+    sequence_length: int | None
+    precision: str
+    optimizer: str
+    num_parameters: int
+    num_trainable_parameters: int
+    forward_flops: float
+    backward_flops: float
+    optimizer_flops: float
+    forward_bytes: float
+    backward_bytes: float
+    optimizer_bytes: float
+    flop_coverage: float
+    uncounted_ops: tuple[str, ...]
+    num_parameter_tensors: int
+    input_bytes: float
+    num_module_calls: int
+    ops: tuple[OpCost, ...]
+    infer_ops: tuple[OpCost, ...]
+    layers: tuple[LayerCost, ...]
+    classes: tuple[ClassCost, ...]
+    memory: MemoryEstimate
+    traced_memory: TracedMemory
+    foreach: bool
+    method: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def train_flops(self) -> float:
+        """FLOPs of one training step: forward, backward and optimizer."""
+        return self.forward_flops + self.backward_flops + self.optimizer_flops
+
+    @property
+    def forward_intensity(self) -> float:
+        """Forward FLOPs per byte moved: above a device's FLOP/s over bandwidth, compute-bound."""
+        return self.forward_flops / self.forward_bytes if self.forward_bytes else 0.0

@@ -1,0 +1,197 @@
+"""Records of prediction: a device's performance model (peaks, efficiency, overheads) and a prediction."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EfficiencyCurve:
+    """The achieved fraction of a peak as a function of one number describing a call.
+
+    Piecewise linear in log10(x) between measured points, flat beyond the first and last.
+
+    Attributes:
+        points: ``(x, fraction)`` pairs, x ascending: arithmetic intensity (FLOP per byte) for
+            compute curves, bytes per call for memory curves.
+    """
+
+    points: tuple[tuple[float, float], ...]
+
+    def at(self, work: float) -> float:
+        """Returns the fraction of peak at ``work`` (never below 1e-6)."""
+        if not self.points:
+            return 1.0
+        works = [math.log10(max(w, 1e-30)) for w, _ in self.points]
+        x = math.log10(max(work, 1e-30))
+        index = bisect.bisect_left(works, x)
+        if index == 0:
+            fraction = self.points[0][1]
+        elif index == len(works):
+            fraction = self.points[-1][1]
+        else:
+            (x0, y0), (x1, y1) = (
+                (works[index - 1], self.points[index - 1][1]),
+                (works[index], self.points[index][1]),
+            )
+            fraction = y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y1
+        return max(fraction, 1e-6)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceModel:
+    """What the performance model needs to know of a device, and where each part came from.
+
+    Attributes:
+        device: Local id (``cpu``, ``cuda:0``) or catalog id.
+        name: Readable name.
+        kind: ``cpu``, ``gpu`` or ``tpu``.
+        asynchronous: Kernel launches overlap device work (GPUs); else per-op costs add up (CPUs).
+        num_threads: CPU threads the figures hold for.
+        peak_flops_per_s: Dense peak by dtype; a compute curve's fractions are of these.
+        bandwidth_bytes_per_s: The memory bandwidth the memory curve's fractions are of.
+        host_link_bytes_per_s: Host-to-device bandwidth (GPUs).
+        memory_bytes: Memory capacity, for fit and largest batch.
+        compute: Fraction of peak against arithmetic intensity, keyed ``class.dtype`` (``matmul.bf16``,
+            ``conv.fp32``, ``conv_depthwise.fp32``...): small and skinny products use a device worse.
+        memory: Fraction of bandwidth against bytes per call, by kernel family (``elementwise``,
+            ``copy``, ``batch_norm``, ``batch_norm_backward``, ``layer_norm``, ``softmax``, ``max_pool``).
+        op_overhead_s: Host time of one operator call from Python (dispatch on CPUs, launch on GPUs).
+        backward_op_overhead_s: Host time of one operator call from the autograd engine (no Python).
+        view_overhead_s: Host time of a metadata-only operator (a view).
+        module_overhead_s: Host time of one ``nn.Module`` call beyond its operators.
+        conv_overhead_s: Host time of a convolution call (library primitive lookup and setup).
+        matmul_shapes: Measured matrix products by dtype, ``(M, K, N, fraction of peak)``: a product's
+            efficiency is interpolated from the products nearest to its shape.
+        optimizer_tensor_s: Host time of one optimizer step per parameter tensor, by optimizer
+            (PyTorch's per-parameter loop runs Python for each).
+        fp32_matmul_dtype: The curve fp32 matrix products use (``tf32`` where PyTorch allows it).
+        fp32_conv_dtype: The curve fp32 convolutions use (cuDNN allows TF32 by default).
+        source: Where the peaks and curves came from.
+        error_band: Expected relative error of predictions made with this model.
+        created_at: When it was calibrated (ISO time), for stored calibrations.
+    """
+
+    device: str
+    name: str
+    kind: str
+    asynchronous: bool
+    peak_flops_per_s: dict[str, float]
+    bandwidth_bytes_per_s: float
+    compute: dict[str, EfficiencyCurve]
+    memory: dict[str, EfficiencyCurve]
+    op_overhead_s: float
+    backward_op_overhead_s: float
+    view_overhead_s: float
+    module_overhead_s: float
+    conv_overhead_s: float
+    source: str
+    error_band: float
+    num_threads: int | None = None
+    host_link_bytes_per_s: float | None = None
+    memory_bytes: float | None = None
+    matmul_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
+    optimizer_tensor_s: dict[str, float] = field(default_factory=dict)
+    fp32_matmul_dtype: str = "fp32"
+    fp32_conv_dtype: str = "fp32"
+    created_at: str | None = None
+
+    def peak(self, dtype: str) -> float:
+        """Peak FLOP/s for ``dtype``; without one (no native units), the fp32 peak it runs at."""
+        return self.peak_flops_per_s.get(dtype) or self.peak_flops_per_s.get("fp32") or 1e9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassTime:
+    """Predicted time of one operator class in a step, and what bounds it."""
+
+    op_class: str
+    time_s: float
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    num_ops: int
+
+    @property
+    def bound(self) -> str:
+        """``compute``, ``memory`` or ``overhead``: the largest of the three."""
+        parts = {"compute": self.compute_s, "memory": self.memory_s, "overhead": self.overhead_s}
+        return max(parts, key=lambda name: parts[name])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prediction:
+    """A model's predicted step on one device, with its breakdown, memory fit and expected error.
+
+    Attributes:
+        model: Workload name.
+        device: Device id (local or catalog).
+        device_name: Readable name.
+        batch_size: Samples per step.
+        precision: ``fp32``, ``bf16`` or ``fp16``.
+        mode: ``train`` or ``infer``.
+        step_time_s: Predicted time of one step.
+        forward_s: Forward pass (and loss).
+        backward_s: Backward pass (0 for inference).
+        optimizer_s: Optimizer step (0 for inference).
+        transfer_s: Host-to-device copy of the batch (GPUs); not in ``step_time_s``.
+        compute_s: Time of the ops that are compute-bound.
+        memory_s: Time of the ops that are memory-bound.
+        overhead_s: Time of the ops dominated by launch or dispatch cost, plus module calls.
+        breakdown: Per operator class.
+        peak_memory_bytes: Predicted peak memory of the step (allocator-level).
+        memory_capacity_bytes: The device's memory, if known.
+        fits: Peak plus runtime overhead fits the capacity (``None`` when unknown).
+        max_batch_size: The largest batch that fits (``None`` when the capacity is unknown).
+        error_band: Expected relative error of ``step_time_s``.
+        calibration: Where the device's figures came from.
+        warnings: What the reader should know.
+    """
+
+    model: str
+    device: str
+    device_name: str
+    batch_size: int
+    precision: str
+    mode: str
+    step_time_s: float
+    forward_s: float
+    backward_s: float
+    optimizer_s: float
+    transfer_s: float
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    breakdown: tuple[ClassTime, ...]
+    peak_memory_bytes: float
+    memory_capacity_bytes: float | None
+    fits: bool | None
+    max_batch_size: int | None
+    error_band: float
+    calibration: str
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def throughput_samples_per_s(self) -> float:
+        """Samples per second at the predicted step time."""
+        return self.batch_size / self.step_time_s if self.step_time_s > 0 else 0.0
+
+
+def interpolate_shape(points: tuple[tuple[float, float, float, float], ...], shape: tuple[int, ...]) -> float:
+    """Efficiency of an (M, K, N) product by inverse-distance weighting of the nearest measured shapes.
+
+    Distances are taken between log2 sizes, so 64 is as far from 128 as 1024 from 2048; the four
+    nearest products count, each by one over its squared distance (Shepard's method).
+    """
+    target = [math.log2(max(size, 1)) for size in shape[-3:]]
+    ranked = []
+    for m, k, n, fraction in points:
+        distance = sum((a - math.log2(max(b, 1))) ** 2 for a, b in zip(target, (m, k, n), strict=True))
+        if distance == 0:
+            return fraction
+        ranked.append((distance, fraction))
+    nearest = sorted(ranked)[:4]
+    weights = [1 / distance for distance, _ in nearest]
+    return sum(w * f for w, (_, f) in zip(weights, nearest, strict=True)) / sum(weights)
