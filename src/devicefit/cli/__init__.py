@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from devicefit import __version__
-from devicefit.cli import bench, devices, history, models
+from devicefit.cli import bench, catalog, devices, history, models
 from devicefit.cli.output import error_console
 from devicefit.errors import DevicefitError
 
@@ -65,6 +65,7 @@ app.command("profile")(models.profile)
 app.command("history")(history.history)
 app.command("show")(history.show)
 app.command("export")(history.export)
+app.add_typer(catalog.app, name="catalog")
 
 
 def main() -> None:

@@ -1,0 +1,98 @@
+"""``devicefit catalog list`` and ``show``: the hardware catalog's devices, their figures and sources."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devicefit.catalog import Catalog, load_catalog
+from devicefit.cli.output import JsonOption, console, error_console, print_json
+from devicefit.records import DeviceSpec
+from devicefit.report.catalog import (
+    catalog_device_to_dict,
+    catalog_to_dict,
+    render_catalog,
+    render_catalog_device,
+)
+
+
+class CatalogKind(str, enum.Enum):
+    """Device kinds in the catalog."""
+
+    GPU = "gpu"
+    CPU = "cpu"
+    TPU = "tpu"
+
+
+CatalogOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--catalog",
+        help="A catalog file adding devices or overriding figures (repeatable; also $DEVICEFIT_CATALOG).",
+    ),
+]
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="The hardware catalog: datasheet figures of CPUs, GPUs and TPUs, each with its sources.",
+)
+
+
+def _matching(
+    catalog: Catalog, pattern: str | None, kind: str | None, vendor: str | None
+) -> list[DeviceSpec]:
+    """Devices matching ``pattern`` (every word, like ``Catalog.search``, or shell-style on the id).
+
+    Sorted by kind, vendor, then bf16 peak, fastest first.
+    """
+    found = {d.id for d in catalog.search(pattern)} if pattern else set()
+    devices = [
+        d
+        for d in catalog.devices
+        if (not pattern or d.id in found or fnmatch.fnmatchcase(d.id, pattern.lower()))
+        and (kind is None or d.kind == kind)
+        and (vendor is None or d.vendor == vendor.lower())
+    ]
+    return sorted(devices, key=lambda d: (d.kind, d.vendor, -d.peak_flops_per_s.get("bf16", 0.0), d.id))
+
+
+@app.command("list")
+def list_devices(
+    pattern: Annotated[
+        str | None, typer.Argument(help="Words to match ('a100 80gb') or a shell-style id ('nvidia-h*').")
+    ] = None,
+    kind: Annotated[CatalogKind | None, typer.Option(help="Only devices of this kind.")] = None,
+    vendor: Annotated[
+        str | None, typer.Option(help="Only this vendor: nvidia, amd, intel, google, apple.")
+    ] = None,
+    catalog: CatalogOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List catalog devices: memory, bandwidth, dense peaks, TDP and price."""
+    loaded = load_catalog(catalog or ())
+    devices = _matching(loaded, pattern, kind.value if kind else None, vendor)
+    if json:
+        print_json(catalog_to_dict(devices, loaded.sources))
+    elif devices:
+        console().print(render_catalog(devices))
+    else:
+        error_console().print("no catalog device matches; see 'devicefit catalog list'", soft_wrap=True)
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Id, name or words of it: '4090', 'a100 80gb pcie'.")],
+    catalog: CatalogOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show every figure of one catalog device with its value and sources, then its notes."""
+    loaded = load_catalog(catalog or ())
+    device = loaded.find(name)
+    if json:
+        print_json(catalog_device_to_dict(device, loaded.sources))
+    else:
+        console().print(render_catalog_device(device, loaded.sources))

@@ -1,0 +1,196 @@
+"""The hardware catalog for people and for ``--json``: the device table, one device's figures and sources."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from devicefit.records import DeviceSpec, PriceSpec, SourceSpec
+from devicefit.report.units import format_bytes, format_decimal
+
+#: Fields that name or describe a device rather than state a figure with a source.
+_META_FIELDS = frozenset(
+    {"id", "name", "vendor", "kind", "architecture", "aliases", "sources", "notes", "price"}
+)
+#: Integer dtypes count operations, not floating-point ones.
+_INTEGER_DTYPES = frozenset({"int4", "int8"})
+
+
+def _si(value: float) -> str:
+    # 12 significant digits show every catalog figure as stored, without float noise.
+    return f"{value:.12g}"
+
+
+def _watts(value: float) -> str:
+    return f"{value:.0f} W"
+
+
+_FIGURES: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "compute_capability": ("compute capability", str),
+    "isa": ("ISA", str),
+    "launch_date": ("launched", str),
+    "memory_bytes": ("memory", format_bytes),
+    "memory_type": ("memory type", str),
+    "bandwidth_bytes_per_s": ("bandwidth", lambda v: format_decimal(v, "B/s")),
+    "num_multiprocessors": ("multiprocessors", str),
+    "boost_clock_hz": ("boost clock", lambda v: format_decimal(v, "Hz")),
+    "tdp_w": ("TDP", _watts),
+    "interconnect": ("interconnect", str),
+    "host_link_bytes_per_s": ("host link", lambda v: f"{format_decimal(v, 'B/s')} per direction"),
+    "matrix_precisions": ("matrix units", ", ".join),
+}
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.0f}" if value >= 100 else f"${value:,.2f}"
+
+
+def _list_price(price: PriceSpec) -> str:
+    if price.list_usd is None:
+        return ""
+    return _usd(price.list_usd) + (f" ({price.list_date})" if price.list_date else "")
+
+
+def _cloud_price(price: PriceSpec) -> str:
+    if price.cloud_usd_per_hour is None:
+        return ""
+    return f"{_usd(price.cloud_usd_per_hour)}/h" + (f" ({price.cloud_date})" if price.cloud_date else "")
+
+
+def _peak(value: float | None, dtype: str) -> str:
+    if value is None:
+        return ""
+    return format_decimal(value, "OP/s" if dtype in _INTEGER_DTYPES else "FLOP/s")
+
+
+def render_catalog(devices: Sequence[DeviceSpec]) -> RenderableType:
+    """Catalog devices, one row each (id above name), a section per kind; peaks are dense."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    # As wide as the longest id, so ids never fold; names and prices wrap instead.
+    table.add_column("id and name", overflow="fold", width=max((len(d.id) for d in devices), default=2))
+    for name in ("memory", "bandwidth", "fp32", "tf32", "bf16", "TDP", "price"):
+        table.add_column(name, justify="right", no_wrap=name != "price")
+    for index, device in enumerate(devices):
+        if index and devices[index - 1].kind != device.kind:
+            table.add_section()
+        price = device.price or PriceSpec()
+        peaks = device.peak_flops_per_s
+        table.add_row(
+            Text.assemble((device.id, "cyan"), "\n", (device.name, "dim")),
+            format_bytes(device.memory_bytes) if device.memory_bytes else "",
+            format_decimal(device.bandwidth_bytes_per_s, "B/s") if device.bandwidth_bytes_per_s else "",
+            *(_peak(peaks.get(dtype), dtype) for dtype in ("fp32", "tf32", "bf16")),
+            _watts(device.tdp_w) if device.tdp_w else "",
+            "\n".join(p for p in (_list_price(price), _cloud_price(price)) if p),
+        )
+    note = Text(
+        "Peaks are dense (no 2:4 sparsity); prices are list USD or cloud USD per hour, with their date. "
+        "'devicefit catalog show ID' shows every figure with its sources.",
+        style="dim",
+    )
+    return Group(table, note)
+
+
+def _figures(device: DeviceSpec) -> Iterable[tuple[str, str, str, tuple[str, ...]]]:
+    """(label, value, value in SI units, source paths) for every figure the entry states."""
+    for field in dataclasses.fields(device):
+        value = getattr(device, field.name)
+        if field.name in _META_FIELDS or value in (None, "", (), {}):
+            continue
+        if field.name == "peak_flops_per_s":
+            for dtype, flops in value.items():
+                yield f"peak {dtype}", _peak(flops, dtype), _si(flops), (f"peak_flops_per_s.{dtype}",)
+            continue
+        label, render = _FIGURES.get(field.name, (field.name, str))
+        stored = _si(value) if isinstance(value, int | float) else ""
+        yield label, render(value), stored, (field.name,)
+    price = device.price
+    if price and price.list_usd is not None:
+        yield "list price", _list_price(price), _si(price.list_usd), ("price.list_usd", "price.list_date")
+    if price and price.cloud_usd_per_hour is not None:
+        note = f"\n{price.cloud_note}" if price.cloud_note else ""
+        paths = ("price.cloud_usd_per_hour", "price.cloud_date", "price.cloud_note")
+        yield "cloud price", _cloud_price(price) + note, _si(price.cloud_usd_per_hour), paths
+
+
+def _source_cell(device: DeviceSpec, paths: Sequence[str], sources: Mapping[str, SourceSpec]) -> Text:
+    keys = dict.fromkeys(key for path in paths for key in device.sources.get(path, ()))
+    if not keys:
+        return Text("no source", style="yellow")
+    cell = Text()
+    for key in keys:
+        if cell:
+            cell.append("\n")
+        cell.append(key)
+        source = sources.get(key)
+        if source is None:
+            cell.append(" (not in the source table)", style="red")
+        else:
+            cell.append(f" ({source.trust})", style="dim")
+    return cell
+
+
+def _sources_table(keys: Iterable[str], sources: Mapping[str, SourceSpec]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, title="Sources", title_justify="left")
+    table.add_column("source", style="cyan", no_wrap=True)
+    table.add_column("trust", no_wrap=True)
+    table.add_column("citation", overflow="fold")
+    for key in keys:
+        source = sources.get(key)
+        if source is None:
+            table.add_row(Text(key), Text("unknown", style="red"), Text("not in the source table"))
+            continue
+        citation = Text(source.citation)
+        if source.url:
+            citation.append(f"\n{source.url}", style="dim")
+        table.add_row(Text(key), Text(source.trust), citation)
+    return table
+
+
+def render_catalog_device(device: DeviceSpec, sources: Mapping[str, SourceSpec]) -> RenderableType:
+    """One catalog device: a row per figure with its value and sources, the sources cited, then notes."""
+    header = Text.assemble(
+        (device.id, "bold"), f" {device.name}: {device.kind}, {device.vendor}, {device.architecture}"
+    )
+    if device.aliases:
+        header.append(f"; reported as {', '.join(device.aliases)}", style="dim")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("figure", style="cyan", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("SI value", justify="right", style="dim", no_wrap=True)
+    table.add_column("sources", no_wrap=True)
+    for label, value, stored, paths in _figures(device):
+        table.add_row(label, Text(value), stored, _source_cell(device, paths, sources))
+    notes = Text(f"notes: {device.notes}") if device.notes else Text("")
+    return Group(header, table, _sources_table(used_source_keys([device]), sources), notes)
+
+
+def used_source_keys(devices: Iterable[DeviceSpec]) -> list[str]:
+    """Source keys the devices cite, in order of first citation."""
+    return list(dict.fromkeys(key for d in devices for keys in d.sources.values() for key in keys))
+
+
+def _sources_to_dict(keys: Iterable[str], sources: Mapping[str, SourceSpec]) -> dict[str, Any]:
+    return {key: dataclasses.asdict(sources[key]) for key in keys if key in sources}
+
+
+def catalog_to_dict(devices: Sequence[DeviceSpec], sources: Mapping[str, SourceSpec]) -> dict[str, Any]:
+    """The ``catalog list --json`` shape: every field of every device, and the sources they cite."""
+    return {
+        "devices": [dataclasses.asdict(d) for d in devices],
+        "sources": _sources_to_dict(used_source_keys(devices), sources),
+    }
+
+
+def catalog_device_to_dict(device: DeviceSpec, sources: Mapping[str, SourceSpec]) -> dict[str, Any]:
+    """The ``catalog show --json`` shape: the device's fields and the sources it cites."""
+    return {
+        "device": dataclasses.asdict(device),
+        "sources": _sources_to_dict(used_source_keys([device]), sources),
+    }
