@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 import torch
+from torch.utils._pytree import tree_leaves
 
 from devicefit.analyze import memory as memory_model
 from devicefit.analyze.opclass import OP_CLASSES
@@ -226,6 +227,12 @@ def _assemble(
         optimizer_bytes=optimizer_bytes,
         flop_coverage=len(counted) / len(ops) if ops else 1.0,
         uncounted_ops=tuple(sorted({op.name for op in ops if op.flops is None})),
+        num_parameter_tensors=len(trainable),
+        input_bytes=float(
+            sum(nbytes(t) * scale for t in tree_leaves(first.instance.inputs) if isinstance(t, torch.Tensor))
+        ),
+        num_module_calls=first.infer.num_module_calls,
+        infer_ops=_scaled(first.infer.ops, scale),
         ops=ops,
         layers=_layers(ops, module, first.train.activations_by_module, scale),
         classes=_classes(ops),

@@ -23,9 +23,12 @@ OPTIMIZER_STATE_BUFFERS = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
 #: ``sqrt(v) / bc2 + eps`` (3), applies ``p -= lr / bc1 * m / denom`` (3) and decoupled decay (2).
 OPTIMIZER_FLOPS_PER_PARAMETER = {"sgd": 2, "sgd-momentum": 4, "adam": 13, "adamw": 15}
 
-#: Parameter-sized tensors one optimizer step reads plus writes: SGD reads p, g and writes p;
-#: momentum adds the buffer read and write; Adam(W) reads p, g, m, v and writes p, m, v.
-OPTIMIZER_TENSOR_PASSES = {"sgd": 3, "sgd-momentum": 5, "adam": 7, "adamw": 7}
+#: Parameter-sized tensors one optimizer step reads plus writes, in PyTorch's unfused implementations
+#: (the per-parameter loop and ``foreach`` make the same passes): SGD ``p.add_(g)`` reads 2, writes 1;
+#: momentum adds ``b.mul_(m)`` (2) and ``b.add_(g)`` (3) and applies ``p.add_(b)`` (3); Adam's
+#: ``m.lerp_(g)`` (3), ``v.mul_(b2)`` (2), ``v.addcmul_(g, g)`` (3), ``sqrt(v)`` (2), ``/ bc2`` (2),
+#: ``+ eps`` (2), ``p.addcdiv_(m, denom)`` (4); AdamW adds ``p.mul_(1 - lr * wd)`` (2).
+OPTIMIZER_TENSOR_PASSES = {"sgd": 3, "sgd-momentum": 8, "adam": 18, "adamw": 20}
 
 #: Memory outside the allocator's statistics, by device kind (an estimate, labelled as such):
 #: a CUDA context with cuBLAS and cuDNN handles and loaded kernels takes about 500 MiB on recent

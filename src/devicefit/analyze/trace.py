@@ -185,6 +185,7 @@ class Trace:
     activation_bytes: float = 0.0
     activations_by_module: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     peak_bytes: float = 0.0
+    num_module_calls: int = 0
 
 
 class _Recorder(TorchDispatchMode):
@@ -252,8 +253,36 @@ class _Recorder(TorchDispatchMode):
                 bytes_read=0.0 if is_view else float(sum(nbytes(t) for t in inputs)),
                 bytes_written=0.0 if is_view else float(sum(nbytes(t) for t in outputs)),
                 dtype=_DTYPE_NAMES.get(outputs[0].dtype, str(outputs[0].dtype)) if outputs else "",
+                detail=_detail(name, args),
+                shape=_matmul_shape(name, args),
             )
         )
+
+
+def _matmul_shape(name: str, args: Any) -> tuple[int, ...]:
+    """(M, K, N) of a matrix product; (T, B, I, 4H) of a recurrent layer."""
+    if name in ("mm", "bmm", "_int_mm"):
+        a, b = args[0], args[1]
+    elif name in ("addmm", "baddbmm"):
+        a, b = args[1], args[2]
+    elif name in ("mkldnn_rnn_layer", "mkldnn_rnn_layer_backward"):
+        # (T, B, I, 4H): input (T, B, I) (time-major here, whatever the module's batch_first) and
+        # input weights (4H, I); the input product spans all steps, the recurrent one runs per step.
+        x, w_ih = args[0], args[1]
+        return (int(x.shape[0]), int(x.shape[1]), int(w_ih.shape[1]), int(w_ih.shape[0]))
+    else:
+        return ()
+    return (int(a.shape[-2]), int(a.shape[-1]), int(b.shape[-1]))
+
+
+def _detail(name: str, args: Any) -> str:
+    """Marks what changes an operator's efficiency beyond its size: depthwise convolutions."""
+    if name in ("convolution", "convolution_backward"):
+        weight = args[1] if name == "convolution" else args[2]
+        groups = args[8] if name == "convolution" else args[9]
+        if groups > 1 and weight.shape[1] == 1:
+            return "depthwise"
+    return ""
 
 
 def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
@@ -285,11 +314,19 @@ def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorde
         [*instance.module.parameters(), *instance.module.buffers(), *tree_leaves(instance.inputs)]
     )
     root = type(instance.module).__name__
-    with ModuleTracker() as tracker:
-        recorder = _Recorder(tracker, allocator, trace, root)
-        with recorder, _NodeOwners(recorder):
-            yield recorder, trace, allocator
-        recorder.node_modules.clear()
+
+    def count_call(*_: Any) -> None:
+        trace.num_module_calls += 1
+
+    counting = torch.nn.modules.module.register_module_forward_pre_hook(count_call)
+    try:
+        with ModuleTracker() as tracker:
+            recorder = _Recorder(tracker, allocator, trace, root)
+            with recorder, _NodeOwners(recorder):
+                yield recorder, trace, allocator
+            recorder.node_modules.clear()
+    finally:
+        counting.remove()
     trace.peak_bytes = allocator.peak
 
 
