@@ -45,6 +45,7 @@ class Case:
         context: Entered around building and timing (thread count, TF32 switches).
         timer: Timing budget for this case, instead of the run's.
         max_iteration_s: Sweep limit for this case, instead of the run's.
+        calls_per_iteration: Operator calls one iteration makes, for a per-call latency (unit ``s``).
     """
 
     id: str
@@ -67,6 +68,7 @@ class Case:
     sweep: str | None = None
     timer: TimerConfig | None = None
     max_iteration_s: float | None = None
+    calls_per_iteration: int = 1
     context: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
 
     @property
@@ -116,7 +118,8 @@ def torch_threads(num_threads: int) -> Iterator[None]:
         torch.set_num_threads(saved)
 
 
-def _random(shape: tuple[int, ...], dtype: str, device: str) -> Any:
+def random_tensor(shape: tuple[int, ...], dtype: str, device: str) -> Any:
+    """Uniform random values in [0, 1) (int8: the whole range), never zeros."""
     import torch
 
     if dtype == "int8":
@@ -131,34 +134,50 @@ def _precision_context(device_kind: str, dtype: str) -> Callable[[], contextlib.
     return lambda: tf32_enabled(dtype == "tf32")
 
 
-def matmul(*, device: str, device_kind: str, dtype: str, n: int, peak: float | None) -> Case:
-    """An n x n by n x n matrix product, ``torch.matmul(a, b)``: ``2 n^3`` FLOPs."""
+def matmul(
+    *,
+    device: str,
+    device_kind: str,
+    dtype: str,
+    n: int,
+    peak: float | None,
+    m: int | None = None,
+    k: int | None = None,
+) -> Case:
+    """An (m x k) by (k x n) matrix product, ``torch.matmul(a, b)``: ``2 m n k`` FLOPs; square by default.
+
+    Rectangular products (a few rows against a wide layer) are what small batches make of linear
+    layers: they use a device less well than square ones of the same work.
+    """
+    m, k = m or n, k or n
 
     def build() -> Callable[[], object]:
         import torch
 
-        a, b = _random((n, n), dtype, device), _random((n, n), dtype, device)
+        a, b = random_tensor((m, k), dtype, device), random_tensor((k, n), dtype, device)
         # A fresh output per call, as in user code; the allocator's cost is part of what users get.
         if dtype == "int8":
             return lambda: torch._int_mm(a, b)
         return lambda: torch.matmul(a, b)
 
     out_bytes = 4 if dtype == "int8" else DTYPE_BYTES[dtype]
+    square = m == n == k
+    moved = (m * k + k * n) * DTYPE_BYTES[dtype] + m * n * out_bytes
     return Case(
-        id=f"matmul.{dtype}.{n}",
+        id=f"matmul.{dtype}.{n}" if square else f"matmul.{dtype}.{m}x{k}x{n}",
         benchmark="matmul",
         device=device,
         unit="FLOP/s",
         build=build,
         dtype=dtype,
         size=n,
-        shape=(n, n, n),
-        flops_per_iteration=2.0 * n**3,
-        bytes_per_iteration=float(n * n * (2 * DTYPE_BYTES[dtype] + out_bytes)),
-        memory_bytes=n * n * (2 * DTYPE_BYTES[dtype] + out_bytes),
+        shape=(m, k, n),
+        flops_per_iteration=2.0 * m * n * k,
+        bytes_per_iteration=float(moved),
+        memory_bytes=moved,
         peak=peak,
         flags=("tf32",) if dtype == "tf32" else (),
-        sweep=f"matmul.{dtype}",
+        sweep=f"matmul.{dtype}" if square else f"matmul.{dtype}.{k}x{n}",
         context=_precision_context(device_kind, dtype),
     )
 
@@ -173,7 +192,7 @@ def stream(*, device: str, kernel: str, n: int, peak: float | None, dtype: str =
     def build() -> Callable[[], object]:
         import torch
 
-        a, b, c = (_random((n,), dtype, device) for _ in range(3))
+        a, b, c = (random_tensor((n,), dtype, device) for _ in range(3))
         calls: dict[str, Callable[[], object]] = {
             "copy": lambda: c.copy_(a),
             "scale": lambda: torch.mul(c, STREAM_SCALAR, out=b),
@@ -237,8 +256,9 @@ def launch(*, device: str) -> Case:
     def build() -> Callable[[], object]:
         import torch
 
-        x, y, out = (_random((1,), "fp32", device) for _ in range(3))
-        return lambda: torch.add(x, y, out=out)
+        x, y = random_tensor((1,), "fp32", device), random_tensor((1,), "fp32", device)
+        # A fresh output, as every operator in a model allocates one.
+        return lambda: torch.add(x, y)
 
     return Case(
         id="launch",
@@ -253,13 +273,14 @@ def launch(*, device: str) -> Case:
 
 
 def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
-    """``z = x * y`` over ``n`` fp32 elements: throughput against problem size."""
+    """``x * y`` over ``n`` fp32 elements into a fresh output: throughput against problem size."""
 
     def build() -> Callable[[], object]:
         import torch
 
-        x, y, z = (_random((n,), "fp32", device) for _ in range(3))
-        return lambda: torch.mul(x, y, out=z)
+        x, y = random_tensor((n,), "fp32", device), random_tensor((n,), "fp32", device)
+        # A fresh output, as a model's pointwise operators allocate one.
+        return lambda: torch.mul(x, y)
 
     bytes_per_element = 3 * DTYPE_BYTES["fp32"]
     return Case(
@@ -277,40 +298,161 @@ def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
     )
 
 
-def conv2d(*, device: str, device_kind: str, dtype: str, batch_size: int, peak: float | None) -> Case:
-    """A 3x3, stride-1 convolution, 64 to 64 channels at 56x56, inference: ``2 N K C H W R S`` FLOPs."""
-    c, side, k = CONV_CHANNELS, CONV_SIDE, CONV_KERNEL
+def conv2d(
+    *,
+    device: str,
+    device_kind: str,
+    dtype: str,
+    batch_size: int,
+    peak: float | None,
+    channels: int = CONV_CHANNELS,
+    side: int = CONV_SIDE,
+    kernel: int = CONV_KERNEL,
+    depthwise: bool = False,
+) -> Case:
+    """A stride-1 convolution, inference: ``2 N K (C / groups) H W R S`` FLOPs.
+
+    The default is a ResNet stage-1 3x3 layer, 64 to 64 channels at 56x56; ``depthwise`` makes each
+    channel its own group, as MobileNet's separable convolutions do.
+    """
+    c, k = channels, kernel
+    groups = c if depthwise else 1
 
     def build() -> Callable[[], object]:
         import torch
 
-        x = _random((batch_size, c, side, side), dtype, device)
-        weight = _random((c, c, k, k), dtype, device)
+        x = random_tensor((batch_size, c, side, side), dtype, device)
+        weight = random_tensor((c, c // groups, k, k), dtype, device)
 
         def call() -> object:
             with torch.no_grad():
-                return torch.nn.functional.conv2d(x, weight, padding=k // 2)
+                return torch.nn.functional.conv2d(x, weight, padding=k // 2, groups=groups)
 
         return call
 
     activation_bytes = batch_size * c * side * side * DTYPE_BYTES[dtype]
+    weight_bytes = c * (c // groups) * k * k * DTYPE_BYTES[dtype]
+    default = (c, side, k, depthwise) == (CONV_CHANNELS, CONV_SIDE, CONV_KERNEL, False)
+    layer = "" if default else f"c{c}.s{side}.k{k}{'.dw' if depthwise else ''}."
+    benchmark = "conv2d_depthwise" if depthwise else "conv2d"
     return Case(
-        id=f"conv2d.{dtype}.{batch_size}",
-        benchmark="conv2d",
+        id=f"{benchmark}.{dtype}.{layer}{batch_size}",
+        benchmark=benchmark,
         device=device,
         unit="FLOP/s",
         build=build,
         dtype=dtype,
         size=batch_size,
         shape=(batch_size, c, side, side, c, k, k),
-        flops_per_iteration=2.0 * batch_size * c * side * side * c * k * k,
-        bytes_per_iteration=float(2 * activation_bytes + c * c * k * k * DTYPE_BYTES[dtype]),
+        flops_per_iteration=2.0 * batch_size * c * side * side * (c // groups) * k * k,
+        bytes_per_iteration=float(2 * activation_bytes + weight_bytes),
         memory_bytes=2 * activation_bytes,
         peak=peak,
         flags=("tf32",) if dtype == "tf32" else (),
-        sweep=f"conv2d.{dtype}",
+        sweep=f"{benchmark}.{dtype}.{layer}",
         context=_precision_context(device_kind, dtype),
     )
+
+
+def conv_call(*, device: str) -> Case:
+    """A 1x1 convolution of one 8x8 channel: the fixed cost of a convolution call (primitive setup)."""
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        x, weight = random_tensor((1, 1, 8, 8), "fp32", device), random_tensor((1, 1, 1, 1), "fp32", device)
+
+        def call() -> object:
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(x, weight)
+
+        return call
+
+    return Case(
+        id="conv_call", benchmark="conv_call", device=device, unit="s", build=build, dtype="fp32", size=1
+    )
+
+
+def view(*, device: str) -> Case:
+    """A metadata-only operator (``Tensor.view``): dispatch without a kernel."""
+
+    def build() -> Callable[[], object]:
+        x = random_tensor((4,), "fp32", device)
+        return lambda: x.view(2, 2)
+
+    return Case(id="view", benchmark="view", device=device, unit="s", build=build, dtype="fp32", size=1)
+
+
+def module_call(*, device: str) -> Case:
+    """Calling an ``nn.Module`` whose forward does nothing: the Python cost every layer adds."""
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        class Passthrough(torch.nn.Module):
+            def forward(self, x: Any) -> Any:
+                return x
+
+        module, x = Passthrough(), random_tensor((1,), "fp32", device)
+        return lambda: module(x)
+
+    return Case(id="module_call", benchmark="module_call", device=device, unit="s", build=build, size=1)
+
+
+#: Autograd nodes in the chain whose backward pass ``backward_op`` times.
+BACKWARD_CHAIN = 64
+
+
+def backward_op(*, device: str) -> Case:
+    """One operator call made by the autograd engine (no Python): a chain's backward over its length."""
+
+    def build() -> Callable[[], object]:
+        x = random_tensor((1,), "fp32", device).requires_grad_()
+        w = random_tensor((1,), "fp32", device)
+        y = x
+        for _ in range(BACKWARD_CHAIN):
+            y = y * w  # each node's backward is one multiplication (w needs no gradient)
+        total = y.sum()
+        return lambda: total.backward(retain_graph=True)
+
+    return Case(
+        id="backward_op",
+        benchmark="backward_op",
+        device=device,
+        unit="s",
+        build=build,
+        size=BACKWARD_CHAIN,
+        calls_per_iteration=BACKWARD_CHAIN,
+    )
+
+
+#: Most input sets a cold-cache case rotates through (their building costs memory and time).
+MAX_ROTATION = 32
+
+
+def rotating(case: Case, working_set_bytes: int) -> Case:
+    """The same case cycling through enough independent input sets to overflow ``working_set_bytes``.
+
+    A model's layer finds its weights and inputs in memory, not in the cache its previous call
+    warmed: rotating over more data than the last-level cache holds measures it that way.
+    """
+    copies = max(1, min(MAX_ROTATION, -(-working_set_bytes // max(case.memory_bytes, 1))))
+    if copies == 1:
+        return case
+    original = case.build
+
+    def build() -> Callable[[], object]:
+        calls = [original() for _ in range(copies)]
+        state = {"next": 0}
+
+        def call() -> object:
+            index = state["next"]
+            state["next"] = (index + 1) % copies
+            return calls[index]()
+
+        return call
+
+    return replace(case, id=f"{case.id}.cold", build=build, memory_bytes=case.memory_bytes * copies)
 
 
 def with_threads(case: Case, num_threads: int, *, benchmark: str, peak: float | None) -> Case:

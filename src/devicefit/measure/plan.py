@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
-from devicefit.measure import micro, steps
+from devicefit.measure import layers, micro, steps
 from devicefit.measure.micro import Case
 from devicefit.measure.timer import TimerConfig
 from devicefit.records import DeviceDescription
@@ -69,7 +71,12 @@ def plan_micro(device: DeviceDescription, *, quick: bool) -> list[Case]:
     cases += _streams(device, quick)
     if gpu_like:
         cases += _transfers(device, quick)
-    cases.append(micro.launch(device=device.id))
+    cases += [
+        micro.launch(device=device.id),
+        micro.view(device=device.id),
+        micro.module_call(device=device.id),
+        micro.backward_op(device=device.id),
+    ]
     cases += _elementwise(device, quick)
     if device.kind == "cpu" and device.cpu:
         cases += _thread_scaling(device, quick)
@@ -159,6 +166,17 @@ def _convs(device: DeviceDescription, quick: bool, gpu_like: bool) -> Iterable[C
                 batch_size=batch_size,
                 peak=device.peak_flops_per_s(dtype),
             )
+    # MobileNetV2's depthwise layer (144 channels at 56x56): a convolution that cannot use the
+    # matrix units well, for contrast with the dense one.
+    yield micro.conv2d(
+        device=device.id,
+        device_kind=device.kind,
+        dtype="fp32",
+        batch_size=batches[-1],
+        peak=device.peak_flops_per_s("fp32"),
+        channels=144,
+        depthwise=True,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,3 +279,135 @@ def _num_parameters(name: str, sequence_length: int | None) -> int:
 
     module = build_model(name, 1, device="meta", sequence_length=sequence_length).module
     return sum(p.numel() for p in module.parameters())
+
+
+def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quick: bool) -> list[Case]:
+    """The micro-benchmarks a performance model is fitted from, pinned to ``num_threads`` on CPUs.
+
+    Matrix products square and skinny (few rows against a wide layer), convolutions dense, pointwise
+    and depthwise (the efficiency curves); memory kernels from L1-sized to DRAM-sized, and the layer
+    kernels that reach their own share of bandwidth (the memory curves); the host costs of an
+    operator call, a view, a module call, an autograd node and an optimizer step. Never a model step.
+    """
+    gpu = device.kind != "cpu"
+    cases: list[Case] = []
+    grid = _GPU_MATMUL_GRID if gpu else _CPU_MATMUL_GRID
+    for dtype in ["fp32", "tf32", "bf16", "fp16"] if gpu else ["fp32", "bf16"]:
+        peak = device.peak_flops_per_s(dtype)
+        # CPUs without native bf16 take seconds per large product: a few small ones tell the story.
+        shapes = grid if gpu or dtype == "fp32" else ((m, k, k) for m in (1, 64) for k in (64, 256))
+        cases += [
+            micro.matmul(device=device.id, device_kind=device.kind, dtype=dtype, m=m, k=k, n=n, peak=peak)
+            for m, k, n in shapes
+        ]
+    batches = (1, 8, 64) if gpu else (1, 8)
+    for dtype in ["tf32", "bf16"] if gpu else ["fp32"]:
+        peak = device.peak_flops_per_s(dtype)
+        for channels, side, kernel, depthwise in _CONV_LAYERS:
+            cases += [
+                micro.conv2d(
+                    device=device.id,
+                    device_kind=device.kind,
+                    dtype=dtype,
+                    batch_size=b,
+                    peak=peak,
+                    channels=channels,
+                    side=side,
+                    kernel=kernel,
+                    depthwise=depthwise,
+                )
+                for b in batches
+            ]
+    _, dram = _stream_sizes(device, quick)
+    for stream_kernel in ("copy", "triad"):
+        cases += [
+            micro.stream(device=device.id, kernel=stream_kernel, n=n, peak=device.peak_bandwidth_bytes_per_s)
+            for n in [4**k for k in range(5, 20) if 4**k < dram] + [dram]
+        ]
+    cases += list(_elementwise(device, quick=False))
+    for n, side in ((1, 28), (1, 56), (4, 56), (8, 112)):
+        cases += [
+            layers.batch_norm(device=device.id, n=n, side=side, backward=backward)
+            for backward in (False, True)
+        ]
+    cases += [layers.max_pool(device=device.id, n=n, side=side) for n, side in ((1, 56), (4, 112))]
+    cases += [layers.layer_norm(device=device.id, rows=r) for r in (128, 1024, 8192)]
+    cases += [layers.softmax(device=device.id, rows=r) for r in (128, 1024, 8192)]
+    cases += [layers.activation(device=device.id, n=n) for n in (2**12, 2**16, 2**20, 2**24)]
+    cases += [layers.random_fill(device=device.id, n=n) for n in (2**12, 2**16, 2**20, 2**24)]
+    cases += [
+        layers.optimizer_step(device=device.id, optimizer=o) for o in ("sgd", "sgd-momentum", "adam", "adamw")
+    ]
+    cases += [
+        micro.launch(device=device.id),
+        micro.view(device=device.id),
+        micro.module_call(device=device.id),
+        micro.backward_op(device=device.id),
+        micro.conv_call(device=device.id),
+    ]
+    if gpu:
+        cases.append(
+            micro.transfer(
+                device=device.id,
+                direction="h2d",
+                num_bytes=64 * 2**20,
+                pinned=True,
+                peak=device.host_link_bytes_per_s,
+            )
+        )
+    # Matrix products, convolutions and layers run over more data than the cache holds, as in a model.
+    cold_bytes = 2 * _last_level_cache_bytes(device)
+    cases = [micro.rotating(case, cold_bytes) if case.benchmark in _COLD else case for case in cases]
+    if num_threads is None:
+        return cases
+    return [
+        replace(
+            case,
+            id=f"{case.id}.t{num_threads}",
+            num_threads=num_threads,
+            sweep=f"{case.sweep}.t{num_threads}" if case.sweep else None,
+            context=_pinned(case, num_threads),
+        )
+        for case in cases
+    ]
+
+
+#: Matrix products the calibration measures, (M, K, N): few to many rows (M) against layers from narrow
+#: to wide (K, N), as small and large batches make of linear layers, their gradients and attention.
+_CPU_MATMUL_GRID = tuple((m, k, n) for m in (1, 8, 64, 512) for k in (64, 512, 2048) for n in (64, 512, 2048))
+_GPU_MATMUL_GRID = tuple(
+    (m, k, n) for m in (1, 16, 256, 4096) for k in (256, 2048, 16384) for n in (256, 2048, 16384)
+)
+
+#: Calibration benchmarks measured cold (rotating over more inputs than the last-level cache holds).
+_COLD = {
+    "matmul",
+    "conv2d",
+    "conv2d_depthwise",
+    "batch_norm",
+    "batch_norm_backward",
+    "layer_norm",
+    "softmax",
+    "max_pool",
+    "activation",
+    "elementwise",
+}
+
+#: Convolution layers the calibration measures (channels, side, kernel, depthwise): ResNet's 3x3 and
+#: 1x1 at stage 1 and a late 3x3, MobileNetV2's depthwise layers early and late.
+_CONV_LAYERS = (
+    (64, 56, 3, False),
+    (64, 56, 1, False),
+    (256, 14, 3, False),
+    (144, 56, 3, True),
+    (576, 14, 3, True),
+)
+
+
+def _pinned(case: Case, num_threads: int) -> Callable[[], AbstractContextManager[Any]]:
+    @contextmanager
+    def both() -> Iterator[None]:
+        with micro.torch_threads(num_threads), case.context():
+            yield
+
+    return both

@@ -79,7 +79,7 @@ def _classify(error: Exception) -> ResultStatus:
 def _value(case: Case, measurement: Measurement) -> float:
     median = measurement.summary.median_s
     if case.unit == "s":
-        return median
+        return median / case.calls_per_iteration
     if case.unit == "FLOP/s":
         return (case.flops_per_iteration or 0.0) / median
     if case.unit == "B/s":

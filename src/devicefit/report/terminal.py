@@ -151,6 +151,14 @@ def _time_per_call(result: Result) -> tuple[str, Text]:
     return "time per call", Text(format_value(result.median_s, "s") if result.median_s else "")
 
 
+_OVERHEAD_ROWS = {
+    "launch": "torch.add on 1 element (launch on GPUs)",
+    "view": "Tensor.view (no kernel)",
+    "module_call": "nn.Module call (Python)",
+    "backward_op": "operator in backward (autograd engine)",
+}
+
+
 def _model_row(result: Result) -> str:
     flags = "".join(f", {flag}" for flag in result.flags)
     return f"{result.model} ({result.dtype}{flags})"
@@ -179,11 +187,11 @@ _LAYOUTS = (
         "size",
     ),
     _Layout(
-        "Launch / dispatch latency of a tiny op",
-        frozenset({"launch"}),
-        lambda r: "torch.add, 1 element",
-        lambda r: "time per op",
-        "op",
+        "Host overhead per call: what small operators and layers cost beyond their work",
+        frozenset({"launch", "view", "module_call", "backward_op"}),
+        lambda r: _OVERHEAD_ROWS[r.benchmark],
+        lambda r: "time per call",
+        "call",
     ),
     _Layout(
         "Elementwise z = x * y, by problem size",
@@ -201,9 +209,9 @@ _LAYOUTS = (
         "threads",
     ),
     _Layout(
-        "conv2d 3x3, 64->64 channels, 56x56",
-        frozenset({"conv2d"}),
-        lambda r: r.dtype or "",
+        "conv2d 3x3, 64->64 channels, 56x56 (depthwise: 144 channels, one group each)",
+        frozenset({"conv2d", "conv2d_depthwise"}),
+        lambda r: f"{r.dtype} depthwise" if r.benchmark == "conv2d_depthwise" else r.dtype or "",
         lambda r: f"batch {r.size}",
         "dtype",
     ),
