@@ -1,0 +1,1 @@
+"""Prediction: device performance models, calibration, and predicted step times."""

@@ -1,0 +1,159 @@
+"""Fits a device's performance model from its micro-benchmark results, never from the model runs it predicts.
+
+Compute curves: each matrix product or convolution benchmark gives a point (arithmetic intensity,
+fraction of peak): a product's intensity falls as it gets smaller or skinnier, and so does the share
+of the peak it reaches. Memory curves, one per kernel family: each STREAM, elementwise, normalization,
+softmax and pooling benchmark gives (bytes per call, fraction of bandwidth). On CPUs, where a call's
+host cost adds to its kernel, that cost (the ``launch`` benchmark) is taken out of every point first;
+on GPUs, where it overlaps, points that the launch rate bounds say nothing about the kernel and are
+left out. Host costs come from their own benchmarks: an operator call, a view, a module call, an
+autograd node, an optimizer step per parameter tensor.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+
+from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
+
+#: Benchmarks that feed each compute curve.
+_COMPUTE_CURVES = {"matmul": "matmul", "conv2d": "conv", "conv2d_depthwise": "conv_depthwise"}
+#: Benchmarks that feed each memory curve (bytes read plus written per call).
+MEMORY_CURVES = {
+    "copy": "copy",
+    "scale": "stream",
+    "add": "stream",
+    "triad": "stream",
+    "elementwise": "elementwise",
+    "batch_norm": "batch_norm",
+    "batch_norm_backward": "batch_norm_backward",
+    "layer_norm": "layer_norm",
+    "softmax": "softmax",
+    "max_pool": "max_pool",
+    "activation": "activation",
+    "random": "random",
+    # A depthwise convolution does a few FLOPs per byte: its bandwidth is what bounds it.
+    "conv2d_depthwise": "conv_depthwise",
+}
+#: A CPU point whose kernel time is under this share of its measured time is mostly host cost:
+#: subtracting an estimate of that cost would leave noise.
+_MIN_KERNEL_SHARE = 0.25
+#: A GPU point must take this many launch intervals to say anything about its kernel.
+_MIN_LAUNCHES = 2.0
+#: Expected relative error of a model calibrated on the device it predicts (what
+#: benchmarks/prediction_error.py measures; see the README for the figures).
+LOCAL_ERROR_BAND = {"cpu": 0.15, "gpu": 0.20}
+
+
+def _median_value(results: Sequence[Result], benchmark: str, default: float) -> float:
+    values = [r.value for r in results if r.benchmark == benchmark and r.value is not None]
+    return statistics.median(values) if values else default
+
+
+def _curve(points: list[tuple[float, float]]) -> EfficiencyCurve:
+    by_work: dict[float, list[float]] = defaultdict(list)
+    for work, fraction in points:
+        by_work[work].append(fraction)
+    return EfficiencyCurve(points=tuple((w, statistics.median(f)) for w, f in sorted(by_work.items())))
+
+
+def _kernel_s(result: Result, overhead_s: float, asynchronous: bool) -> float | None:
+    median = result.median_s or 0.0
+    if asynchronous:
+        return median if median >= _MIN_LAUNCHES * overhead_s else None
+    kernel = median - overhead_s
+    return kernel if kernel >= _MIN_KERNEL_SHARE * median else None
+
+
+def peak_reference(device: DeviceDescription, dtype: str) -> float:
+    """The peak a dtype's efficiency is a fraction of: its own, else fp32's (conversion to fp32)."""
+    fp32 = device.peak_flops_per_s("fp32") or 1e9
+    return device.peak_flops_per_s(dtype) or fp32
+
+
+def fit_device_model(
+    results: Sequence[Result],
+    device: DeviceDescription,
+    *,
+    num_threads: int | None,
+    source: str,
+    created_at: str | None = None,
+) -> DeviceModel:
+    """Fits the performance model of ``device`` from its calibration results.
+
+    Args:
+        results: Results of ``plan_calibration`` cases (others are ignored).
+        device: The device, for its peaks and memory.
+        num_threads: Keep only results measured with this many CPU threads (``None``: all).
+        source: Where the calibration came from, for predictions to cite.
+        created_at: When it was measured.
+    """
+    usable = [
+        r
+        for r in results
+        if r.device == device.id
+        and r.status == "ok"
+        and r.median_s
+        and (num_threads is None or r.num_threads == num_threads)
+    ]
+    asynchronous = device.kind != "cpu"
+    overhead = _median_value(usable, "launch", 5e-6)
+    compute: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    for r in usable:
+        kernel = _kernel_s(r, overhead, asynchronous)
+        if kernel is None or kernel <= 0 or not r.bytes_per_iteration:
+            continue
+        if r.benchmark in _COMPUTE_CURVES and r.flops_per_iteration and r.dtype:
+            efficiency = r.flops_per_iteration / kernel / peak_reference(device, r.dtype)
+            compute[f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"].append(
+                (r.flops_per_iteration / r.bytes_per_iteration, efficiency)
+            )
+            if r.benchmark == "matmul" and r.shape:
+                m, k, n = r.shape
+                shapes[r.dtype].append((float(m), float(k), float(n), efficiency))
+        if r.benchmark in MEMORY_CURVES:
+            memory[MEMORY_CURVES[r.benchmark]].append((r.bytes_per_iteration, r.bytes_per_iteration / kernel))
+    # The reference bandwidth: STREAM at its largest size (in place, no allocation), as McCalpin reports it.
+    streams = memory.get("stream", [])
+    largest = max((work for work, _ in streams), default=0.0)
+    dram = statistics.median([bw for work, bw in streams if work == largest]) if streams else 1e10
+    bandwidth = device.peak_bandwidth_bytes_per_s or dram
+    peaks = {
+        dtype: peak_reference(device, dtype)
+        for dtype in ("fp32", "tf32", "bf16", "fp16", "int8")
+        if device.peak_flops_per_s(dtype) or dtype in ("fp32", "bf16", "fp16")
+    }
+    optimizers = {r.dtype: r.value for r in usable if r.benchmark == "optimizer_step" and r.dtype and r.value}
+    kind = "cpu" if device.kind == "cpu" else "gpu"
+    return DeviceModel(
+        device=device.id,
+        name=device.name,
+        kind=kind,
+        asynchronous=asynchronous,
+        num_threads=num_threads,
+        peak_flops_per_s=peaks,
+        bandwidth_bytes_per_s=bandwidth,
+        compute={key: _curve(points) for key, points in compute.items()},
+        memory={
+            key: _curve([(work, bw / bandwidth) for work, bw in points]) for key, points in memory.items()
+        },
+        op_overhead_s=overhead,
+        backward_op_overhead_s=_median_value(usable, "backward_op", overhead),
+        view_overhead_s=_median_value(usable, "view", overhead / 2),
+        module_overhead_s=_median_value(usable, "module_call", overhead),
+        conv_overhead_s=_median_value(usable, "conv_call", overhead),
+        matmul_shapes={dtype: tuple(points) for dtype, points in shapes.items()},
+        optimizer_tensor_s=optimizers,
+        host_link_bytes_per_s=_median_value(usable, "h2d", 0.0) or device.host_link_bytes_per_s,
+        memory_bytes=device.memory_bytes,
+        # PyTorch's defaults: fp32 matmul in IEEE fp32; cuDNN convolutions may use TF32.
+        fp32_matmul_dtype="fp32",
+        fp32_conv_dtype="tf32" if "conv.tf32" in compute else "fp32",
+        source=source,
+        error_band=LOCAL_ERROR_BAND[kind],
+        created_at=created_at,
+    )

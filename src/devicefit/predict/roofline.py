@@ -1,0 +1,285 @@
+"""Predicts a model's step time on a device: a roofline per operator, calibrated, plus host overheads.
+
+For each operator call of the traced step: compute time is its FLOPs over the device's peak for its
+dtype times an efficiency that depends on its size (small matrix products use a device poorly);
+memory time is its bytes over the bandwidth times an efficiency that depends on its size (small
+copies never reach full bandwidth). The kernel takes the larger of the two (Williams, Waterman and
+Patterson, "Roofline", CACM 2009). Host costs come on top: every call is dispatched (and on GPUs
+launched), every module call runs Python. On a CPU these costs add to the kernels; on a GPU the
+host runs ahead, so each call costs the larger of its launch and its kernel, and a phase costs at
+least the host's own time. The optimizer step is modelled from PyTorch's implementations.
+
+The trade-off: operators are independent and shapes enter only through their FLOPs and bytes;
+fusion, overlap between operators and cache reuse across them are not modelled.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from devicefit.analyze.memory import max_batch_size
+from devicefit.analyze.opclass import VIEWS
+from devicefit.records import ClassTime, DeviceModel, EfficiencyCurve, ModelCost, OpCost, Prediction
+from devicefit.records.prediction import interpolate_shape
+
+#: Operator classes that run on matrix units, with the compute curve they use.
+_MATRIX_CLASSES = {"matmul": "matmul", "conv": "conv", "attention": "matmul"}
+
+#: Operator calls per parameter tensor of one optimizer step in PyTorch's per-parameter loop
+#: (torch/optim/sgd.py, adam.py, adamw.py ``_single_tensor_*``): SGD ``add_``; momentum ``mul_``,
+#: ``add_``, ``add_``; Adam ``lerp_``, ``mul_``, ``addcmul_``, ``sqrt``, ``div``, ``add_``,
+#: ``addcdiv_`` and the step counter's ``add_``; AdamW also ``mul_`` for decoupled weight decay.
+OPTIMIZER_OPS_PER_TENSOR = {"sgd": 1, "sgd-momentum": 3, "adam": 8, "adamw": 9}
+#: ``foreach`` operator calls of one step over all tensors at once (``_multi_tensor_*``).
+OPTIMIZER_FOREACH_CALLS = {"sgd": 1, "sgd-momentum": 3, "adam": 8, "adamw": 9}
+
+
+@dataclass(frozen=True, slots=True)
+class _OpTime:
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+
+
+def _curve_key(op: OpCost, device: DeviceModel) -> tuple[str, str]:
+    curve = _MATRIX_CLASSES[op.op_class]
+    dtype = op.dtype if op.dtype in ("bf16", "fp16") else "fp32"
+    if dtype == "fp32":
+        dtype = device.fp32_conv_dtype if curve == "conv" else device.fp32_matmul_dtype
+    return curve + ("_depthwise" if op.detail == "depthwise" else ""), dtype
+
+
+def _lstm_s(op: OpCost, points: tuple[tuple[float, float, float, float], ...], peak: float) -> float:
+    # An LSTM layer multiplies all T x B inputs by the input weights at once, then runs T small
+    # recurrent products of B rows by H x 4H, one per step: two very different efficiencies.
+    steps, rows, inputs, gates = op.shape
+    hidden = gates // 4
+    input_part = 2.0 * steps * rows * inputs * gates
+    recurrent_part = 2.0 * steps * rows * hidden * gates
+    scale = (op.flops or 0.0) / (input_part + recurrent_part)  # backward does the products twice
+    input_s = input_part / (peak * max(interpolate_shape(points, (steps * rows, inputs, gates)), 1e-6))
+    recurrent_s = recurrent_part / (peak * max(interpolate_shape(points, (rows, hidden, gates)), 1e-6))
+    return scale * (input_s + recurrent_s)
+
+
+def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float) -> _OpTime:
+    """Compute, memory and host time of one operator call (seconds)."""
+    if op.name in VIEWS:
+        return _OpTime(0.0, 0.0, device.view_overhead_s)
+    flops = op.flops or 0.0
+    moved = op.bytes_read + op.bytes_written
+    if op.op_class in _MATRIX_CLASSES and op.shape and device.matmul_shapes:
+        dtype = _curve_key(op, device)[1]
+        points = device.matmul_shapes.get(dtype) or device.matmul_shapes.get("fp32") or ()
+        peak = device.peak(dtype)
+        if op.name.startswith("mkldnn_rnn_layer"):
+            compute = _lstm_s(op, points, peak)
+        else:
+            compute = flops / (peak * max(interpolate_shape(points, op.shape), 1e-6))
+    elif op.op_class in _MATRIX_CLASSES:
+        curve, dtype = _curve_key(op, device)
+        # A missing curve falls back to the same dtype's matrix products, then to fp32's.
+        efficiency = (
+            device.compute.get(f"{curve}.{dtype}")
+            or device.compute.get(f"matmul.{dtype}")
+            or device.compute.get(f"{curve}.fp32")
+            or device.compute["matmul.fp32"]
+        ).at(flops / moved if moved else 1e3)
+        compute = flops / (device.peak(dtype) * efficiency)
+    else:
+        compute = flops / device.peak("fp32")
+    family = "conv_depthwise" if op.detail == "depthwise" else op.name
+    memory = moved / (device.bandwidth_bytes_per_s * memory_curve(family, device).at(moved)) if moved else 0.0
+    if op.op_class == "conv":
+        host_overhead_s = max(host_overhead_s, device.conv_overhead_s)
+    return _OpTime(compute, memory, host_overhead_s)
+
+
+#: Operators with a memory curve of their own (what their micro-benchmark measured); every other
+#: operator uses ``elementwise`` (or ``copy`` for data movement).
+_MEMORY_FAMILIES = {
+    "conv_depthwise": "conv_depthwise",
+    "native_batch_norm": "batch_norm",
+    "_native_batch_norm_legit": "batch_norm",
+    "_batch_norm_with_update": "batch_norm",
+    "native_batch_norm_backward": "batch_norm_backward",
+    "native_layer_norm": "layer_norm",
+    "native_layer_norm_backward": "layer_norm",
+    "_softmax": "softmax",
+    "_safe_softmax": "softmax",
+    "_log_softmax": "softmax",
+    "_softmax_backward_data": "softmax",
+    "_log_softmax_backward_data": "softmax",
+    "max_pool2d_with_indices": "max_pool",
+    "max_pool2d_with_indices_backward": "max_pool",
+    **dict.fromkeys(
+        (
+            "gelu",
+            "gelu_backward",
+            "silu",
+            "silu_backward",
+            "sigmoid",
+            "sigmoid_backward",
+            "tanh",
+            "tanh_backward",
+            "exp",
+            "erf",
+            "log",
+            "softplus",
+            "softplus_backward",
+            "mish",
+            "pow",
+        ),
+        "activation",
+    ),
+    **dict.fromkeys(
+        ("bernoulli_", "bernoulli", "uniform_", "normal_", "random_", "native_dropout"), "random"
+    ),
+}
+
+
+def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
+    """The memory curve of an operator: its family's if measured, else elementwise's."""
+    family = _MEMORY_FAMILIES.get(name) or ("copy" if name in _COPIES else "elementwise")
+    return device.memory.get(family) or device.memory.get("elementwise") or _FLAT
+
+
+_COPIES = {
+    "copy_",
+    "_to_copy",
+    "clone",
+    "cat",
+    "stack",
+    "index_select",
+    "gather",
+    "embedding",
+    "embedding_dense_backward",
+    "constant_pad_nd",
+    "contiguous",
+}
+_FLAT = EfficiencyCurve(points=((1.0, 1.0),))
+
+
+def _phase(
+    ops: Sequence[OpCost],
+    device: DeviceModel,
+    *,
+    host_overhead_s: float,
+    extra_host_s: float,
+    classes: dict[str, list[float]],
+) -> float:
+    """Time of a sequence of calls; accumulates per-class compute, memory, overhead, time and count."""
+    kernels = host = serial = 0.0
+    for op in ops:
+        t = op_time(op, device, host_overhead_s=host_overhead_s)
+        kernel = max(t.compute_s, t.memory_s)
+        step = max(kernel, t.overhead_s) if device.asynchronous else kernel + t.overhead_s
+        kernels += kernel
+        host += t.overhead_s
+        serial += step
+        totals = classes[op.op_class]
+        totals[0] += step
+        totals[1] += t.compute_s if t.compute_s >= t.memory_s else 0.0
+        totals[2] += t.memory_s if t.memory_s > t.compute_s else 0.0
+        totals[3] += t.overhead_s
+        totals[4] += 1
+    if device.asynchronous:
+        # The host must also finish its own work (launches and Python) before the phase ends.
+        return max(serial, host + extra_host_s)
+    return serial + extra_host_s
+
+
+def _optimizer_s(cost: ModelCost, device: DeviceModel) -> float:
+    # Weights, gradients and optimizer state stream from memory: a pass over the whole model, at the
+    # bandwidth of the largest calls measured (the caches hold none of it by then).
+    curve = device.memory.get("stream") or device.memory.get("elementwise") or _FLAT
+    memory = cost.optimizer_bytes / (device.bandwidth_bytes_per_s * curve.points[-1][1])
+    if device.asynchronous:
+        return max(memory, OPTIMIZER_FOREACH_CALLS[cost.optimizer] * device.op_overhead_s)
+    per_tensor = device.optimizer_tensor_s.get(cost.optimizer)
+    if per_tensor is None:
+        per_tensor = OPTIMIZER_OPS_PER_TENSOR[cost.optimizer] * device.op_overhead_s
+    return memory + per_tensor * cost.num_parameter_tensors
+
+
+def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind: str) -> Prediction:
+    """Predicts one training step (``mode="train"``) or inference pass (``"infer"``) of a traced model.
+
+    Args:
+        cost: The traced model (its ops, memory model and sizes).
+        device: The device's performance model.
+        mode: ``train`` or ``infer``.
+        device_kind: ``cuda``, ``cpu`` or ``mps``, for the memory model's runtime overhead.
+    """
+    classes: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0.0])
+    modules_s = cost.num_module_calls * device.module_overhead_s
+    if mode == "train":
+        forward_ops = [op for op in cost.ops if op.phase == "forward"]
+        backward_ops = [op for op in cost.ops if op.phase == "backward"]
+    else:
+        forward_ops, backward_ops = list(cost.infer_ops), []
+    forward = _phase(
+        forward_ops, device, host_overhead_s=device.op_overhead_s, extra_host_s=modules_s, classes=classes
+    )
+    backward = (
+        _phase(
+            backward_ops,
+            device,
+            host_overhead_s=device.backward_op_overhead_s,
+            extra_host_s=0.0,
+            classes=classes,
+        )
+        if backward_ops
+        else 0.0
+    )
+    optimizer = _optimizer_s(cost, device) if mode == "train" else 0.0
+    transfer = cost.input_bytes / device.host_link_bytes_per_s if device.host_link_bytes_per_s else 0.0
+    breakdown = tuple(
+        ClassTime(
+            op_class=name, time_s=v[0], compute_s=v[1], memory_s=v[2], overhead_s=v[3], num_ops=int(v[4])
+        )
+        for name, v in sorted(classes.items(), key=lambda item: -item[1][0])
+    )
+    step = forward + backward + optimizer
+    memory = cost.memory
+    peak = memory.train_peak_bytes if mode == "train" else memory.infer_peak_bytes
+    capacity = device.memory_bytes
+    fits = None if capacity is None else peak + memory.overhead_bytes <= capacity
+    largest = None
+    if capacity is not None:
+        largest = max_batch_size(
+            cost.traced_memory,
+            capacity,
+            optimizer=cost.optimizer,
+            foreach=cost.foreach,
+            device_kind=device_kind,
+            train=mode == "train",
+        )
+    bounded = {"compute": 0.0, "memory": 0.0, "overhead": modules_s}
+    for item in breakdown:
+        bounded[item.bound] += item.time_s
+    return Prediction(
+        model=cost.model,
+        device=device.device,
+        device_name=device.name,
+        batch_size=cost.batch_size,
+        precision=cost.precision,
+        mode=mode,
+        step_time_s=step,
+        forward_s=forward,
+        backward_s=backward,
+        optimizer_s=optimizer,
+        transfer_s=transfer,
+        compute_s=bounded["compute"],
+        memory_s=bounded["memory"] + optimizer,
+        overhead_s=bounded["overhead"],
+        breakdown=breakdown,
+        peak_memory_bytes=peak,
+        memory_capacity_bytes=capacity,
+        fits=fits,
+        max_batch_size=largest,
+        error_band=device.error_band,
+        calibration=device.source,
+    )
