@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from devicefit import __version__
-from devicefit.cli import bench, catalog, devices, history, models
+from devicefit.cli import bench, catalog, devices, history, models, predict
 from devicefit.cli.output import error_console
 from devicefit.errors import DevicefitError
 
@@ -62,6 +62,9 @@ app.command("devices")(devices.devices)
 app.command("bench")(bench.bench)
 app.command("models")(models.models)
 app.command("profile")(models.profile)
+app.command("calibrate")(predict.calibrate)
+app.command("predict")(predict.predict)
+app.command("validate")(predict.validate)
 app.command("history")(history.history)
 app.command("show")(history.show)
 app.command("export")(history.export)

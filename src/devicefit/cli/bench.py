@@ -63,7 +63,9 @@ def bench(
     with open_store(db) as store:
         cases = plan_cases(selected, suite="models" if model else suite, quick=quick, only=only, models=plan)
         debug = bool(ctx.parent and ctx.parent.params.get("debug"))
-        outcome = _run_with_progress(cases, selected, store, quick=quick, label=label, debug=debug)
+        outcome = run_with_progress(cases, selected, store, quick=quick, label=label, debug=debug)
+        if not outcome.interrupted:
+            _store_bench_calibrations(outcome, selected, store)
     if json:
         status = "interrupted" if outcome.interrupted else "complete"
         print_json(
@@ -84,7 +86,7 @@ def bench(
         error_console().print(f"[dim]stored as run {outcome.run_id} in {store.path}[/]")
 
 
-def _run_with_progress(
+def run_with_progress(
     cases: list[Case],
     devices: tuple[Device, ...],
     store: Store,
@@ -93,6 +95,7 @@ def _run_with_progress(
     label: str | None,
     debug: bool,
 ) -> BenchOutcome:
+    """Runs ``cases`` into a new stored run with a progress bar on stderr."""
     with progress_bar(error_console()) as progress:
         task = progress.add_task("starting", total=len(cases))
 
@@ -102,3 +105,30 @@ def _run_with_progress(
         return run_benchmarks(
             cases, devices, store, quick=quick, label=label, on_case=on_case, raise_errors=debug
         )
+
+
+#: Expected error of a device model fitted from the micro suite alone: square products only, no
+#: layer kernels or host costs beyond the launch (``calibrate`` measures those).
+BENCH_ERROR_BAND = 0.3
+
+
+def _store_bench_calibrations(outcome: BenchOutcome, devices: tuple[Device, ...], store: Store) -> None:
+    """Fits each device's model from the micro suite's results, for predict until ``calibrate`` runs."""
+    import dataclasses
+
+    from devicefit.predict.calibration import fit_device_model
+
+    for device in devices:
+        description = device.properties()
+        measured = {r.benchmark for r in outcome.results if r.device == device.id and r.status == "ok"}
+        if device.kind == "fake" or not {"matmul", "triad", "launch"} <= measured:
+            continue
+        model = fit_device_model(
+            outcome.results,
+            description,
+            num_threads=None,
+            source=f"devicefit bench, run {outcome.run_id} (micro suite; 'devicefit calibrate' fits more)",
+        )
+        threads = description.cpu.num_threads if description.cpu else None
+        model = dataclasses.replace(model, num_threads=threads, error_band=BENCH_ERROR_BAND)
+        store.add_calibration(outcome.run_id, model, origin="bench")

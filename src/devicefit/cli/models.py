@@ -114,7 +114,8 @@ def profile(
 
 def _profile_json(cost: ModelCost, fitting: tuple[float, int] | None) -> dict[str, Any]:
     data = dataclasses.asdict(cost)
-    data.pop("ops")
+    for internal in ("ops", "infer_ops", "traced_memory"):
+        data.pop(internal)
     data["train_flops"] = cost.train_flops
     data["forward_intensity"] = cost.forward_intensity
     data["memory"] = dataclasses.asdict(cost.memory)

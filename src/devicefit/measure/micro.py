@@ -452,7 +452,13 @@ def rotating(case: Case, working_set_bytes: int) -> Case:
 
         return call
 
-    return replace(case, id=f"{case.id}.cold", build=build, memory_bytes=case.memory_bytes * copies)
+    return replace(
+        case,
+        id=f"{case.id}.cold",
+        build=build,
+        memory_bytes=case.memory_bytes * copies,
+        flags=(*case.flags, "cold"),
+    )
 
 
 def with_threads(case: Case, num_threads: int, *, benchmark: str, peak: float | None) -> Case:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,7 +38,8 @@ def _powers_of_two(low: int, high: int) -> list[int]:
     return sizes
 
 
-def _last_level_cache_bytes(device: DeviceDescription) -> int:
+def last_level_cache_bytes(device: DeviceDescription) -> int:
+    """The device's last-level cache (L3 of CPUs, L2 of GPUs), or a typical size when unknown."""
     if device.cpu and device.cpu.l3_cache_bytes:
         return device.cpu.l3_cache_bytes
     if device.gpu and device.gpu.l2_cache_bytes:
@@ -48,7 +49,7 @@ def _last_level_cache_bytes(device: DeviceDescription) -> int:
 
 def _stream_sizes(device: DeviceDescription, quick: bool) -> tuple[list[int], int]:
     """Elements per array, from L1-resident to several times the last-level cache, and the DRAM size."""
-    dram_bytes = max(DRAM_CACHE_MULTIPLE * _last_level_cache_bytes(device), 64 * 2**20)
+    dram_bytes = max(DRAM_CACHE_MULTIPLE * last_level_cache_bytes(device), 64 * 2**20)
     dram_elements = dram_bytes // micro.DTYPE_BYTES["fp32"]
     if quick:
         return [4 * 2**10, 64 * 2**10], dram_elements
@@ -300,6 +301,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
             micro.matmul(device=device.id, device_kind=device.kind, dtype=dtype, m=m, k=k, n=n, peak=peak)
             for m, k, n in shapes
         ]
+    warm_matmuls = [case for case in cases if case.benchmark == "matmul"]
     batches = (1, 8, 64) if gpu else (1, 8)
     for dtype in ["tf32", "bf16"] if gpu else ["fp32"]:
         peak = device.peak_flops_per_s(dtype)
@@ -336,7 +338,9 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     cases += [layers.activation(device=device.id, n=n) for n in (2**12, 2**16, 2**20, 2**24)]
     cases += [layers.random_fill(device=device.id, n=n) for n in (2**12, 2**16, 2**20, 2**24)]
     cases += [
-        layers.optimizer_step(device=device.id, optimizer=o) for o in ("sgd", "sgd-momentum", "adam", "adamw")
+        layers.optimizer_step(device=device.id, optimizer=o, num_tensors=n)
+        for o in ("sgd", "sgd-momentum", "adam", "adamw")
+        for n in (1, layers.OPTIMIZER_TENSORS)
     ]
     cases += [
         micro.launch(device=device.id),
@@ -356,10 +360,15 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
             )
         )
     # Matrix products, convolutions and layers run over more data than the cache holds, as in a model.
-    cold_bytes = 2 * _last_level_cache_bytes(device)
+    # Matrix products both ways: a small model's weights stay in the cache from one step to the next.
+    cold_bytes = 2 * last_level_cache_bytes(device)
     cases = [micro.rotating(case, cold_bytes) if case.benchmark in _COLD else case for case in cases]
-    if num_threads is None:
-        return cases
+    cases += [case for case in warm_matmuls if micro.rotating(case, cold_bytes) is not case]
+    return cases if num_threads is None else pin_threads(cases, num_threads)
+
+
+def pin_threads(cases: Sequence[Case], num_threads: int) -> list[Case]:
+    """The same cases run with ``num_threads`` CPU threads; ids and sweeps say so (``.t1``)."""
     return [
         replace(
             case,

@@ -16,6 +16,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
+from devicefit.measure.plan import last_level_cache_bytes
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
 
 #: Benchmarks that feed each compute curve.
@@ -67,6 +68,24 @@ def _kernel_s(result: Result, overhead_s: float, asynchronous: bool) -> float | 
     return kernel if kernel >= _MIN_KERNEL_SHARE * median else None
 
 
+def _optimizer_costs(results: Sequence[Result]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-tensor and per-step host cost of each optimizer, from its steps over 1 and many tensors."""
+    times: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in results:
+        if r.benchmark == "optimizer_step" and r.dtype and r.size and r.median_s:
+            times[r.dtype][r.size] = r.median_s
+    per_tensor, per_step = {}, {}
+    for optimizer, by_count in times.items():
+        fewest, most = min(by_count), max(by_count)
+        if most == fewest:
+            per_tensor[optimizer] = by_count[most] / most
+            continue
+        slope = max((by_count[most] - by_count[fewest]) / (most - fewest), 0.0)
+        per_tensor[optimizer] = slope
+        per_step[optimizer] = max(by_count[fewest] - slope * fewest, 0.0)
+    return per_tensor, per_step
+
+
 def peak_reference(device: DeviceDescription, dtype: str) -> float:
     """The peak a dtype's efficiency is a fraction of: its own, else fp32's (conversion to fp32)."""
     fp32 = device.peak_flops_per_s("fp32") or 1e9
@@ -103,18 +122,22 @@ def fit_device_model(
     compute: dict[str, list[tuple[float, float]]] = defaultdict(list)
     memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
     shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    any_cold = any("cold" in r.flags for r in usable if r.benchmark == "matmul")
     for r in usable:
         kernel = _kernel_s(r, overhead, asynchronous)
         if kernel is None or kernel <= 0 or not r.bytes_per_iteration:
             continue
         if r.benchmark in _COMPUTE_CURVES and r.flops_per_iteration and r.dtype:
             efficiency = r.flops_per_iteration / kernel / peak_reference(device, r.dtype)
-            compute[f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"].append(
-                (r.flops_per_iteration / r.bytes_per_iteration, efficiency)
-            )
+            cold = "cold" in r.flags
+            # Intensity curves describe products fetched from memory, where cold ones were measured.
+            if cold or not any_cold or r.benchmark != "matmul":
+                compute[f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"].append(
+                    (r.flops_per_iteration / r.bytes_per_iteration, efficiency)
+                )
             if r.benchmark == "matmul" and r.shape:
                 m, k, n = r.shape
-                shapes[r.dtype].append((float(m), float(k), float(n), efficiency))
+                shapes[r.dtype + (".cold" if cold else "")].append((float(m), float(k), float(n), efficiency))
         if r.benchmark in MEMORY_CURVES:
             memory[MEMORY_CURVES[r.benchmark]].append((r.bytes_per_iteration, r.bytes_per_iteration / kernel))
     # The reference bandwidth: STREAM at its largest size (in place, no allocation), as McCalpin reports it.
@@ -127,7 +150,7 @@ def fit_device_model(
         for dtype in ("fp32", "tf32", "bf16", "fp16", "int8")
         if device.peak_flops_per_s(dtype) or dtype in ("fp32", "bf16", "fp16")
     }
-    optimizers = {r.dtype: r.value for r in usable if r.benchmark == "optimizer_step" and r.dtype and r.value}
+    per_tensor, per_step = _optimizer_costs(usable)
     kind = "cpu" if device.kind == "cpu" else "gpu"
     return DeviceModel(
         device=device.id,
@@ -147,7 +170,9 @@ def fit_device_model(
         module_overhead_s=_median_value(usable, "module_call", overhead),
         conv_overhead_s=_median_value(usable, "conv_call", overhead),
         matmul_shapes={dtype: tuple(points) for dtype, points in shapes.items()},
-        optimizer_tensor_s=optimizers,
+        optimizer_tensor_s=per_tensor,
+        optimizer_step_s=per_step,
+        cache_bytes=float(last_level_cache_bytes(device)),
         host_link_bytes_per_s=_median_value(usable, "h2d", 0.0) or device.host_link_bytes_per_s,
         memory_bytes=device.memory_bytes,
         # PyTorch's defaults: fp32 matmul in IEEE fp32; cuDNN convolutions may use TF32.
@@ -157,3 +182,22 @@ def fit_device_model(
         error_band=LOCAL_ERROR_BAND[kind],
         created_at=created_at,
     )
+
+
+def calibration_threads(device: DeviceDescription) -> tuple[int | None, ...]:
+    """Thread counts a CPU is calibrated at (one, and all torch uses); ``(None,)`` for other devices."""
+    if device.kind != "cpu" or device.cpu is None:
+        return (None,)
+    return tuple(sorted({1, device.cpu.num_threads}))
+
+
+def summarize(model: DeviceModel) -> dict[str, float | None]:
+    """The figures of a fitted model a person reads first."""
+    matmul = model.compute.get("matmul.fp32")
+    stream = model.memory.get("stream")
+    return {
+        "best_matmul_fp32_fraction": max((f for _, f in matmul.points), default=None) if matmul else None,
+        "dram_bandwidth_bytes_per_s": model.bandwidth_bytes_per_s * stream.points[-1][1] if stream else None,
+        "op_overhead_s": model.op_overhead_s,
+        "module_overhead_s": model.module_overhead_s,
+    }

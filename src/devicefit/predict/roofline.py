@@ -15,11 +15,12 @@ fusion, overlap between operators and cache reuse across them are not modelled.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devicefit.analyze.memory import max_batch_size
+from devicefit.analyze.memory import estimate_memory, max_batch_size
 from devicefit.analyze.opclass import VIEWS
 from devicefit.records import ClassTime, DeviceModel, EfficiencyCurve, ModelCost, OpCost, Prediction
 from devicefit.records.prediction import interpolate_shape
@@ -51,33 +52,72 @@ def _curve_key(op: OpCost, device: DeviceModel) -> tuple[str, str]:
     return curve + ("_depthwise" if op.detail == "depthwise" else ""), dtype
 
 
-def _lstm_s(op: OpCost, points: tuple[tuple[float, float, float, float], ...], peak: float) -> float:
+_Points = tuple[tuple[float, float, float, float], ...]
+
+
+def _lstm_s(op: OpCost, points: _Points, recurrent_points: _Points, peak: float) -> float:
     # An LSTM layer multiplies all T x B inputs by the input weights at once, then runs T small
-    # recurrent products of B rows by H x 4H, one per step: two very different efficiencies.
+    # recurrent products of B rows by H x 4H, one per step: two very different efficiencies. The
+    # recurrent weights are reused at every step: the cache holds them (warm products).
     steps, rows, inputs, gates = op.shape
     hidden = gates // 4
     input_part = 2.0 * steps * rows * inputs * gates
     recurrent_part = 2.0 * steps * rows * hidden * gates
     scale = (op.flops or 0.0) / (input_part + recurrent_part)  # backward does the products twice
     input_s = input_part / (peak * max(interpolate_shape(points, (steps * rows, inputs, gates)), 1e-6))
-    recurrent_s = recurrent_part / (peak * max(interpolate_shape(points, (rows, hidden, gates)), 1e-6))
+    recurrent_s = recurrent_part / (
+        peak * max(interpolate_shape(recurrent_points, (rows, hidden, gates)), 1e-6)
+    )
     return scale * (input_s + recurrent_s)
 
 
-def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float) -> _OpTime:
-    """Compute, memory and host time of one operator call (seconds)."""
+def _wave_utilization(op: OpCost, device: DeviceModel) -> float:
+    """Share of the multiprocessors busy over a product's waves of output tiles (1 if unknown).
+
+    A product of M x N outputs in tiles of ``matmul_tile`` runs ``ceil(tiles / SMs)`` waves; the last
+    one may leave most multiprocessors idle (wave quantization). Products of fewer tiles than
+    multiprocessors count as full: libraries split them along K (split-K), and their intensity
+    already says they run far from peak.
+    """
+    if not (device.matmul_tile and device.num_multiprocessors and op.shape and op.flops):
+        return 1.0
+    m, k, n = op.shape[-3:]
+    products = max(round(op.flops / (2.0 * m * k * n)), 1) if m * k * n else 1
+    tiles = products * math.ceil(m / device.matmul_tile[0]) * math.ceil(n / device.matmul_tile[1])
+    if tiles <= device.num_multiprocessors:
+        return 1.0
+    waves = math.ceil(tiles / device.num_multiprocessors)
+    return tiles / (waves * device.num_multiprocessors)
+
+
+def _shape_s(op: OpCost, points: _Points, peak: float, warm: _Points) -> float:
+    if op.name.startswith("mkldnn_rnn_layer"):
+        return _lstm_s(op, points, warm, peak)
+    return (op.flops or 0.0) / (peak * max(interpolate_shape(points, op.shape), 1e-6))
+
+
+def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_share: float = 1.0) -> _OpTime:
+    """Compute, memory and host time of one operator call (seconds).
+
+    ``cold_share``: how much of the step's data comes from memory rather than the last-level cache
+    (0 when the whole step fits in it); matrix products interpolate between their warm and cold
+    measurements by it.
+    """
     if op.name in VIEWS:
         return _OpTime(0.0, 0.0, device.view_overhead_s)
     flops = op.flops or 0.0
     moved = op.bytes_read + op.bytes_written
-    if op.op_class in _MATRIX_CLASSES and op.shape and device.matmul_shapes:
-        dtype = _curve_key(op, device)[1]
-        points = device.matmul_shapes.get(dtype) or device.matmul_shapes.get("fp32") or ()
+    dtype = _curve_key(op, device)[1] if op.op_class in _MATRIX_CLASSES else "fp32"
+    if dtype not in device.matmul_shapes and f"{dtype}.cold" not in device.matmul_shapes:
+        dtype = "fp32"
+    warm = device.matmul_shapes.get(dtype)
+    cold = device.matmul_shapes.get(f"{dtype}.cold")
+    if op.op_class in _MATRIX_CLASSES and op.shape and (warm or cold):
         peak = device.peak(dtype)
-        if op.name.startswith("mkldnn_rnn_layer"):
-            compute = _lstm_s(op, points, peak)
-        else:
-            compute = flops / (peak * max(interpolate_shape(points, op.shape), 1e-6))
+        warm, cold = warm or cold or (), cold or warm or ()
+        compute = (1 - cold_share) * _shape_s(op, warm, peak, warm) + cold_share * _shape_s(
+            op, cold, peak, warm
+        )
     elif op.op_class in _MATRIX_CLASSES:
         curve, dtype = _curve_key(op, device)
         # A missing curve falls back to the same dtype's matrix products, then to fp32's.
@@ -85,9 +125,10 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float) -> _OpTi
             device.compute.get(f"{curve}.{dtype}")
             or device.compute.get(f"matmul.{dtype}")
             or device.compute.get(f"{curve}.fp32")
-            or device.compute["matmul.fp32"]
+            or device.compute.get("matmul.fp32")
+            or _FLAT
         ).at(flops / moved if moved else 1e3)
-        compute = flops / (device.peak(dtype) * efficiency)
+        compute = flops / (device.peak(dtype) * efficiency * _wave_utilization(op, device))
     else:
         compute = flops / device.peak("fp32")
     family = "conv_depthwise" if op.detail == "depthwise" else op.name
@@ -169,11 +210,12 @@ def _phase(
     host_overhead_s: float,
     extra_host_s: float,
     classes: dict[str, list[float]],
+    cold_share: float,
 ) -> float:
     """Time of a sequence of calls; accumulates per-class compute, memory, overhead, time and count."""
     kernels = host = serial = 0.0
     for op in ops:
-        t = op_time(op, device, host_overhead_s=host_overhead_s)
+        t = op_time(op, device, host_overhead_s=host_overhead_s, cold_share=cold_share)
         kernel = max(t.compute_s, t.memory_s)
         step = max(kernel, t.overhead_s) if device.asynchronous else kernel + t.overhead_s
         kernels += kernel
@@ -201,7 +243,19 @@ def _optimizer_s(cost: ModelCost, device: DeviceModel) -> float:
     per_tensor = device.optimizer_tensor_s.get(cost.optimizer)
     if per_tensor is None:
         per_tensor = OPTIMIZER_OPS_PER_TENSOR[cost.optimizer] * device.op_overhead_s
-    return memory + per_tensor * cost.num_parameter_tensors
+    per_step = device.optimizer_step_s.get(cost.optimizer, 0.0)
+    return memory + per_step + per_tensor * cost.num_parameter_tensors
+
+
+def cold_share(working_set_bytes: float, cache_bytes: float | None) -> float:
+    """How much of a step's data comes from memory rather than the last-level cache.
+
+    0 when its working set (the step's peak memory) fits in the cache, 1 from twice the cache on,
+    log-linear between.
+    """
+    if not cache_bytes or working_set_bytes <= cache_bytes:
+        return 0.0 if cache_bytes else 1.0
+    return min(math.log2(working_set_bytes / cache_bytes), 1.0)
 
 
 def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind: str) -> Prediction:
@@ -213,6 +267,13 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         mode: ``train`` or ``infer``.
         device_kind: ``cuda``, ``cpu`` or ``mps``, for the memory model's runtime overhead.
     """
+    # The memory model for this device: optimizers run foreach everywhere but on CPUs.
+    foreach = device_kind != "cpu"
+    memory = estimate_memory(
+        cost.traced_memory, optimizer=cost.optimizer, foreach=foreach, device_kind=device_kind
+    )
+    peak = memory.train_peak_bytes if mode == "train" else memory.infer_peak_bytes
+    share = cold_share(peak, device.cache_bytes)
     classes: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0.0])
     modules_s = cost.num_module_calls * device.module_overhead_s
     if mode == "train":
@@ -221,18 +282,20 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
     else:
         forward_ops, backward_ops = list(cost.infer_ops), []
     forward = _phase(
-        forward_ops, device, host_overhead_s=device.op_overhead_s, extra_host_s=modules_s, classes=classes
+        forward_ops,
+        device,
+        host_overhead_s=device.op_overhead_s,
+        extra_host_s=modules_s,
+        classes=classes,
+        cold_share=share,
     )
-    backward = (
-        _phase(
-            backward_ops,
-            device,
-            host_overhead_s=device.backward_op_overhead_s,
-            extra_host_s=0.0,
-            classes=classes,
-        )
-        if backward_ops
-        else 0.0
+    backward = _phase(
+        backward_ops,
+        device,
+        host_overhead_s=device.backward_op_overhead_s,
+        extra_host_s=0.0,
+        classes=classes,
+        cold_share=share,
     )
     optimizer = _optimizer_s(cost, device) if mode == "train" else 0.0
     transfer = cost.input_bytes / device.host_link_bytes_per_s if device.host_link_bytes_per_s else 0.0
@@ -243,8 +306,6 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         for name, v in sorted(classes.items(), key=lambda item: -item[1][0])
     )
     step = forward + backward + optimizer
-    memory = cost.memory
-    peak = memory.train_peak_bytes if mode == "train" else memory.infer_peak_bytes
     capacity = device.memory_bytes
     fits = None if capacity is None else peak + memory.overhead_bytes <= capacity
     largest = None
@@ -253,7 +314,7 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
             cost.traced_memory,
             capacity,
             optimizer=cost.optimizer,
-            foreach=cost.foreach,
+            foreach=foreach,
             device_kind=device_kind,
             train=mode == "train",
         )

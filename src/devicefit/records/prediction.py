@@ -64,11 +64,18 @@ class DeviceModel:
         module_overhead_s: Host time of one ``nn.Module`` call beyond its operators.
         conv_overhead_s: Host time of a convolution call (library primitive lookup and setup).
         matmul_shapes: Measured matrix products by dtype, ``(M, K, N, fraction of peak)``: a product's
-            efficiency is interpolated from the products nearest to its shape.
+            efficiency is interpolated from the products nearest to its shape. ``fp32`` holds them
+            measured with warm caches (inputs reused call after call), ``fp32.cold`` with inputs
+            fetched from memory.
+        cache_bytes: The last-level cache: a step whose working set fits in it runs warm.
         optimizer_tensor_s: Host time of one optimizer step per parameter tensor, by optimizer
             (PyTorch's per-parameter loop runs Python for each).
+        optimizer_step_s: Host time of one optimizer step beyond its tensors (hooks, grouping).
         fp32_matmul_dtype: The curve fp32 matrix products use (``tf32`` where PyTorch allows it).
         fp32_conv_dtype: The curve fp32 convolutions use (cuDNN allows TF32 by default).
+        num_multiprocessors: SMs or compute units, for the wave quantization of matrix products
+            whose efficiency is not interpolated from measured shapes.
+        matmul_tile: Output tile ``(rows, columns)`` one multiprocessor computes at a time.
         source: Where the peaks and curves came from.
         error_band: Expected relative error of predictions made with this model.
         created_at: When it was calibrated (ISO time), for stored calibrations.
@@ -94,8 +101,12 @@ class DeviceModel:
     memory_bytes: float | None = None
     matmul_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
     optimizer_tensor_s: dict[str, float] = field(default_factory=dict)
+    optimizer_step_s: dict[str, float] = field(default_factory=dict)
+    cache_bytes: float | None = None
     fp32_matmul_dtype: str = "fp32"
     fp32_conv_dtype: str = "fp32"
+    num_multiprocessors: int | None = None
+    matmul_tile: tuple[int, int] | None = None
     created_at: str | None = None
 
     def peak(self, dtype: str) -> float:

@@ -17,7 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from devicefit.errors import StoreError, UsageError
-from devicefit.records import DeviceDescription, Environment, Result, Run, RunStatus, RunSummary
+from devicefit.records import (
+    DeviceDescription,
+    DeviceModel,
+    Environment,
+    Result,
+    Run,
+    RunStatus,
+    RunSummary,
+)
 
 #: Environment variable naming the database, overridden by ``--db``.
 DB_ENV = "DEVICEFIT_DB"
@@ -54,6 +62,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN label TEXT;
     CREATE INDEX results_by_benchmark ON results (benchmark, device);
+    """,
+    # 3: fitted performance models (devicefit calibrate), each from the results of one run.
+    """
+    CREATE TABLE calibrations (
+        calibration_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        device TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        num_threads INTEGER,
+        origin TEXT NOT NULL CHECK (origin IN ('calibrate', 'bench')),
+        hostname TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX calibrations_by_device ON calibrations (device, hostname);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -281,6 +304,71 @@ class Store:
             devices=TypeAdapter(tuple[DeviceDescription, ...]).validate_json(row[7]),
             results=tuple(TypeAdapter(Result).validate_json(record) for (record,) in records),
         )
+
+    def add_calibration(self, run_id: int, model: DeviceModel, *, origin: str = "calibrate") -> int:
+        """Stores a device's performance model fitted from run ``run_id``; returns its id.
+
+        Args:
+            run_id: The run whose results it was fitted from.
+            model: The fitted model.
+            origin: ``calibrate`` (the full calibration plan) or ``bench`` (the micro suite's
+                coarser sweep); a ``calibrate`` model is preferred to any ``bench`` one.
+        """
+        with self._translated():
+            hostname = self._db.execute("SELECT hostname FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if hostname is None:
+                raise UsageError(f"no run {run_id} in {self.path}", fix="See 'devicefit history' for run ids")
+            cursor = self._db.execute(
+                "INSERT INTO calibrations (run_id, device, device_name, num_threads, origin, hostname,"
+                " created_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    model.device,
+                    model.name,
+                    model.num_threads,
+                    origin,
+                    hostname[0],
+                    model.created_at or _now(),
+                    json.dumps(asdict(model)),
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def latest_calibration(
+        self, device: str, *, device_name: str, hostname: str, num_threads: int | None = None
+    ) -> DeviceModel | None:
+        """The newest performance model of a local device on this host, or ``None``.
+
+        A full calibration is taken before a newer one fitted from a bench run.
+
+        Args:
+            device: Local id (``cpu``, ``cuda:0``).
+            device_name: What the device reports: a calibration of another GPU in the same slot
+                does not apply.
+            hostname: This machine.
+            num_threads: On CPUs, the thread count it was fitted for; ``None`` takes the newest
+                run's, with the most threads of that run.
+        """
+        from pydantic import TypeAdapter
+
+        with self._translated():
+            row = self._db.execute(
+                "SELECT record FROM calibrations WHERE device = ? AND device_name = ? AND hostname = ?"
+                " AND (? IS NULL OR num_threads = ?)"
+                " ORDER BY origin = 'calibrate' DESC, run_id DESC, num_threads DESC LIMIT 1",
+                (device, device_name, hostname, num_threads, num_threads),
+            ).fetchone()
+        return None if row is None else TypeAdapter(DeviceModel).validate_json(row[0])
+
+    def list_calibrations(self) -> list[tuple[int, int, str, str, int | None, str, str]]:
+        """Every stored calibration, newest first: id, run, device, name, threads, host, time."""
+        with self._translated():
+            rows = self._db.execute(
+                "SELECT calibration_id, run_id, device, device_name, num_threads, hostname, created_at"
+                " FROM calibrations ORDER BY calibration_id DESC"
+            ).fetchall()
+        return [tuple(row) for row in rows]
 
 
 class RunRecorder:

@@ -1,0 +1,231 @@
+"""Performance models for every device a user can name: local, calibrated or not, and catalog devices.
+
+Three sources, best first:
+
+1. a local device calibrated with ``devicefit calibrate``: its own fitted curves;
+2. a catalog device of the same architecture as a calibrated local GPU (an H200 from an H100):
+   the local curves, which are fractions of peak and bandwidth, with the target's datasheet peaks,
+   bandwidth, memory and multiprocessors;
+3. anything else: the parametric defaults of ``defaults.toml`` for its kind and architecture,
+   scaled by its datasheet figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from devicefit.data import load_packaged_toml
+from devicefit.errors import UsageError
+from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
+
+#: Arithmetic intensities (FLOP per byte) at which default compute curves are tabulated.
+_INTENSITIES = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
+#: Bytes per call at which default memory curves are tabulated.
+_SIZES = tuple(float(4**k) for k in range(5, 18))
+#: Memory-kernel families every model has a curve for.
+_FAMILIES = (
+    "stream",
+    "copy",
+    "elementwise",
+    "batch_norm",
+    "batch_norm_backward",
+    "layer_norm",
+    "softmax",
+    "max_pool",
+    "activation",
+    "random",
+    "conv_depthwise",
+)
+#: fp32 SIMD lanes of a CPU core by the widest vector extension in its ISA string.
+_CPU_LANES = (("avx512", 16), ("avx2", 8), ("avx", 8), ("sve", 4), ("neon", 4))
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    return load_packaged_toml("devicefit.predict", "defaults.toml")
+
+
+def default_parameters(kind: str, architecture: str | None) -> dict[str, Any]:
+    """The default curve parameters of a device kind, with its architecture's overrides on top."""
+    data = _defaults()
+    merged = dict(data["kinds"]["gpu" if kind in ("cuda", "mps", "fake") else kind])
+    override = data.get("architectures", {}).get(architecture or "", {})
+    if override:
+        merged.update({**override, "source": f"{merged['source']}; {override['source']}"})
+    return merged
+
+
+def _compute_curve(fraction: float, half: float) -> EfficiencyCurve:
+    return EfficiencyCurve(points=tuple((i, fraction * i / (i + half)) for i in _INTENSITIES))
+
+
+def _memory_curve(fraction: float, half_bytes: float) -> EfficiencyCurve:
+    return EfficiencyCurve(points=tuple((b, fraction * b / (b + half_bytes)) for b in _SIZES))
+
+
+def _cpu_fp32_peak(spec: DeviceSpec) -> float | None:
+    """Cores x SIMD lanes x 2 FMA units x 2 FLOP x boost clock, where the catalog has no figure."""
+    isa = (spec.isa or "").lower()
+    lanes = next((n for name, n in _CPU_LANES if re.search(rf"\b{name}", isa)), None)
+    if not (lanes and spec.num_multiprocessors and spec.boost_clock_hz):
+        return None
+    return spec.num_multiprocessors * lanes * 2 * 2 * spec.boost_clock_hz
+
+
+def _peaks(spec: DeviceSpec, parameters: Mapping[str, Any]) -> tuple[dict[str, float], list[str]]:
+    notes: list[str] = []
+    peaks = {k: v for k, v in spec.peak_flops_per_s.items() if k in ("fp32", "tf32", "bf16", "fp16", "int8")}
+    if "fp32" not in peaks and spec.kind == "cpu":
+        derived = _cpu_fp32_peak(spec)
+        if derived:
+            peaks["fp32"] = derived
+            notes.append("fp32 peak derived from cores x SIMD lanes x 2 FMA x 2 x boost clock")
+    if "fp32" not in peaks and "bf16" in peaks and spec.kind == "tpu":
+        peaks["fp32"] = peaks["bf16"] / parameters.get("fp32_matmul_passes", 3)
+        notes.append("fp32 products taken as three bf16 passes")
+    return peaks, notes
+
+
+def default_model(
+    *,
+    device: str,
+    name: str,
+    kind: str,
+    architecture: str | None,
+    peak_flops_per_s: dict[str, float],
+    bandwidth_bytes_per_s: float,
+    memory_bytes: float | None,
+    num_multiprocessors: int | None = None,
+    host_link_bytes_per_s: float | None = None,
+    num_threads: int | None = None,
+    note: str = "",
+) -> DeviceModel:
+    """A device's model from the shipped defaults of its kind and architecture and its own figures."""
+    p = default_parameters(kind, architecture)
+    model_kind = "cpu" if kind == "cpu" else ("tpu" if kind == "tpu" else "gpu")
+    half_bytes = bandwidth_bytes_per_s * p["kernel_floor_s"]
+    ramp = _memory_curve(p["bandwidth_fraction"], half_bytes)
+    factors = p.get("family_factor", {})
+    memory = {
+        family: _memory_curve(p["bandwidth_fraction"] * factors.get(family, 1.0), half_bytes)
+        for family in _FAMILIES
+    }
+    memory["stream"] = ramp
+    compute = {}
+    for dtype in peak_flops_per_s:
+        compute[f"matmul.{dtype}"] = _compute_curve(p["matmul_fraction"], p["matmul_half_intensity"])
+        compute[f"conv.{dtype}"] = _compute_curve(p["conv_fraction"], p["matmul_half_intensity"])
+    tile = p.get("matmul_tile")
+    return DeviceModel(
+        device=device,
+        name=name,
+        kind=model_kind,
+        asynchronous=model_kind != "cpu",
+        num_threads=num_threads,
+        peak_flops_per_s=dict(peak_flops_per_s),
+        bandwidth_bytes_per_s=bandwidth_bytes_per_s,
+        compute=compute,
+        memory=memory,
+        op_overhead_s=p["op_overhead_s"],
+        backward_op_overhead_s=p["backward_op_overhead_s"],
+        view_overhead_s=p["view_overhead_s"],
+        module_overhead_s=p["module_overhead_s"],
+        conv_overhead_s=p["conv_overhead_s"],
+        host_link_bytes_per_s=host_link_bytes_per_s,
+        memory_bytes=memory_bytes,
+        num_multiprocessors=num_multiprocessors if tile else None,
+        matmul_tile=(int(tile[0]), int(tile[1])) if tile else None,
+        fp32_conv_dtype=p.get("fp32_conv_dtype", "fp32") if "tf32" in peak_flops_per_s else "fp32",
+        source="uncalibrated: " + p["source"] + (f"; {note}" if note else ""),
+        error_band=p["error_band"],
+    )
+
+
+def catalog_default_model(spec: DeviceSpec) -> DeviceModel:
+    """A catalog device's model from the defaults and its datasheet.
+
+    Raises:
+        UsageError: If the catalog lacks the figures a prediction needs (a peak, a bandwidth).
+    """
+    p = default_parameters(spec.kind, spec.architecture)
+    peaks, notes = _peaks(spec, p)
+    missing = [
+        what
+        for what, present in (("fp32 peak", "fp32" in peaks), ("bandwidth", spec.bandwidth_bytes_per_s))
+        if not present
+    ]
+    if missing:
+        raise UsageError(
+            f"the catalog entry {spec.id} has no {' or '.join(missing)} to predict from",
+            fix="Add the figure in a user catalog (--catalog FILE); see 'devicefit catalog show'",
+        )
+    assert spec.bandwidth_bytes_per_s is not None
+    return default_model(
+        device=spec.id,
+        name=spec.name,
+        kind=spec.kind,
+        architecture=spec.architecture,
+        peak_flops_per_s=peaks,
+        bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s,
+        memory_bytes=spec.memory_bytes,
+        num_multiprocessors=spec.num_multiprocessors,
+        host_link_bytes_per_s=spec.host_link_bytes_per_s,
+        num_threads=spec.num_multiprocessors if spec.kind == "cpu" else None,
+        note="; ".join(notes),
+    )
+
+
+def local_default_model(device: DeviceDescription, architecture: str | None) -> DeviceModel:
+    """An uncalibrated local device's model: the defaults scaled by its own peaks."""
+    peaks = {
+        dtype: value
+        for dtype in ("fp32", "tf32", "bf16", "fp16", "int8")
+        if (value := device.peak_flops_per_s(dtype))
+    }
+    if "fp32" not in peaks:
+        peaks["fp32"] = 1e11 if device.kind == "cpu" else 1e13
+    bandwidth = device.peak_bandwidth_bytes_per_s or (5e10 if device.kind == "cpu" else 1e12)
+    gpu = device.gpu
+    return default_model(
+        device=device.id,
+        name=device.name,
+        kind=device.kind,
+        architecture=architecture,
+        peak_flops_per_s=peaks,
+        bandwidth_bytes_per_s=bandwidth,
+        memory_bytes=device.memory_bytes,
+        num_multiprocessors=gpu.num_multiprocessors if gpu else None,
+        host_link_bytes_per_s=device.host_link_bytes_per_s,
+        num_threads=device.cpu.num_threads if device.cpu else None,
+        note="run 'devicefit calibrate' to measure this device",
+    )
+
+
+def transferred_model(reference: DeviceModel, target: DeviceSpec) -> DeviceModel:
+    """A catalog device's model from a calibrated device of the same architecture.
+
+    The reference's curves are fractions of its peaks and bandwidth; the target keeps those
+    fractions at its own datasheet peaks, bandwidth, memory, multiprocessors and host link, and
+    the reference's host costs (the same framework on a comparable host).
+    """
+    peaks = dict(reference.peak_flops_per_s)
+    for dtype in peaks:
+        if dtype in target.peak_flops_per_s and reference.peak_flops_per_s.get(dtype):
+            peaks[dtype] = target.peak_flops_per_s[dtype]
+    return dataclasses.replace(
+        reference,
+        device=target.id,
+        name=target.name,
+        peak_flops_per_s=peaks,
+        bandwidth_bytes_per_s=target.bandwidth_bytes_per_s or reference.bandwidth_bytes_per_s,
+        memory_bytes=target.memory_bytes or reference.memory_bytes,
+        num_multiprocessors=target.num_multiprocessors or reference.num_multiprocessors,
+        host_link_bytes_per_s=target.host_link_bytes_per_s or reference.host_link_bytes_per_s,
+        source=f"transferred from the calibration of {reference.name} ({reference.source}) "
+        f"with the datasheet figures of {target.name}",
+        error_band=max(reference.error_band, 0.25),
+    )

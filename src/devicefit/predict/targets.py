@@ -1,0 +1,184 @@
+"""Resolves what ``predict --device`` names into device models: local devices and catalog entries."""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+
+from devicefit.catalog import Catalog
+from devicefit.errors import UsageError
+from devicefit.predict.devices import catalog_default_model, local_default_model, transferred_model
+from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec
+from devicefit.store.sqlite import Store
+
+#: ``--device`` values that are not names.
+KEYWORDS = ("local", "all")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """A device to predict for.
+
+    Attributes:
+        model: Its performance model.
+        memory_kind: ``cuda``, ``cpu`` or ``mps``: which memory model (allocator, runtime) applies.
+        local: It is a device of this machine.
+        architecture: Its catalog architecture (``hopper``), if known.
+        notes: What the reader should know about where its figures came from.
+    """
+
+    model: DeviceModel
+    memory_kind: str
+    local: bool
+    architecture: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Resolution:
+    """Targets found, and catalog entries left out with the reason."""
+
+    targets: list[Target] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _memory_kind(kind: str) -> str:
+    return "cpu" if kind == "cpu" else ("mps" if kind == "mps" else "cuda")
+
+
+def local_target(
+    device: DeviceDescription, catalog: Catalog, store: Store | None, *, num_threads: int | None = None
+) -> Target:
+    """A local device's model: its newest calibration on this host, else the defaults.
+
+    Args:
+        device: The local device.
+        catalog: For its architecture, when uncalibrated.
+        store: Where calibrations are; ``None`` to use the defaults.
+        num_threads: On CPUs, the thread count to predict for (default: what torch uses).
+    """
+    threads = num_threads or (device.cpu.num_threads if device.cpu else None)
+    spec = catalog.get(device.catalog_id) if device.catalog_id else None
+    architecture = spec.architecture if spec else None
+    model = None
+    notes: list[str] = []
+    if store is not None:
+        host = socket.gethostname()
+        model = store.latest_calibration(
+            device.id, device_name=device.name, hostname=host, num_threads=threads
+        )
+        if model is None and threads is not None:
+            model = store.latest_calibration(device.id, device_name=device.name, hostname=host)
+            if model is not None:
+                notes.append(
+                    f"calibrated with {model.num_threads} threads, not {threads}; "
+                    f"run 'devicefit calibrate' to fit {threads}"
+                )
+    if model is None:
+        model = local_default_model(device, architecture)
+        notes.append(
+            f"{device.id} is not calibrated: run 'devicefit calibrate' for a prediction worth trusting"
+        )
+    return Target(
+        model=model,
+        memory_kind=_memory_kind(device.kind),
+        local=True,
+        architecture=architecture,
+        notes=tuple(notes),
+    )
+
+
+def catalog_target(spec: DeviceSpec, references: list[Target]) -> Target:
+    """A catalog device's model: transferred from a calibrated local device of its architecture, or defaults.
+
+    Raises:
+        UsageError: If the entry lacks the figures a prediction needs.
+    """
+    for reference in references:
+        if (
+            spec.kind == "gpu"
+            and reference.model.kind == "gpu"
+            and reference.architecture == spec.architecture
+            and not reference.model.source.startswith("uncalibrated")
+        ):
+            return Target(
+                model=transferred_model(reference.model, spec),
+                memory_kind="cuda",
+                local=False,
+                architecture=spec.architecture,
+            )
+    return Target(
+        model=catalog_default_model(spec),
+        memory_kind=_memory_kind("mps" if spec.vendor == "apple" else spec.kind),
+        local=False,
+        architecture=spec.architecture,
+    )
+
+
+def resolve_targets(
+    query: str,
+    *,
+    local_devices: tuple[DeviceDescription, ...],
+    catalog: Catalog,
+    store: Store | None,
+    num_threads: int | None = None,
+) -> Resolution:
+    """Turns ``--device`` into targets.
+
+    Args:
+        query: ``local``, ``all``, or comma-separated local ids (``cpu``, ``cuda:0``) and catalog names
+            (``h100``, ``a100 80gb pcie``).
+        local_devices: This machine's devices.
+        catalog: The hardware catalog.
+        store: Where calibrations are.
+        num_threads: CPU threads to predict the local CPU at.
+
+    Raises:
+        UsageError: On a name that is neither a local device nor a catalog entry.
+    """
+    resolution = Resolution()
+    locals_ = [
+        local_target(d, catalog, store, num_threads=num_threads) for d in local_devices if d.kind != "fake"
+    ]
+    items = [item.strip() for item in query.split(",") if item.strip()] or ["local"]
+    seen: set[str] = set()
+
+    def add(target: Target) -> None:
+        if target.model.device not in seen:
+            seen.add(target.model.device)
+            resolution.targets.append(target)
+
+    for item in items:
+        lowered = item.lower()
+        if lowered in ("local", "all"):
+            for target in locals_:
+                add(target)
+            if lowered == "all":
+                for spec in catalog.devices:
+                    try:
+                        add(catalog_target(spec, locals_))
+                    except UsageError as error:
+                        resolution.skipped.append((spec.id, str(error)))
+            continue
+        local = next(
+            (
+                t
+                for t in locals_
+                if t.model.device == lowered or (lowered == "cuda" and t.model.device.startswith("cuda"))
+            ),
+            None,
+        )
+        if local is not None:
+            add(local)
+        elif re.fullmatch(r"(cpu|cuda(:\d+)?|mps)", lowered):
+            found = ", ".join(t.model.device for t in locals_) or "none"
+            raise UsageError(
+                f"this machine has no device {item!r} (found: {found})",
+                fix="Name a catalog device instead ('devicefit catalog list'), or 'local'",
+            )
+        else:
+            # A name several entries share ('h100') predicts each of them.
+            for spec in catalog.search(item) or [catalog.find(item)]:
+                add(catalog_target(spec, locals_))
+    return resolution

@@ -1,0 +1,276 @@
+"""Rich renderables and JSON for predictions, calibrations and validations."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from devicefit.records import DeviceModel, Prediction
+from devicefit.report.units import format_bytes, format_decimal, format_percent, format_seconds
+
+
+def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """One device's prediction in the ``predict --json`` contract."""
+    p = prediction
+    return {
+        "device": p.device,
+        "device_name": p.device_name,
+        "step_time_s": p.step_time_s,
+        "throughput_samples_per_s": p.throughput_samples_per_s,
+        "fits": p.fits,
+        "peak_memory_bytes": p.peak_memory_bytes,
+        "memory_capacity_bytes": p.memory_capacity_bytes,
+        "max_batch_size": p.max_batch_size,
+        "error_band": p.error_band,
+        "phases": {"forward_s": p.forward_s, "backward_s": p.backward_s, "optimizer_s": p.optimizer_s},
+        "transfer_s": p.transfer_s,
+        "bound": {"compute_s": p.compute_s, "memory_s": p.memory_s, "overhead_s": p.overhead_s},
+        "breakdown": [
+            {
+                "op_class": c.op_class,
+                "time_s": c.time_s,
+                "compute_s": c.compute_s,
+                "memory_s": c.memory_s,
+                "overhead_s": c.overhead_s,
+                "num_ops": c.num_ops,
+                "bound": c.bound,
+            }
+            for c in p.breakdown
+        ],
+        "calibration": p.calibration,
+        "notes": [*notes, *p.warnings],
+    }
+
+
+def _band(p: Prediction) -> str:
+    return f"± {format_percent(p.error_band)}"
+
+
+def _fits(p: Prediction) -> Text:
+    if p.fits is None:
+        return Text("?", style="dim")
+    return Text("yes", style="green") if p.fits else Text("no", style="bold red")
+
+
+def _dominant(p: Prediction) -> str:
+    parts = {"compute": p.compute_s, "memory": p.memory_s, "overhead": p.overhead_s}
+    return max(parts, key=lambda name: parts[name])
+
+
+def render_ranking(
+    predictions: Sequence[Prediction], skipped: Sequence[tuple[str, str]] = ()
+) -> RenderableType:
+    """Devices ranked by predicted step time: time, throughput, bound, memory fit, largest batch."""
+    first = predictions[0]
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"{first.model}: {first.mode} step, batch {first.batch_size}, {first.precision}",
+        title_justify="left",
+    )
+    table.add_column("device", style="cyan", no_wrap=True, max_width=22)
+    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column("samples/s", justify="right", no_wrap=True)
+    table.add_column("fits", justify="center", no_wrap=True)
+    table.add_column("max batch", justify="right", no_wrap=True)
+    table.add_column("bound", no_wrap=True)
+    table.add_column("±", justify="right", no_wrap=True, min_width=3)
+    ranked = sorted(predictions, key=lambda p: (p.fits is False, p.step_time_s))
+    for p in ranked:
+        rate = p.throughput_samples_per_s
+        table.add_row(
+            _short_name(p.device_name),
+            format_seconds(p.step_time_s),
+            f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}",
+            _fits(p),
+            "?" if p.max_batch_size is None else f"{p.max_batch_size:,}",
+            _dominant(p),
+            format_percent(p.error_band),
+        )
+    bands: dict[str, set[float]] = {}
+    for p in predictions:
+        bands.setdefault(_origin(p), set()).add(p.error_band)
+    origins = [(o, "/".join(format_percent(b) for b in sorted(v))) for o, v in sorted(bands.items())]
+    parts: list[RenderableType] = [
+        table,
+        Text(
+            f"needs {format_bytes(first.peak_memory_bytes)} at this batch; ± is the expected error: "
+            + ", ".join(f"{band} {origin}" for origin, band in origins),
+            style="dim",
+        ),
+    ]
+    if skipped:
+        parts.append(
+            Text(f"left out (missing catalog figures): {', '.join(s for s, _ in skipped)}", style="dim")
+        )
+    return Group(*parts)
+
+
+def _short_name(name: str) -> str:
+    for vendor in ("NVIDIA ", "AMD ", "Google Cloud ", "Intel "):
+        name = name.removeprefix(vendor)
+    return name.split(" (")[0]
+
+
+def _origin(p: Prediction) -> str:
+    if p.calibration.startswith("uncalibrated"):
+        return "defaults"
+    if p.calibration.startswith("transferred"):
+        return "transferred"
+    return "calibrated"
+
+
+def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableType:
+    """One device's prediction: step time, phases, what bounds it, memory fit, per-class breakdown."""
+    summary = Table(box=box.SIMPLE_HEAD, show_header=False, pad_edge=False)
+    summary.add_column(style="cyan", no_wrap=True)
+    summary.add_column()
+    phases = f"forward {format_seconds(p.forward_s)}"
+    if p.mode == "train":
+        phases += f", backward {format_seconds(p.backward_s)}, optimizer {format_seconds(p.optimizer_s)}"
+    total = p.step_time_s or 1.0
+    capacity = f" of {format_bytes(p.memory_capacity_bytes)}" if p.memory_capacity_bytes else ""
+    rows = [
+        ("device", p.device_name),
+        (
+            "step",
+            f"{format_seconds(p.step_time_s)} {_band(p)}  ({p.throughput_samples_per_s:,.4g} samples/s)",
+        ),
+        ("phases", phases),
+        (
+            "bound by",
+            f"compute {format_percent(p.compute_s / total)}, memory {format_percent(p.memory_s / total)}, "
+            f"overhead {format_percent(p.overhead_s / total)}",
+        ),
+        ("memory", f"{format_bytes(p.peak_memory_bytes)} peak{capacity}"),
+        (
+            "largest batch",
+            "unknown (no memory size)" if p.max_batch_size is None else f"{p.max_batch_size:,}",
+        ),
+    ]
+    if p.transfer_s:
+        rows.append(("batch copy", f"{format_seconds(p.transfer_s)} host to device (not in the step)"))
+    rows.append(("figures from", p.calibration))
+    for label, value in rows:
+        summary.add_row(label, value)
+    summary.add_row("fits", _fits(p))
+    classes = Table(box=box.SIMPLE_HEAD, title="by operator class", title_justify="left")
+    classes.add_column("class", style="cyan")
+    classes.add_column("time", justify="right")
+    classes.add_column("share", justify="right")
+    classes.add_column("ops", justify="right")
+    classes.add_column("bound")
+    for c in p.breakdown:
+        classes.add_row(
+            c.op_class, format_seconds(c.time_s), format_percent(c.time_s / total), f"{c.num_ops:,}", c.bound
+        )
+    title = Text(f"{p.model}: {p.mode} step, batch {p.batch_size}, {p.precision}", style="bold")
+    parts: list[RenderableType] = [title, summary, classes]
+    parts += [Text(f"note: {note}", style="yellow") for note in (*notes, *p.warnings)]
+    return Group(*parts)
+
+
+def calibration_to_dict(model: DeviceModel, calibration_id: int | None) -> dict[str, Any]:
+    """The headline figures of a stored calibration."""
+    from devicefit.predict.calibration import summarize
+
+    return {
+        "calibration_id": calibration_id,
+        "device": model.device,
+        "name": model.name,
+        "num_threads": model.num_threads,
+        **summarize(model),
+        "curves": sorted([*model.compute, *(f"memory.{k}" for k in model.memory)]),
+    }
+
+
+def render_calibrations(models: Sequence[tuple[DeviceModel, int | None]]) -> RenderableType:
+    """Fitted device models: best matrix-product efficiency, DRAM bandwidth and host costs."""
+    from devicefit.predict.calibration import summarize
+
+    table = Table(box=box.SIMPLE_HEAD, title="calibrations", title_justify="left")
+    for name, justify in (
+        ("id", "right"),
+        ("device", "left"),
+        ("threads", "right"),
+        ("best fp32 matmul", "right"),
+        ("DRAM bandwidth", "right"),
+        ("op call", "right"),
+        ("module call", "right"),
+        ("curves", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for model, calibration_id in models:
+        s = summarize(model)
+        best, dram = s["best_matmul_fp32_fraction"], s["dram_bandwidth_bytes_per_s"]
+        table.add_row(
+            "" if calibration_id is None else str(calibration_id),
+            model.name,
+            "" if model.num_threads is None else str(model.num_threads),
+            "?" if best is None else f"{format_percent(best)} of peak",
+            "?" if dram is None else format_decimal(dram, "B/s"),
+            format_seconds(model.op_overhead_s),
+            format_seconds(model.module_overhead_s),
+            str(len(model.compute) + len(model.memory)),
+        )
+    return table
+
+
+def error_summary(errors: Sequence[float]) -> dict[str, float | int | None]:
+    """Median and 90th percentile of |error|, and the count (nearest-rank percentile)."""
+    magnitudes = sorted(abs(e) for e in errors)
+    if not magnitudes:
+        return {"n": 0, "median_abs_error": None, "p90_abs_error": None}
+    rank = max(int(-(-0.9 * len(magnitudes) // 1)) - 1, 0)
+    return {
+        "n": len(magnitudes),
+        "median_abs_error": statistics.median(magnitudes),
+        "p90_abs_error": magnitudes[rank],
+    }
+
+
+def render_validation(comparisons: Sequence[Any], summary: dict[str, Any]) -> RenderableType:
+    """Predicted against measured step times, each with its error, then the median and 90th percentile."""
+    table = Table(box=box.SIMPLE_HEAD, title="predicted against measured", title_justify="left")
+    for name, justify in (
+        ("device", "left"),
+        ("threads", "right"),
+        ("model", "left"),
+        ("batch", "right"),
+        ("mode", "left"),
+        ("predicted", "right"),
+        ("measured", "right"),
+        ("error", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for c in comparisons:
+        error = c.error
+        table.add_row(
+            c.device,
+            "" if c.num_threads is None else str(c.num_threads),
+            c.model,
+            str(c.batch_size),
+            c.mode,
+            format_seconds(c.predicted_s),
+            format_seconds(c.measured_s) if c.measured_s else c.status,
+            Text("—", style="dim")
+            if error is None
+            else Text(
+                f"{error:+.0%}",
+                style="green" if abs(error) <= 0.1 else "yellow" if abs(error) <= 0.25 else "red",
+            ),
+        )
+    if summary["n"]:
+        line = Text(
+            f"|error| over {summary['n']} steps: median {format_percent(summary['median_abs_error'])}, "
+            f"90th percentile {format_percent(summary['p90_abs_error'])}",
+            style="bold",
+        )
+    else:
+        line = Text("no step could be measured", style="bold red")
+    return Group(table, line)
