@@ -309,20 +309,40 @@ def conv2d(
     side: int = CONV_SIDE,
     kernel: int = CONV_KERNEL,
     depthwise: bool = False,
+    in_channels: int | None = None,
+    backward: bool = False,
 ) -> Case:
     """A stride-1 convolution, inference: ``2 N K (C / groups) H W R S`` FLOPs.
 
     The default is a ResNet stage-1 3x3 layer, 64 to 64 channels at 56x56; ``depthwise`` makes each
-    channel its own group, as MobileNet's separable convolutions do.
+    channel its own group, as MobileNet's separable convolutions do; ``in_channels`` of 3 makes a
+    network's first layer. ``backward`` times the layer's backward instead (``convolution_backward``
+    for the input and weight gradients: twice the forward's FLOPs).
     """
     c, k = channels, kernel
+    c_in = in_channels or c
     groups = c if depthwise else 1
 
     def build() -> Callable[[], object]:
         import torch
 
-        x = random_tensor((batch_size, c, side, side), dtype, device)
-        weight = random_tensor((c, c // groups, k, k), dtype, device)
+        x = random_tensor((batch_size, c_in, side, side), dtype, device)
+        weight = random_tensor((c, c_in // groups, k, k), dtype, device)
+        if backward:
+            grad = random_tensor((batch_size, c, side, side), dtype, device)
+            return lambda: torch.ops.aten.convolution_backward(
+                grad,
+                x,
+                weight,
+                None,
+                [1, 1],
+                [k // 2] * 2,
+                [1, 1],
+                False,
+                [0, 0],
+                groups,
+                [True, True, False],
+            )
 
         def call() -> object:
             with torch.no_grad():
@@ -330,11 +350,16 @@ def conv2d(
 
         return call
 
-    activation_bytes = batch_size * c * side * side * DTYPE_BYTES[dtype]
-    weight_bytes = c * (c // groups) * k * k * DTYPE_BYTES[dtype]
-    default = (c, side, k, depthwise) == (CONV_CHANNELS, CONV_SIDE, CONV_KERNEL, False)
-    layer = "" if default else f"c{c}.s{side}.k{k}{'.dw' if depthwise else ''}."
-    benchmark = "conv2d_depthwise" if depthwise else "conv2d"
+    in_bytes = batch_size * c_in * side * side * DTYPE_BYTES[dtype]
+    out_bytes = batch_size * c * side * side * DTYPE_BYTES[dtype]
+    weight_bytes = c * (c_in // groups) * k * k * DTYPE_BYTES[dtype]
+    default = (c, c_in, side, k, depthwise) == (CONV_CHANNELS, CONV_CHANNELS, CONV_SIDE, CONV_KERNEL, False)
+    stem = f"i{c_in}." if c_in != c else ""
+    layer = "" if default else f"{stem}c{c}.s{side}.k{k}{'.dw' if depthwise else ''}."
+    benchmark = ("conv2d_depthwise" if depthwise else "conv2d") + ("_backward" if backward else "")
+    # Forward reads the input and weight and writes the output; backward reads the output's
+    # gradient, the input and the weight, and writes both gradients.
+    moved = 2 * (in_bytes + out_bytes + weight_bytes) if backward else in_bytes + out_bytes + weight_bytes
     return Case(
         id=f"{benchmark}.{dtype}.{layer}{batch_size}",
         benchmark=benchmark,
@@ -343,10 +368,17 @@ def conv2d(
         build=build,
         dtype=dtype,
         size=batch_size,
-        shape=(batch_size, c, side, side, c, k, k),
-        flops_per_iteration=2.0 * batch_size * c * side * side * (c // groups) * k * k,
-        bytes_per_iteration=float(2 * activation_bytes + weight_bytes),
-        memory_bytes=2 * activation_bytes,
+        shape=(batch_size, c_in, side, side, c, k, k),
+        flops_per_iteration=(4.0 if backward else 2.0)
+        * batch_size
+        * c
+        * side
+        * side
+        * (c_in // groups)
+        * k
+        * k,
+        bytes_per_iteration=float(moved),
+        memory_bytes=int(moved),
         peak=peak,
         flags=("tf32",) if dtype == "tf32" else (),
         sweep=f"{benchmark}.{dtype}.{layer}",

@@ -305,7 +305,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     batches = (1, 8, 64) if gpu else (1, 8)
     for dtype in ["tf32", "bf16"] if gpu else ["fp32"]:
         peak = device.peak_flops_per_s(dtype)
-        for channels, side, kernel, depthwise in _CONV_LAYERS:
+        for in_channels, channels, side, kernel, depthwise, backward in _CONV_LAYERS:
             cases += [
                 micro.conv2d(
                     device=device.id,
@@ -317,6 +317,8 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
                     side=side,
                     kernel=kernel,
                     depthwise=depthwise,
+                    in_channels=in_channels,
+                    backward=backward,
                 )
                 for b in batches
             ]
@@ -364,6 +366,8 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     cold_bytes = 2 * last_level_cache_bytes(device)
     cases = [micro.rotating(case, cold_bytes) if case.benchmark in _COLD else case for case in cases]
     cases += [case for case in warm_matmuls if micro.rotating(case, cold_bytes) is not case]
+    if not quick:
+        cases = [replace(case, timer=CALIBRATION_TIMER) for case in cases]
     return cases if num_threads is None else pin_threads(cases, num_threads)
 
 
@@ -381,9 +385,15 @@ def pin_threads(cases: Sequence[Case], num_threads: int) -> list[Case]:
     ]
 
 
+#: Timing of a full calibration: two hundred cases, each given half a second.
+CALIBRATION_TIMER = TimerConfig(warmup_s=0.05, min_time_s=0.1, budget_s=0.5, min_samples=5)
+
 #: Matrix products the calibration measures, (M, K, N): few to many rows (M) against layers from narrow
-#: to wide (K, N), as small and large batches make of linear layers, their gradients and attention.
-_CPU_MATMUL_GRID = tuple((m, k, n) for m in (1, 8, 64, 512) for k in (64, 512, 2048) for n in (64, 512, 2048))
+#: to wide (K, N), as small and large batches make of linear layers, their gradients and attention; a
+#: short K (8) is a weight gradient at a small batch, summed over few samples.
+_CPU_MATMUL_GRID = tuple(
+    (m, k, n) for m in (1, 8, 64, 512) for k in (8, 64, 512, 2048) for n in (64, 512, 2048)
+)
 _GPU_MATMUL_GRID = tuple(
     (m, k, n) for m in (1, 16, 256, 4096) for k in (256, 2048, 16384) for n in (256, 2048, 16384)
 )
@@ -393,6 +403,8 @@ _COLD = {
     "matmul",
     "conv2d",
     "conv2d_depthwise",
+    "conv2d_backward",
+    "conv2d_depthwise_backward",
     "batch_norm",
     "batch_norm_backward",
     "layer_norm",
@@ -402,14 +414,20 @@ _COLD = {
     "elementwise",
 }
 
-#: Convolution layers the calibration measures (channels, side, kernel, depthwise): ResNet's 3x3 and
-#: 1x1 at stage 1 and a late 3x3, MobileNetV2's depthwise layers early and late.
-_CONV_LAYERS = (
-    (64, 56, 3, False),
-    (64, 56, 1, False),
-    (256, 14, 3, False),
-    (144, 56, 3, True),
-    (576, 14, 3, True),
+#: Convolution layers the calibration measures, forward and backward (input channels, output
+#: channels, side, kernel, depthwise, backward): a first layer on RGB input, ResNet's 3x3 and 1x1 at
+#: stage 1 and a late 3x3, MobileNetV2's depthwise layers early and late.
+_CONV_LAYERS = tuple(
+    (*layer, backward)
+    for layer in (
+        (3, 32, 32, 3, False),
+        (64, 64, 56, 3, False),
+        (64, 64, 56, 1, False),
+        (256, 256, 14, 3, False),
+        (144, 144, 56, 3, True),
+        (576, 576, 14, 3, True),
+    )
+    for backward in (False, True)
 )
 
 

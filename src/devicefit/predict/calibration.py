@@ -20,7 +20,13 @@ from devicefit.measure.plan import last_level_cache_bytes
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
 
 #: Benchmarks that feed each compute curve.
-_COMPUTE_CURVES = {"matmul": "matmul", "conv2d": "conv", "conv2d_depthwise": "conv_depthwise"}
+_COMPUTE_CURVES = {
+    "matmul": "matmul",
+    "conv2d": "conv",
+    "conv2d_depthwise": "conv_depthwise",
+    "conv2d_backward": "conv_backward",
+    "conv2d_depthwise_backward": "conv_depthwise_backward",
+}
 #: Benchmarks that feed each memory curve (bytes read plus written per call).
 MEMORY_CURVES = {
     "copy": "copy",
@@ -37,6 +43,7 @@ MEMORY_CURVES = {
     "random": "random",
     # A depthwise convolution does a few FLOPs per byte: its bandwidth is what bounds it.
     "conv2d_depthwise": "conv_depthwise",
+    "conv2d_depthwise_backward": "conv_depthwise_backward",
 }
 #: A CPU point whose kernel time is under this share of its measured time is mostly host cost:
 #: subtracting an estimate of that cost would leave noise.

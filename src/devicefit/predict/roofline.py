@@ -52,6 +52,11 @@ def _curve_key(op: OpCost, device: DeviceModel) -> tuple[str, str]:
     return curve + ("_depthwise" if op.detail == "depthwise" else ""), dtype
 
 
+def _backward_key(op: OpCost, curve: str) -> str | None:
+    """The curve of a convolution's backward, measured on its own (gradients are computed differently)."""
+    return f"{curve}_backward" if op.name == "convolution_backward" else None
+
+
 _Points = tuple[tuple[float, float, float, float], ...]
 
 
@@ -120,9 +125,11 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
         )
     elif op.op_class in _MATRIX_CLASSES:
         curve, dtype = _curve_key(op, device)
-        # A missing curve falls back to the same dtype's matrix products, then to fp32's.
+        backward = _backward_key(op, curve)
+        # A missing curve falls back to the forward's, the same dtype's matrix products, then fp32's.
         efficiency = (
-            device.compute.get(f"{curve}.{dtype}")
+            (device.compute.get(f"{backward}.{dtype}") if backward else None)
+            or device.compute.get(f"{curve}.{dtype}")
             or device.compute.get(f"matmul.{dtype}")
             or device.compute.get(f"{curve}.fp32")
             or device.compute.get("matmul.fp32")
@@ -131,7 +138,11 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
         compute = flops / (device.peak(dtype) * efficiency * _wave_utilization(op, device))
     else:
         compute = flops / device.peak("fp32")
-    family = "conv_depthwise" if op.detail == "depthwise" else op.name
+    family = op.name
+    if op.detail == "depthwise":
+        # Depthwise convolutions are bandwidth-bound: their own curves, the backward's if measured.
+        backward = op.name == "convolution_backward" and "conv_depthwise_backward" in device.memory
+        family = "conv_depthwise_backward" if backward else "conv_depthwise"
     memory = moved / (device.bandwidth_bytes_per_s * memory_curve(family, device).at(moved)) if moved else 0.0
     if op.op_class == "conv":
         host_overhead_s = max(host_overhead_s, device.conv_overhead_s)
@@ -142,6 +153,7 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
 #: operator uses ``elementwise`` (or ``copy`` for data movement).
 _MEMORY_FAMILIES = {
     "conv_depthwise": "conv_depthwise",
+    "conv_depthwise_backward": "conv_depthwise_backward",
     "native_batch_norm": "batch_norm",
     "_native_batch_norm_legit": "batch_norm",
     "_batch_norm_with_update": "batch_norm",
