@@ -12,7 +12,7 @@ recorded runs). ``--predict-from FILE`` skips calibration and predicts with the 
 earlier ``--out`` file, transferred to this machine's GPU by its catalog figures (H100 -> H200).
 
 Usage: ``python benchmarks/prediction_error.py [--device cpu|cuda|all] [--models mlp,resnet18]
-[--threads 1,2] [--quick] [--out FILE] [--predict-from FILE]``
+[--threads 1,2] [--quick] [--no-bracket] [--out FILE] [--predict-from FILE]``
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model
 from devicefit.predict.devices import transferred_model
 from devicefit.predict.validate import Comparison, compare, plan_validation, validation_points
-from devicefit.records import DeviceModel
+from devicefit.records import DeviceModel, Result
 from devicefit.report.prediction import error_summary
 from devicefit.workloads import list_models
 
@@ -40,14 +40,21 @@ from devicefit.workloads import list_models
 BARS = {"cpu": (0.10, 0.25), "cuda": (0.15, None)}
 
 
-def _calibrate(device: Device, threads: int | None, quick: bool) -> DeviceModel:
-    description = device.properties()
-    cases = plan_calibration(description, num_threads=threads, quick=quick)
+def _calibrate(device: Device, threads: int | None, quick: bool) -> list[Result]:
+    cases = plan_calibration(device.properties(), num_threads=threads, quick=quick)
     started = time.perf_counter()
     results = list(execute(cases, {device.id: device}, QUICK if quick else FULL))
     print(f"  calibrated {len(results)} micro-benchmarks in {time.perf_counter() - started:.0f} s")
+    return results
+
+
+def _fit(device: Device, threads: int | None, results: list[Result]) -> DeviceModel:
     return fit_device_model(
-        results, description, num_threads=threads, source="benchmarks/prediction_error.py", created_at=None
+        results,
+        device.properties(),
+        num_threads=threads,
+        source="benchmarks/prediction_error.py",
+        created_at=None,
     )
 
 
@@ -97,6 +104,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the calibration's short budget")
     parser.add_argument("--out", type=Path, help="write comparisons and device models as JSON")
     parser.add_argument("--predict-from", type=Path, help="device models of an earlier --out (transfer)")
+    parser.add_argument(
+        "--no-bracket", action="store_true", help="calibrate only before the model steps, not also after"
+    )
     args = parser.parse_args()
     names = (
         args.models.split(",") if args.models else [i.name for i in list_models() if i.benchmark_batch_sizes]
@@ -115,16 +125,20 @@ def main() -> None:
         for threads in threads_list:
             label = f"{device.id} ({description.name})" + (f", {threads} threads" if threads else "")
             print(label)
-            model = (
-                _borrowed(device, args.predict_from)
-                if args.predict_from
-                else _calibrate(device, threads, args.quick)
-            )
-            models.append(model)
+            calibration = [] if args.predict_from else _calibrate(device, threads, args.quick)
             cases = plan_validation(description, points, num_threads=threads)
             started = time.perf_counter()
             results = list(execute(cases, {device.id: device}, QUICK))
             print(f"  measured {len(results)} model steps in {time.perf_counter() - started:.0f} s")
+            if args.predict_from:
+                model = _borrowed(device, args.predict_from)
+            else:
+                # Calibrated before and after the steps: a machine whose speed drifts over minutes
+                # (shared hosts, thermal limits) is measured on both sides of the steps it predicts.
+                if not args.no_bracket:
+                    calibration += _calibrate(device, threads, args.quick)
+                model = _fit(device, threads, calibration)
+            models.append(model)
             memory_kind = "cpu" if device.kind == "cpu" else "cuda"
             comparisons = compare(points, results, model, memory_kind=memory_kind)
             _print(comparisons)

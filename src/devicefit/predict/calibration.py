@@ -67,6 +67,16 @@ def _curve(points: list[tuple[float, float]]) -> EfficiencyCurve:
     return EfficiencyCurve(points=tuple((w, statistics.median(f)) for w, f in sorted(by_work.items())))
 
 
+def _unique_shapes(
+    points: list[tuple[float, float, float, float]],
+) -> tuple[tuple[float, float, float, float], ...]:
+    """One point per shape: the median efficiency of its repeats (a calibration run twice)."""
+    by_shape: dict[tuple[float, float, float], list[float]] = defaultdict(list)
+    for m, k, n, fraction in points:
+        by_shape[(m, k, n)].append(fraction)
+    return tuple((*shape, statistics.median(f)) for shape, f in sorted(by_shape.items()))
+
+
 def _kernel_s(result: Result, overhead_s: float, asynchronous: bool) -> float | None:
     median = result.median_s or 0.0
     if asynchronous:
@@ -176,7 +186,7 @@ def fit_device_model(
         view_overhead_s=_median_value(usable, "view", overhead / 2),
         module_overhead_s=_median_value(usable, "module_call", overhead),
         conv_overhead_s=_median_value(usable, "conv_call", overhead),
-        matmul_shapes={dtype: tuple(points) for dtype, points in shapes.items()},
+        matmul_shapes={dtype: _unique_shapes(points) for dtype, points in shapes.items()},
         optimizer_tensor_s=per_tensor,
         optimizer_step_s=per_step,
         cache_bytes=float(last_level_cache_bytes(device)),

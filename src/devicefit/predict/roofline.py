@@ -141,8 +141,8 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
     family = op.name
     if op.detail == "depthwise":
         # Depthwise convolutions are bandwidth-bound: their own curves, the backward's if measured.
-        backward = op.name == "convolution_backward" and "conv_depthwise_backward" in device.memory
-        family = "conv_depthwise_backward" if backward else "conv_depthwise"
+        measured = op.name == "convolution_backward" and "conv_depthwise_backward" in device.memory
+        family = "conv_depthwise_backward" if measured else "conv_depthwise"
     memory = moved / (device.bandwidth_bytes_per_s * memory_curve(family, device).at(moved)) if moved else 0.0
     if op.op_class == "conv":
         host_overhead_s = max(host_overhead_s, device.conv_overhead_s)
