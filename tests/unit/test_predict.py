@@ -18,7 +18,7 @@ from devicefit.analyze.memory import RUNTIME_OVERHEAD_BYTES, estimate_memory
 from devicefit.catalog import load_catalog
 from devicefit.cli import app
 from devicefit.errors import UsageError
-from devicefit.predict.calibration import calibration_threads, fit_device_model, summarize
+from devicefit.predict.calibration import LOCAL_ERROR_BAND, calibration_threads, fit_device_model, summarize
 from devicefit.predict.devices import (
     catalog_default_model,
     default_parameters,
@@ -550,7 +550,8 @@ def calibration_results():
 def test_fit_turns_benchmarks_into_curves_and_host_costs():
     model = fit_device_model(calibration_results(), CPU, num_threads=2, source="test run 1")
     assert (model.device, model.name, model.kind, model.asynchronous) == ("cpu", "Hand EPYC", "cpu", False)
-    assert (model.num_threads, model.source, model.error_band) == (2, "test run 1", 0.15)
+    assert (model.num_threads, model.source) == (2, "test run 1")
+    assert model.error_band == LOCAL_ERROR_BAND["cpu"]
     # Host costs: each benchmark's median; the launch cost is the operator call.
     assert model.op_overhead_s == pytest.approx(LAUNCH_S)
     assert (model.view_overhead_s, model.module_overhead_s) == (1.5e-6, 3e-6)

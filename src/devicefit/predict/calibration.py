@@ -50,9 +50,10 @@ MEMORY_CURVES = {
 _MIN_KERNEL_SHARE = 0.25
 #: A GPU point must take this many launch intervals to say anything about its kernel.
 _MIN_LAUNCHES = 2.0
-#: Expected relative error of a model calibrated on the device it predicts (what
-#: benchmarks/prediction_error.py measures; see the README for the figures).
-LOCAL_ERROR_BAND = {"cpu": 0.15, "gpu": 0.20}
+#: Expected relative error of a model calibrated on the device it predicts: on CPUs the 80th
+#: percentile of |error| benchmarks/prediction_error.py measured (19%, tests/data/
+#: prediction_cpu_epyc_2vcpu.json); on GPUs not yet measured, the issue's bar for them.
+LOCAL_ERROR_BAND = {"cpu": 0.20, "gpu": 0.15}
 
 
 def _median_value(results: Sequence[Result], benchmark: str, default: float) -> float:

@@ -356,7 +356,8 @@ class Store:
             row = self._db.execute(
                 "SELECT record FROM calibrations WHERE device = ? AND device_name = ? AND hostname = ?"
                 " AND (? IS NULL OR num_threads = ?)"
-                " ORDER BY origin = 'calibrate' DESC, run_id DESC, num_threads DESC LIMIT 1",
+                " ORDER BY origin = 'calibrate' DESC, run_id DESC, num_threads DESC, calibration_id DESC"
+                " LIMIT 1",
                 (device, device_name, hostname, num_threads, num_threads),
             ).fetchone()
         return None if row is None else TypeAdapter(DeviceModel).validate_json(row[0])
