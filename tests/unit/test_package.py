@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 
 from devicefit.data import load_packaged_toml
 
@@ -30,3 +31,14 @@ def test_lightweight_modules_do_not_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_ci_runs_the_readme_test_command_word_for_word():
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text().splitlines()
+    marker = readme.index("<!-- test-command -->")
+    assert readme[marker + 1] == "```bash"
+    command = readme[marker + 2]
+    assert "python -m pytest" in command
+    ci_lines = (root / ".ci" / "run").read_text().splitlines()
+    assert command in ci_lines
