@@ -15,6 +15,31 @@ from devicefit.measure.micro import DTYPE_BYTES, Case, random_tensor
 CHANNELS = 64
 
 
+def _memory_case(
+    benchmark: str,
+    case_id: str,
+    *,
+    device: str,
+    build: Callable[[], Callable[[], object]],
+    elements: int,
+    moved: int,
+    memory_bytes: int | None = None,
+) -> Case:
+    """An fp32 layer kernel measured in bytes moved per second, in the sweep of its benchmark."""
+    return Case(
+        id=case_id,
+        benchmark=benchmark,
+        device=device,
+        unit="B/s",
+        build=build,
+        dtype="fp32",
+        size=elements,
+        bytes_per_iteration=float(moved),
+        memory_bytes=moved if memory_bytes is None else memory_bytes,
+        sweep=benchmark,
+    )
+
+
 def batch_norm(*, device: str, n: int, side: int, backward: bool = False) -> Case:
     """Training-mode batch normalization of (n, 64, side, side) fp32, forward or backward."""
     elements = n * CHANNELS * side * side
@@ -38,17 +63,14 @@ def batch_norm(*, device: str, n: int, side: int, backward: bool = False) -> Cas
     # Forward reads x, writes y; backward reads the gradient and x, writes the input's gradient.
     moved = (3 if backward else 2) * elements * DTYPE_BYTES["fp32"]
     name = "batch_norm_backward" if backward else "batch_norm"
-    return Case(
-        id=f"{name}.{n}x{CHANNELS}x{side}x{side}",
-        benchmark=name,
+    return _memory_case(
+        name,
+        f"{name}.{n}x{CHANNELS}x{side}x{side}",
         device=device,
-        unit="B/s",
         build=build,
-        dtype="fp32",
-        size=elements,
-        bytes_per_iteration=float(moved),
+        elements=elements,
+        moved=moved,
         memory_bytes=moved * 2,
-        sweep=name,
     )
 
 
@@ -63,17 +85,13 @@ def layer_norm(*, device: str, rows: int, width: int = 768) -> Case:
         return lambda: torch.nn.functional.layer_norm(x, (width,), weight, bias)
 
     moved = 2 * rows * width * DTYPE_BYTES["fp32"]
-    return Case(
-        id=f"layer_norm.{rows}x{width}",
-        benchmark="layer_norm",
+    return _memory_case(
+        "layer_norm",
+        f"layer_norm.{rows}x{width}",
         device=device,
-        unit="B/s",
         build=build,
-        dtype="fp32",
-        size=rows * width,
-        bytes_per_iteration=float(moved),
-        memory_bytes=moved,
-        sweep="layer_norm",
+        elements=rows * width,
+        moved=moved,
     )
 
 
@@ -87,17 +105,8 @@ def softmax(*, device: str, rows: int, width: int = 1024) -> Case:
         return lambda: torch.softmax(x, dim=-1)
 
     moved = 2 * rows * width * DTYPE_BYTES["fp32"]
-    return Case(
-        id=f"softmax.{rows}x{width}",
-        benchmark="softmax",
-        device=device,
-        unit="B/s",
-        build=build,
-        dtype="fp32",
-        size=rows * width,
-        bytes_per_iteration=float(moved),
-        memory_bytes=moved,
-        sweep="softmax",
+    return _memory_case(
+        "softmax", f"softmax.{rows}x{width}", device=device, build=build, elements=rows * width, moved=moved
     )
 
 
@@ -114,17 +123,13 @@ def max_pool(*, device: str, n: int, side: int) -> Case:
     out_elements = n * CHANNELS * out_side * out_side
     # Reads the input, writes the output and its int64 indices.
     moved = n * CHANNELS * side * side * 4 + out_elements * (4 + 8)
-    return Case(
-        id=f"max_pool.{n}x{CHANNELS}x{side}x{side}",
-        benchmark="max_pool",
+    return _memory_case(
+        "max_pool",
+        f"max_pool.{n}x{CHANNELS}x{side}x{side}",
         device=device,
-        unit="B/s",
         build=build,
-        dtype="fp32",
-        size=n * CHANNELS * side * side,
-        bytes_per_iteration=float(moved),
-        memory_bytes=moved,
-        sweep="max_pool",
+        elements=n * CHANNELS * side * side,
+        moved=moved,
     )
 
 
@@ -175,17 +180,8 @@ def activation(*, device: str, n: int) -> Case:
         return lambda: torch.nn.functional.gelu(x)
 
     moved = 2 * n * DTYPE_BYTES["fp32"]
-    return Case(
-        id=f"activation.gelu.{n}",
-        benchmark="activation",
-        device=device,
-        unit="B/s",
-        build=build,
-        dtype="fp32",
-        size=n,
-        bytes_per_iteration=float(moved),
-        memory_bytes=moved,
-        sweep="activation",
+    return _memory_case(
+        "activation", f"activation.gelu.{n}", device=device, build=build, elements=n, moved=moved
     )
 
 
@@ -197,15 +193,6 @@ def random_fill(*, device: str, n: int) -> Case:
         return lambda: x.bernoulli_(0.9)
 
     moved = 2 * n * DTYPE_BYTES["fp32"]
-    return Case(
-        id=f"random.bernoulli.{n}",
-        benchmark="random",
-        device=device,
-        unit="B/s",
-        build=build,
-        dtype="fp32",
-        size=n,
-        bytes_per_iteration=float(moved),
-        memory_bytes=moved,
-        sweep="random",
+    return _memory_case(
+        "random", f"random.bernoulli.{n}", device=device, build=build, elements=n, moved=moved
     )
