@@ -663,7 +663,9 @@ def test_full_calibration_is_preferred_to_a_newer_bench_fit(tmp_path):
         assert latest() == "calibrate 2t"
         store.add_calibration(runs[2], model("calibrate again", 2))
         assert latest(2) == "calibrate again"
-        assert [row[2] for row in store.list_calibrations()] == ["cpu"] * 4
+    # Every calibration is kept, not replaced.
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM calibrations WHERE device = 'cpu'").fetchone() == (4,)
 
 
 def test_version_2_database_gains_the_calibrations_table(tmp_path):
@@ -717,7 +719,7 @@ def test_h100_defaults_use_its_datasheet_and_hoppers_fractions(catalog):
     defaults = default_parameters("gpu", "hopper")
     assert model.error_band == defaults["error_band"] == 0.35
     assert (model.op_overhead_s, model.module_overhead_s) == (defaults["op_overhead_s"], 3e-6)
-    assert model.source.startswith("uncalibrated") and "Hopper" in model.source
+    assert model.origin == "defaults" and "Hopper" in model.source
 
 
 def test_cpu_peak_is_derived_from_cores_lanes_and_clock(catalog):
@@ -805,7 +807,7 @@ def test_all_predicts_every_catalog_device_with_figures(catalog):
     assert all("fp32 peak" in reason for _, reason in resolution.skipped)
     predicted = [t.model.device for t in resolution.targets]
     assert sorted(predicted + sorted(skipped)) == sorted(d.id for d in catalog.devices)
-    assert all(t.model.source.startswith("uncalibrated") for t in resolution.targets)
+    assert all(t.model.origin == "defaults" for t in resolution.targets)
 
 
 GPU = DeviceDescription(
@@ -837,7 +839,7 @@ def test_local_cpu_uses_its_calibration(catalog, here):
     (target,) = resolve("local", catalog, local_devices=(CPU,), store=store).targets
     assert target.model == fitted
     assert (target.local, target.memory_kind, target.notes) == (True, "cpu", ())
-    assert not target.model.source.startswith("uncalibrated")
+    assert target.model.origin == "calibrated"
     # Asking for a thread count never calibrated falls back to the calibrated one, and says so.
     (target,) = resolve("cpu", catalog, local_devices=(CPU,), store=store, num_threads=1).targets
     assert target.model == fitted
@@ -847,7 +849,7 @@ def test_local_cpu_uses_its_calibration(catalog, here):
 def test_uncalibrated_local_cpu_says_to_calibrate(catalog, here):
     store, _ = here
     (target,) = resolve("local", catalog, local_devices=(CPU,), store=store).targets
-    assert target.model.source.startswith("uncalibrated")
+    assert target.model.origin == "defaults"
     assert target.model.peak_flops_per_s["fp32"] == 1e11  # its own peak, the defaults' fractions
     assert any("devicefit calibrate" in note for note in target.notes)
     assert target.model == local_default_model(CPU, None)
@@ -860,16 +862,17 @@ def test_calibrated_local_gpu_transfers_to_its_architecture(catalog, here):
         device="cuda:0",
         name=GPU.name,
         source="devicefit calibrate, run 1",
+        origin="calibrated",
         error_band=0.2,
     )
     store.add_calibration(run_id, calibrated)
     resolution = resolve("h200, a100 80gb pcie", catalog, local_devices=(GPU,), store=store)
     h200, a100 = resolution.targets
     assert h200.model.device == H200
-    assert h200.model.source.startswith("transferred")
+    assert h200.model.origin == "transferred" and h200.model.source.startswith("transferred")
     assert h200.model.bandwidth_bytes_per_s == 4.8e12
     # Another architecture keeps the defaults.
-    assert a100.model.source.startswith("uncalibrated")
+    assert a100.model.origin == "defaults" and a100.model.source.startswith("uncalibrated")
 
 
 # --- the command line -------------------------------------------------------------------------

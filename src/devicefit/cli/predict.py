@@ -179,7 +179,7 @@ def validate(
         targets = []
         for d in selected:
             target = local_target(d.properties(), loaded, store, num_threads=threads)
-            if target.model.source.startswith("uncalibrated"):
+            if target.model.origin == "defaults":
                 raise UsageError(
                     f"{d.id} has no calibration on this machine",
                     fix=f"Run 'devicefit calibrate --device {d.id}' first",

@@ -141,6 +141,7 @@ def default_model(
         matmul_tile=(int(tile[0]), int(tile[1])) if tile else None,
         fp32_conv_dtype=p.get("fp32_conv_dtype", "fp32") if "tf32" in peak_flops_per_s else "fp32",
         source="uncalibrated: " + p["source"] + (f"; {note}" if note else ""),
+        origin="defaults",
         error_band=p["error_band"],
     )
 
@@ -225,6 +226,7 @@ def transferred_model(reference: DeviceModel, target: DeviceSpec) -> DeviceModel
         memory_bytes=target.memory_bytes or reference.memory_bytes,
         num_multiprocessors=target.num_multiprocessors or reference.num_multiprocessors,
         host_link_bytes_per_s=target.host_link_bytes_per_s or reference.host_link_bytes_per_s,
+        origin="transferred",
         source=f"transferred from the calibration of {reference.name} ({reference.source}) "
         f"with the datasheet figures of {target.name}",
         error_band=max(reference.error_band, 0.25),

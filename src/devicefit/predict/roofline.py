@@ -225,12 +225,11 @@ def _phase(
     cold_share: float,
 ) -> float:
     """Time of a sequence of calls; accumulates per-class compute, memory, overhead, time and count."""
-    kernels = host = serial = 0.0
+    host = serial = 0.0
     for op in ops:
         t = op_time(op, device, host_overhead_s=host_overhead_s, cold_share=cold_share)
         kernel = max(t.compute_s, t.memory_s)
         step = max(kernel, t.overhead_s) if device.asynchronous else kernel + t.overhead_s
-        kernels += kernel
         host += t.overhead_s
         serial += step
         totals = classes[op.op_class]
@@ -355,4 +354,5 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         max_batch_size=largest,
         error_band=device.error_band,
         calibration=device.source,
+        origin=device.origin,
     )

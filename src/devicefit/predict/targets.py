@@ -12,9 +12,6 @@ from devicefit.predict.devices import catalog_default_model, local_default_model
 from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec
 from devicefit.store.sqlite import Store
 
-#: ``--device`` values that are not names.
-KEYWORDS = ("local", "all")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
@@ -100,7 +97,7 @@ def catalog_target(spec: DeviceSpec, references: list[Target]) -> Target:
             spec.kind == "gpu"
             and reference.model.kind == "gpu"
             and reference.architecture == spec.architecture
-            and not reference.model.source.startswith("uncalibrated")
+            and reference.model.origin == "calibrated"
         ):
             return Target(
                 model=transferred_model(reference.model, spec),
@@ -161,17 +158,16 @@ def resolve_targets(
                     except UsageError as error:
                         resolution.skipped.append((spec.id, str(error)))
             continue
-        local = next(
-            (
-                t
-                for t in locals_
-                if t.model.device == lowered or (lowered == "cuda" and t.model.device.startswith("cuda"))
-            ),
-            None,
-        )
-        if local is not None:
-            add(local)
-        elif re.fullmatch(r"(cpu|cuda(:\d+)?|mps)", lowered):
+        matching = [
+            t
+            for t in locals_
+            if t.model.device == lowered or (lowered == "cuda" and t.model.device.startswith("cuda:"))
+        ]
+        for target in matching:
+            add(target)
+        if matching:
+            continue
+        if re.fullmatch(r"(cpu|cuda(:\d+)?|mps)", lowered):
             found = ", ".join(t.model.device for t in locals_) or "none"
             raise UsageError(
                 f"this machine has no device {item!r} (found: {found})",

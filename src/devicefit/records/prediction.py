@@ -77,6 +77,8 @@ class DeviceModel:
             whose efficiency is not interpolated from measured shapes.
         matmul_tile: Output tile ``(rows, columns)`` one multiprocessor computes at a time.
         source: Where the peaks and curves came from.
+        origin: ``calibrated`` (measured on this device), ``transferred`` (another device's
+            calibration with this one's datasheet figures) or ``defaults`` (the shipped defaults).
         error_band: Expected relative error of predictions made with this model.
         created_at: When it was calibrated (ISO time), for stored calibrations.
     """
@@ -107,6 +109,7 @@ class DeviceModel:
     fp32_conv_dtype: str = "fp32"
     num_multiprocessors: int | None = None
     matmul_tile: tuple[int, int] | None = None
+    origin: str = "calibrated"
     created_at: str | None = None
 
     def peak(self, dtype: str) -> float:
@@ -158,6 +161,7 @@ class Prediction:
         max_batch_size: The largest batch that fits (``None`` when the capacity is unknown).
         error_band: Expected relative error of ``step_time_s``.
         calibration: Where the device's figures came from.
+        origin: ``calibrated``, ``transferred`` or ``defaults`` (see ``DeviceModel.origin``).
         warnings: What the reader should know.
     """
 
@@ -182,6 +186,7 @@ class Prediction:
     max_batch_size: int | None
     error_band: float
     calibration: str
+    origin: str = "calibrated"
     warnings: tuple[str, ...] = field(default=())
 
     @property

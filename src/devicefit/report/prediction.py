@@ -44,6 +44,7 @@ def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> 
             for c in p.breakdown
         ],
         "calibration": p.calibration,
+        "origin": p.origin,
         "notes": [*notes, *p.warnings],
     }
 
@@ -94,7 +95,7 @@ def render_ranking(
         )
     bands: dict[str, set[float]] = {}
     for p in predictions:
-        bands.setdefault(_origin(p), set()).add(p.error_band)
+        bands.setdefault(p.origin, set()).add(p.error_band)
     origins = [(o, "/".join(format_percent(b) for b in sorted(v))) for o, v in sorted(bands.items())]
     parts: list[RenderableType] = [
         table,
@@ -115,14 +116,6 @@ def _short_name(name: str) -> str:
     for vendor in ("NVIDIA ", "AMD ", "Google Cloud ", "Intel "):
         name = name.removeprefix(vendor)
     return name.split(" (")[0]
-
-
-def _origin(p: Prediction) -> str:
-    if p.calibration.startswith("uncalibrated"):
-        return "defaults"
-    if p.calibration.startswith("transferred"):
-        return "transferred"
-    return "calibrated"
 
 
 def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableType:

@@ -362,15 +362,6 @@ class Store:
             ).fetchone()
         return None if row is None else TypeAdapter(DeviceModel).validate_json(row[0])
 
-    def list_calibrations(self) -> list[tuple[int, int, str, str, int | None, str, str]]:
-        """Every stored calibration, newest first: id, run, device, name, threads, host, time."""
-        with self._translated():
-            rows = self._db.execute(
-                "SELECT calibration_id, run_id, device, device_name, num_threads, hostname, created_at"
-                " FROM calibrations ORDER BY calibration_id DESC"
-            ).fetchall()
-        return [tuple(row) for row in rows]
-
 
 class RunRecorder:
     """Adds results to one open run."""
