@@ -1,5 +1,7 @@
 """Model analysis on fake tensors: counts against the literature, coverage, layers, memory, fallback."""
 
+import math
+
 import pytest
 
 from devicefit.analyze import memory as memory_model
@@ -81,6 +83,22 @@ def test_layers_and_classes_add_up(resnet50):
     classes = {c.op_class for c in resnet50.classes}
     assert {"conv", "normalization", "elementwise", "matmul"} <= classes
     assert resnet50.forward_intensity > 1
+
+
+def test_convolutions_carry_their_implicit_matrix_product_shape(resnet50):
+    convs = [op for op in resnet50.ops if op.name == "convolution"]
+    # The 7x7 stride-2 stem: M = 112 x 112 output pixels, K = 3 channels x 49 taps, N = 64.
+    assert convs[0].shape == (112 * 112, 3 * 49, 64)
+    assert convs[0].flops == 2 * math.prod(convs[0].shape)
+    # Its backward has the same product (only the weight gradient: the image needs none).
+    backward = [op for op in resnet50.ops if op.name == "convolution_backward"]
+    assert backward[-1].shape == convs[0].shape and backward[-1].flops == convs[0].flops
+    # Every dense convolution's forward FLOPs are its product's.
+    assert all(op.flops == 2 * math.prod(op.shape) for op in convs)
+    mobilenet = analyze_model("mobilenet-v2", 2)
+    depthwise = next(op for op in mobilenet.ops if op.detail == "depthwise")
+    # A depthwise 3x3 layer reads one channel per output: K = 9 taps.
+    assert depthwise.shape[1] == 9 and depthwise.shape[0] % 2 == 0
 
 
 def test_memory_components(resnet50):

@@ -369,6 +369,49 @@ def test_products_without_curves_of_their_dtype_fall_back_instead_of_failing():
     assert op_time(mm(), bare, host_overhead_s=0.0).compute_s == pytest.approx(2e9 / 1e12)
 
 
+def conv(shape=(1000, 100, 10), *, backward=False, detail=""):
+    """A convolution whose implicit product is ``shape``: 2e6 FLOPs forward by default."""
+    flops = 2.0 * math.prod(shape) * (2 if backward else 1)
+    return OpCost(
+        name="convolution_backward" if backward else "convolution",
+        op_class="conv",
+        module="conv",
+        phase="backward" if backward else "forward",
+        flops=flops,
+        bytes_read=4e3,
+        bytes_written=4e3,
+        dtype="fp32",
+        detail=detail,
+        shape=shape,
+    )
+
+
+def test_convolutions_interpolate_between_measured_layers_by_their_product_shape():
+    # Two measured layers: a narrow one (8 output channels) at 0.1 and a wide one (64) at 0.4.
+    forward = ((1000.0, 100.0, 8.0, 0.1), (1000.0, 100.0, 64.0, 0.4))
+    device = make_device(
+        compute={"matmul.fp32": FLAT, "conv.fp32": FLAT},
+        conv_shapes={"conv.fp32": forward, "conv_backward.fp32": ((1000.0, 100.0, 8.0, 0.05),)},
+        matmul_shapes={"fp32": ((1000.0, 100.0, 10.0, 0.9),)},  # products' shapes: not for convs
+    )
+    # A layer of 8 channels is the narrow one measured: 2e6 FLOPs at 0.1 of 1 TFLOP/s = 16 us.
+    narrow = conv((1000, 100, 8))
+    assert op_time(narrow, device, host_overhead_s=0.0).compute_s == pytest.approx(1.6e-6 / 0.1)
+    # 10 channels: log2 distances 0.32^2 and 2.68^2 to the two layers, so nearly the narrow one's.
+    d1, d2 = math.log2(10 / 8) ** 2, math.log2(64 / 10) ** 2
+    fraction = (0.1 / d1 + 0.4 / d2) / (1 / d1 + 1 / d2)
+    assert op_time(conv(), device, host_overhead_s=0.0).compute_s == pytest.approx(2e6 / (1e12 * fraction))
+    # The backward uses its own layers: 3.2e6 FLOPs (two products) of an 8-channel layer at 0.05.
+    back = op_time(conv((1000, 100, 8), backward=True), device, host_overhead_s=0.0)
+    assert back.compute_s == pytest.approx(3.2e6 / (1e12 * 0.05))
+    # Depthwise layers keep their memory curves; without measured layers, the intensity curve.
+    assert op_time(conv(detail="depthwise"), device, host_overhead_s=0.0).compute_s == pytest.approx(
+        2e6 / (1e12 * 0.5)
+    )
+    bare = make_device(compute={"matmul.fp32": FLAT, "conv.fp32": FLAT})
+    assert op_time(conv(), bare, host_overhead_s=0.0).compute_s == pytest.approx(2e6 / (1e12 * 0.5))
+
+
 def test_cold_share_and_the_warm_cold_blend_of_measured_shapes():
     cache = 32 * 2**20
     assert cold_share(cache, cache) == 0.0  # the step fits in the cache: warm
@@ -530,6 +573,9 @@ def calibration_results():
         timed("conv_call", "conv_call", 1.5e-5),
         matmul_result(64, 0.2),
         matmul_result(256, 0.5),
+        # A 3x3 layer of 16 to 32 channels at 8x8, batch 2: the product (128, 144, 32) at 0.3.
+        conv_result(0.3),
+        conv_result(0.2, backward=True),
         # In cache: 1.2e5 bytes at 40 GB/s (3 us of kernel in 7 us); DRAM: 1.2e7 bytes at 20 GB/s.
         memory_result("triad", 1.2e5, 4e10),
         memory_result("triad", 1.2e7, 2e10),
@@ -547,6 +593,23 @@ def calibration_results():
     ]
 
 
+def conv_result(fraction, *, backward=False, peak=1e11):
+    """A 3x3 convolution (batch 2, 16 to 32 channels, 8x8) at ``fraction`` of the peak."""
+    flops = (4.0 if backward else 2.0) * 128 * 144 * 32
+    benchmark = "conv2d_backward" if backward else "conv2d"
+    return timed(
+        benchmark,
+        f"{benchmark}.fp32.2",
+        flops / (fraction * peak) + LAUNCH_S,
+        unit="FLOP/s",
+        dtype="fp32",
+        size=2,
+        shape=(2, 16, 8, 8, 32, 3, 3),
+        flops_per_iteration=flops,
+        bytes_per_iteration=4.0 * (2 * 16 * 64 + 2 * 32 * 64 + 32 * 16 * 9),
+    )
+
+
 def test_fit_turns_benchmarks_into_curves_and_host_costs():
     model = fit_device_model(calibration_results(), CPU, num_threads=2, source="test run 1")
     assert (model.device, model.name, model.kind, model.asynchronous) == ("cpu", "Hand EPYC", "cpu", False)
@@ -561,6 +624,9 @@ def test_fit_turns_benchmarks_into_curves_and_host_costs():
     assert low == pytest.approx((64 / 6, 0.2))
     assert high == pytest.approx((256 / 6, 0.5))
     assert flat(model.matmul_shapes["fp32"]) == pytest.approx([64, 64, 64, 0.2, 256, 256, 256, 0.5])
+    # Convolutions: their implicit products (2 x 8 x 8 outputs, 16 x 9 inputs each, 32 channels).
+    assert flat(model.conv_shapes["conv.fp32"]) == pytest.approx([128, 144, 32, 0.3])
+    assert flat(model.conv_shapes["conv_backward.fp32"]) == pytest.approx([128, 144, 32, 0.2])
     # Memory: no datasheet bandwidth, so the largest triad's 20 GB/s is the reference.
     assert model.bandwidth_bytes_per_s == pytest.approx(2e10)
     assert flat(model.memory["stream"].points) == pytest.approx([1.2e5, 2.0, 1.2e7, 1.0])

@@ -36,6 +36,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
 from devicefit.records import OpCost
+from devicefit.records.prediction import conv_gemm_shape
 from devicefit.workloads import build_model
 from devicefit.workloads.base import ModelInstance
 
@@ -254,13 +255,27 @@ class _Recorder(TorchDispatchMode):
                 bytes_written=0.0 if is_view else float(sum(nbytes(t) for t in outputs)),
                 dtype=_DTYPE_NAMES.get(outputs[0].dtype, str(outputs[0].dtype)) if outputs else "",
                 detail=_detail(name, args),
-                shape=_matmul_shape(name, args),
+                shape=_matmul_shape(name, args, outputs),
             )
         )
 
 
-def _matmul_shape(name: str, args: Any) -> tuple[int, ...]:
-    """(M, K, N) of a matrix product; (T, B, I, 4H) of a recurrent layer."""
+def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[int, ...]:
+    """(M, K, N) of a matrix product or a convolution's implicit one; (T, B, I, 4H) of a recurrent layer."""
+    if name in ("convolution", "convolution_backward"):
+        # Forward: (input, weight, bias, stride, padding, dilation, transposed, ...) -> output;
+        # backward: (grad_output, input, weight, ...): the output's shape is grad_output's.
+        weight, transposed = (args[1], args[6]) if name == "convolution" else (args[2], args[7])
+        out = outputs[0] if name == "convolution" else args[0]
+        if transposed or out.dim() < 3:
+            return ()
+        return conv_gemm_shape(
+            int(out.shape[0]),
+            [int(d) for d in out.shape[2:]],
+            int(weight.shape[1]),
+            [int(d) for d in weight.shape[2:]],
+            int(weight.shape[0]),
+        )
     if name in ("mm", "bmm", "_int_mm"):
         a, b = args[0], args[1]
     elif name in ("addmm", "baddbmm"):

@@ -415,12 +415,18 @@ _COLD = {
 }
 
 #: Convolution layers the calibration measures, forward and backward (input channels, output
-#: channels, side, kernel, depthwise, backward): a first layer on RGB input, ResNet's 3x3 and 1x1 at
-#: stage 1 and a late 3x3, MobileNetV2's depthwise layers early and late.
+#: channels, side, kernel, depthwise, backward): a first layer on RGB input, narrow layers, ResNet's
+#: 3x3 and 1x1 at stage 1 and a late 3x3, MobileNetV2's depthwise layers early and late. Dense
+#: layers are interpolated between by their implicit matrix-product shapes.
 _CONV_LAYERS = tuple(
     (*layer, backward)
     for layer in (
         (3, 32, 32, 3, False),
+        # Narrow layers (fewer output channels than a vector register holds floats): CIFAR-size
+        # networks' 5x5 layers and MobileNet's 1x1 projections.
+        (3, 8, 32, 5, False),
+        (16, 16, 16, 5, False),
+        (96, 24, 56, 1, False),
         (64, 64, 56, 3, False),
         (64, 64, 56, 1, False),
         (256, 256, 14, 3, False),

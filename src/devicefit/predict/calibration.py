@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from devicefit.measure.plan import last_level_cache_bytes
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
+from devicefit.records.prediction import conv_gemm_shape
 
 #: Benchmarks that feed each compute curve.
 _COMPUTE_CURVES = {
@@ -140,6 +141,7 @@ def fit_device_model(
     compute: dict[str, list[tuple[float, float]]] = defaultdict(list)
     memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
     shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    conv_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     any_cold = any("cold" in r.flags for r in usable if r.benchmark == "matmul")
     for r in usable:
         kernel = _kernel_s(r, overhead, asynchronous)
@@ -156,6 +158,12 @@ def fit_device_model(
             if r.benchmark == "matmul" and r.shape:
                 m, k, n = r.shape
                 shapes[r.dtype + (".cold" if cold else "")].append((float(m), float(k), float(n), efficiency))
+            if r.benchmark in ("conv2d", "conv2d_backward") and r.shape:
+                # Stride 1, "same" padding (micro.conv2d): the output is as large as the input.
+                batch, c_in, height, width, c_out, r_h, r_w = r.shape
+                m, k, n = conv_gemm_shape(batch, (height, width), c_in, (r_h, r_w), c_out)
+                key = f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"
+                conv_shapes[key].append((float(m), float(k), float(n), efficiency))
         if r.benchmark in MEMORY_CURVES:
             memory[MEMORY_CURVES[r.benchmark]].append((r.bytes_per_iteration, r.bytes_per_iteration / kernel))
     # The reference bandwidth: STREAM at its largest size (in place, no allocation), as McCalpin reports it.
@@ -188,6 +196,7 @@ def fit_device_model(
         module_overhead_s=_median_value(usable, "module_call", overhead),
         conv_overhead_s=_median_value(usable, "conv_call", overhead),
         matmul_shapes={dtype: _unique_shapes(points) for dtype, points in shapes.items()},
+        conv_shapes={key: _unique_shapes(points) for key, points in conv_shapes.items()},
         optimizer_tensor_s=per_tensor,
         optimizer_step_s=per_step,
         cache_bytes=float(last_level_cache_bytes(device)),

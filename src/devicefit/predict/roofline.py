@@ -60,6 +60,21 @@ def _backward_key(op: OpCost, curve: str) -> str | None:
 _Points = tuple[tuple[float, float, float, float], ...]
 
 
+def _conv_points(op: OpCost, device: DeviceModel) -> _Points:
+    """The measured convolutions a dense convolution's efficiency is interpolated from (none: use curves).
+
+    A backward falls back to the forward's layers. Depthwise convolutions are bandwidth-bound and
+    keep their own curves.
+    """
+    if op.op_class != "conv" or op.detail == "depthwise" or not op.shape or not device.conv_shapes:
+        return ()
+    curve, dtype = _curve_key(op, device)
+    backward = _backward_key(op, curve)
+    return (device.conv_shapes.get(f"{backward}.{dtype}") if backward else None) or device.conv_shapes.get(
+        f"{curve}.{dtype}", ()
+    )
+
+
 def _lstm_s(op: OpCost, points: _Points, recurrent_points: _Points, peak: float) -> float:
     # An LSTM layer multiplies all T x B inputs by the input weights at once, then runs T small
     # recurrent products of B rows by H x 4H, one per step: two very different efficiencies. The
@@ -117,7 +132,12 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
         dtype = "fp32"
     warm = device.matmul_shapes.get(dtype)
     cold = device.matmul_shapes.get(f"{dtype}.cold")
-    if op.op_class in _MATRIX_CLASSES and op.shape and (warm or cold):
+    conv_points = _conv_points(op, device)
+    if conv_points:
+        compute = flops / (
+            device.peak(_curve_key(op, device)[1]) * max(interpolate_shape(conv_points, op.shape), 1e-6)
+        )
+    elif op.op_class != "conv" and op.op_class in _MATRIX_CLASSES and op.shape and (warm or cold):
         peak = device.peak(dtype)
         warm, cold = warm or cold or (), cold or warm or ()
         compute = (1 - cold_share) * _shape_s(op, warm, peak, warm) + cold_share * _shape_s(

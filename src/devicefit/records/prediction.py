@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -67,6 +68,10 @@ class DeviceModel:
             efficiency is interpolated from the products nearest to its shape. ``fp32`` holds them
             measured with warm caches (inputs reused call after call), ``fp32.cold`` with inputs
             fetched from memory.
+        conv_shapes: Measured convolutions as implicit matrix products (``conv_gemm_shape``), keyed
+            like ``compute`` (``conv.fp32``, ``conv_backward.fp32``): a convolution's efficiency is
+            interpolated from the layers nearest to its shape, so narrow layers (few channels, which
+            fill few SIMD lanes) are told apart from wide ones of the same arithmetic intensity.
         cache_bytes: The last-level cache: a step whose working set fits in it runs warm.
         optimizer_tensor_s: Host time of one optimizer step per parameter tensor, by optimizer
             (PyTorch's per-parameter loop runs Python for each).
@@ -102,6 +107,7 @@ class DeviceModel:
     host_link_bytes_per_s: float | None = None
     memory_bytes: float | None = None
     matmul_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
+    conv_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
     optimizer_tensor_s: dict[str, float] = field(default_factory=dict)
     optimizer_step_s: dict[str, float] = field(default_factory=dict)
     cache_bytes: float | None = None
@@ -193,6 +199,26 @@ class Prediction:
     def throughput_samples_per_s(self) -> float:
         """Samples per second at the predicted step time."""
         return self.batch_size / self.step_time_s if self.step_time_s > 0 else 0.0
+
+
+def conv_gemm_shape(
+    batch_size: int,
+    out_spatial: Sequence[int],
+    in_channels_per_group: int,
+    kernel: Sequence[int],
+    out_channels: int,
+) -> tuple[int, int, int]:
+    """A convolution as the matrix product it lowers to (implicit GEMM): ``(M, K, N)``.
+
+    M is the output positions (batch times output pixels), K the inputs each one reads (input
+    channels per group times the kernel's taps), N the output channels (Chetlur et al., "cuDNN:
+    Efficient Primitives for Deep Learning", 2014).
+    """
+    return (
+        batch_size * math.prod(out_spatial),
+        in_channels_per_group * math.prod(kernel),
+        out_channels,
+    )
 
 
 def interpolate_shape(points: tuple[tuple[float, float, float, float], ...], shape: tuple[int, ...]) -> float:
