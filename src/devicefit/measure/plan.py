@@ -422,8 +422,8 @@ _CONV_LAYERS = tuple(
     (*layer, backward)
     for layer in (
         (3, 32, 32, 3, False),
-        # Narrow layers (fewer output channels than a vector register holds floats): CIFAR-size
-        # networks' 5x5 layers and MobileNet's 1x1 projections.
+        # Narrow layers (8 to 24 output channels: one to three AVX2 registers of floats), as in
+        # CIFAR-size networks' 5x5 layers and MobileNet's 1x1 projections.
         (3, 8, 32, 5, False),
         (16, 16, 16, 5, False),
         (96, 24, 56, 1, False),

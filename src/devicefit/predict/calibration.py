@@ -150,11 +150,10 @@ def fit_device_model(
         if r.benchmark in _COMPUTE_CURVES and r.flops_per_iteration and r.dtype:
             efficiency = r.flops_per_iteration / kernel / peak_reference(device, r.dtype)
             cold = "cold" in r.flags
+            key = f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"
             # Intensity curves describe products fetched from memory, where cold ones were measured.
             if cold or not any_cold or r.benchmark != "matmul":
-                compute[f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"].append(
-                    (r.flops_per_iteration / r.bytes_per_iteration, efficiency)
-                )
+                compute[key].append((r.flops_per_iteration / r.bytes_per_iteration, efficiency))
             if r.benchmark == "matmul" and r.shape:
                 m, k, n = r.shape
                 shapes[r.dtype + (".cold" if cold else "")].append((float(m), float(k), float(n), efficiency))
@@ -162,7 +161,6 @@ def fit_device_model(
                 # Stride 1, "same" padding (micro.conv2d): the output is as large as the input.
                 batch, c_in, height, width, c_out, r_h, r_w = r.shape
                 m, k, n = conv_gemm_shape(batch, (height, width), c_in, (r_h, r_w), c_out)
-                key = f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"
                 conv_shapes[key].append((float(m), float(k), float(n), efficiency))
         if r.benchmark in MEMORY_CURVES:
             memory[MEMORY_CURVES[r.benchmark]].append((r.bytes_per_iteration, r.bytes_per_iteration / kernel))
