@@ -5,7 +5,7 @@ import torch
 
 from devicefit.devices.fake import FakeDevice
 from devicefit.measure import micro
-from devicefit.measure.plan import plan_micro
+from devicefit.measure.plan import plan_calibration, plan_micro
 from devicefit.records import CPUProperties, DeviceDescription, Peak
 
 CPU_PROPS = CPUProperties(
@@ -70,6 +70,7 @@ def test_conv2d_flops_match_the_resnet_layer():
         micro.launch(device="cpu"),
         micro.elementwise(device="cpu", n=1000, bandwidth_peak=None),
         micro.conv2d(device="cpu", device_kind="cpu", dtype="fp32", batch_size=1, peak=None),
+        *(micro.first_touch(device="cpu", fresh=fresh, n=1000) for fresh in (True, False)),
     ],
     ids=lambda case: case.id,
 )
@@ -146,3 +147,18 @@ def test_gpu_plan_measures_transfers_tf32_and_bf16_at_8192():
     assert any(c.id == "matmul.bf16.8192" for c in cases)
     assert any(c.dtype == "tf32" and "tf32" in c.flags for c in cases)
     assert not any(c.benchmark.endswith("_threads") for c in cases)
+
+
+def test_calibration_measures_fresh_pages_on_cpus_only():
+    touches = {
+        (c.id, c.flags, c.bytes_per_iteration)
+        for c in plan_calibration(CPU, num_threads=1, quick=True)
+        if c.benchmark == "first_touch"
+    }
+    # 64 MiB, above glibc's largest mmap threshold: fresh each call, against the same buffer again.
+    assert touches == {
+        ("first_touch.fresh.16777216.t1", ("fresh",), 64 * 2**20),
+        ("first_touch.reused.16777216.t1", (), 64 * 2**20),
+    }
+    gpu = plan_calibration(FakeDevice().properties(), num_threads=None, quick=True)
+    assert not any(c.benchmark == "first_touch" for c in gpu)

@@ -228,6 +228,7 @@ def _assemble(
         flop_coverage=len(counted) / len(ops) if ops else 1.0,
         uncounted_ops=tuple(sorted({op.name for op in ops if op.flops is None})),
         num_parameter_tensors=len(trainable),
+        parameter_tensor_bytes=tuple(sorted((float(nbytes(p)) for p in trainable), reverse=True)),
         input_bytes=float(
             sum(nbytes(t) * scale for t in tree_leaves(first.instance.inputs) if isinstance(t, torch.Tensor))
         ),

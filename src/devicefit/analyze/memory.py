@@ -36,6 +36,12 @@ OPTIMIZER_TENSOR_PASSES = {"sgd": 3, "sgd-momentum": 8, "adam": 18, "adamw": 20}
 RUNTIME_OVERHEAD_BYTES = {"cuda": 512 * 2**20, "cpu": 384 * 2**20, "mps": 256 * 2**20}
 
 
+#: Parameter-sized temporaries the per-parameter loop makes for each parameter: Adam's
+#: ``sqrt(exp_avg_sq)`` and its quotient by the bias correction (torch/optim/adam.py
+#: ``_single_tensor_adam``); SGD updates in place.
+LOOP_TEMPORARIES_PER_PARAMETER = {"sgd": 0, "sgd-momentum": 0, "adam": 2, "adamw": 2}
+
+
 def optimizer_transient_bytes(
     optimizer: str, *, trainable_bytes: float, largest_parameter_bytes: float, foreach: bool
 ) -> float:
@@ -45,9 +51,9 @@ def optimizer_transient_bytes(
     (``torch._foreach_sqrt``), one parameter-sized copy of the model; its per-parameter loop makes
     ``sqrt`` and the division one parameter at a time. SGD, with or without momentum, updates in place.
     """
-    if optimizer not in ("adam", "adamw"):
+    if not LOOP_TEMPORARIES_PER_PARAMETER[optimizer]:
         return 0.0
-    return trainable_bytes if foreach else 2 * largest_parameter_bytes
+    return trainable_bytes if foreach else LOOP_TEMPORARIES_PER_PARAMETER[optimizer] * largest_parameter_bytes
 
 
 def estimate_memory(

@@ -298,6 +298,41 @@ def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
     )
 
 
+#: Elements of the first-touch benchmark: 64 MiB of fp32, above glibc's largest mmap threshold
+#: (32 MiB), so each fresh allocation is new pages from the kernel, as a model's largest are.
+FIRST_TOUCH_ELEMENTS = 16 * 2**20
+
+
+def first_touch(*, device: str, fresh: bool, n: int = FIRST_TOUCH_ELEMENTS) -> Case:
+    """Fills ``n`` fp32 elements: a fresh allocation each call, or the same buffer again.
+
+    Their difference is what the first write to new memory costs (a page fault per 4 KiB page),
+    which a step pays for every allocation its allocator cannot serve from memory it already holds.
+    """
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        if fresh:
+            return lambda: torch.empty(n, device=device).fill_(1.0)
+        buffer = torch.empty(n, device=device)
+        return lambda: buffer.fill_(1.0)
+
+    num_bytes = n * DTYPE_BYTES["fp32"]
+    return Case(
+        id=f"first_touch.{'fresh' if fresh else 'reused'}.{n}",
+        benchmark="first_touch",
+        device=device,
+        unit="B/s",
+        build=build,
+        dtype="fp32",
+        size=n,
+        flags=("fresh",) if fresh else (),
+        bytes_per_iteration=float(num_bytes),
+        memory_bytes=num_bytes,
+    )
+
+
 def conv2d(
     *,
     device: str,

@@ -351,6 +351,9 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
         micro.backward_op(device=device.id),
         micro.conv_call(device=device.id),
     ]
+    if not gpu:
+        # GPU caching allocators keep their memory: only a CPU step pays for fresh pages.
+        cases += [micro.first_touch(device=device.id, fresh=fresh) for fresh in (True, False)]
     if gpu:
         cases.append(
             micro.transfer(

@@ -105,6 +105,17 @@ def _optimizer_costs(results: Sequence[Result]) -> tuple[dict[str, float], dict[
     return per_tensor, per_step
 
 
+def _first_touch_s_per_byte(results: Sequence[Result]) -> float:
+    """Seconds per byte of writing fresh memory beyond rewriting mapped memory (0 if unmeasured)."""
+    per_byte: dict[bool, list[float]] = {True: [], False: []}
+    for r in results:
+        if r.benchmark == "first_touch" and r.median_s and r.bytes_per_iteration:
+            per_byte["fresh" in r.flags].append(r.median_s / r.bytes_per_iteration)
+    if not per_byte[True] or not per_byte[False]:
+        return 0.0
+    return max(statistics.median(per_byte[True]) - statistics.median(per_byte[False]), 0.0)
+
+
 def peak_reference(device: DeviceDescription, dtype: str) -> float:
     """The peak a dtype's efficiency is a fraction of: its own, else fp32's (conversion to fp32)."""
     fp32 = device.peak_flops_per_s("fp32") or 1e9
@@ -197,6 +208,7 @@ def fit_device_model(
         conv_shapes={key: _unique_shapes(points) for key, points in conv_shapes.items()},
         optimizer_tensor_s=per_tensor,
         optimizer_step_s=per_step,
+        first_touch_s_per_byte=_first_touch_s_per_byte(usable),
         cache_bytes=float(last_level_cache_bytes(device)),
         host_link_bytes_per_s=_median_value(usable, "h2d", 0.0) or device.host_link_bytes_per_s,
         memory_bytes=device.memory_bytes,

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devicefit.analyze.memory import estimate_memory, max_batch_size
+from devicefit.analyze.memory import LOOP_TEMPORARIES_PER_PARAMETER, estimate_memory, max_batch_size
 from devicefit.analyze.opclass import VIEWS
 from devicefit.records import ClassTime, DeviceModel, EfficiencyCurve, ModelCost, OpCost, Prediction
 from devicefit.records.prediction import interpolate_shape
@@ -278,6 +278,28 @@ def _optimizer_s(cost: ModelCost, device: DeviceModel) -> float:
     return memory + per_step + per_tensor * cost.num_parameter_tensors
 
 
+#: The largest mmap threshold of glibc's malloc on 64-bit systems (malloc/malloc.c,
+#: ``DEFAULT_MMAP_THRESHOLD_MAX``): larger allocations are mapped afresh and unmapped when freed.
+FRESH_ALLOCATION_BYTES = 32 * 2**20
+
+
+def first_touch_s(cost: ModelCost, device: DeviceModel) -> tuple[float, float]:
+    """Seconds a training step spends faulting in fresh pages: (backward, optimizer).
+
+    A training loop frees its gradients every step (``zero_grad(set_to_none=True)``); on a CPU, the
+    gradient of each parameter above the allocator's mapping threshold comes back as fresh pages,
+    and so do Adam's per-parameter temporaries of it (an LM's embedding: hundreds of MB per step).
+    What the device's allocator costs per fresh byte is measured (0 where it keeps its memory, as
+    GPU caching allocators do). Activations are not counted: whether they get fresh pages depends on
+    the allocator's history, which no analysis knows.
+    """
+    if device.asynchronous or not device.first_touch_s_per_byte:
+        return 0.0, 0.0
+    fresh = sum(b for b in cost.parameter_tensor_bytes if b > FRESH_ALLOCATION_BYTES)
+    gradients = fresh * device.first_touch_s_per_byte
+    return gradients, LOOP_TEMPORARIES_PER_PARAMETER[cost.optimizer] * gradients
+
+
 def cold_share(working_set_bytes: float, cache_bytes: float | None) -> float:
     """How much of a step's data comes from memory rather than the last-level cache.
 
@@ -329,6 +351,9 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         cold_share=share,
     )
     optimizer = _optimizer_s(cost, device) if mode == "train" else 0.0
+    gradient_pages, temporary_pages = first_touch_s(cost, device) if mode == "train" else (0.0, 0.0)
+    backward += gradient_pages
+    optimizer += temporary_pages
     transfer = cost.input_bytes / device.host_link_bytes_per_s if device.host_link_bytes_per_s else 0.0
     breakdown = tuple(
         ClassTime(
@@ -365,7 +390,7 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         optimizer_s=optimizer,
         transfer_s=transfer,
         compute_s=bounded["compute"],
-        memory_s=bounded["memory"] + optimizer,
+        memory_s=bounded["memory"] + optimizer + gradient_pages,
         overhead_s=bounded["overhead"],
         breakdown=breakdown,
         peak_memory_bytes=peak,

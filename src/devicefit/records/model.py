@@ -143,6 +143,8 @@ class ModelCost:
         flop_coverage: Share of operator calls with a FLOP formula (PyTorch's or devicefit's).
         uncounted_ops: Names of operators without a formula.
         num_parameter_tensors: Trainable parameter tensors (the optimizer loops over them).
+        parameter_tensor_bytes: Bytes of each trainable parameter tensor, largest first: a CPU
+            allocator hands the largest fresh pages every step (their gradients and temporaries).
         input_bytes: Bytes of one batch of inputs (what a host-to-device copy moves).
         num_module_calls: Module forward calls per forward pass (each costs Python time).
         ops: Every operator call of the training step (forward and backward).
@@ -183,6 +185,7 @@ class ModelCost:
     foreach: bool
     method: str
     warnings: tuple[str, ...] = ()
+    parameter_tensor_bytes: tuple[float, ...] = ()
 
     @property
     def train_flops(self) -> float:

@@ -76,6 +76,8 @@ class DeviceModel:
         optimizer_tensor_s: Host time of one optimizer step per parameter tensor, by optimizer
             (PyTorch's per-parameter loop runs Python for each).
         optimizer_step_s: Host time of one optimizer step beyond its tensors (hooks, grouping).
+        first_touch_s_per_byte: Cost of the first write to freshly mapped memory, per byte (the
+            kernel's page faults): what an allocation pays when the allocator hands out new pages.
         fp32_matmul_dtype: The curve fp32 matrix products use (``tf32`` where PyTorch allows it).
         fp32_conv_dtype: The curve fp32 convolutions use (cuDNN allows TF32 by default).
         num_multiprocessors: SMs or compute units, for the wave quantization of matrix products
@@ -110,6 +112,7 @@ class DeviceModel:
     conv_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
     optimizer_tensor_s: dict[str, float] = field(default_factory=dict)
     optimizer_step_s: dict[str, float] = field(default_factory=dict)
+    first_touch_s_per_byte: float = 0.0
     cache_bytes: float | None = None
     fp32_matmul_dtype: str = "fp32"
     fp32_conv_dtype: str = "fp32"
