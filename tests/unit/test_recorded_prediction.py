@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from devicefit.predict.roofline import predict_step
+from devicefit.predict.roofline import fresh_training_bytes, predict_step
 from devicefit.predict.validate import analyze, validation_points
 from devicefit.records import DeviceModel
 
@@ -53,3 +53,22 @@ def test_recorded_steps_are_predicted_as_well_as_when_recorded(recorded):
     assert len(now) == 2 * 2 * 3 * len(SMALL)
     # No worse than when recorded, with a little room for changes that move single steps.
     assert statistics.median(now) <= statistics.median(then) + 0.03
+
+
+FAULTS = Path(__file__).parents[1] / "data" / "page_faults_cpu_epyc_2vcpu.json"
+
+
+def test_counted_fresh_pages_are_a_lower_bound_of_the_recorded_faults():
+    # Minor faults of every zoo step at 1 thread on the same VM (benchmarks/page_faults.py).
+    steps = json.loads(FAULTS.read_text())["steps"]
+    counted = {}
+    for name in ("bert-base", "gpt2"):
+        length = next(p.sequence_length for p in validation_points([name]))
+        counted[name] = sum(fresh_training_bytes(analyze(name, 1, length, "cpu")))
+    # Their embeddings (94 MB and 154 MB) take a gradient and AdamW's two temporaries each step.
+    assert counted["bert-base"] == pytest.approx(3 * 30522 * 768 * 4)
+    assert counted["gpt2"] == pytest.approx(3 * 50257 * 768 * 4)
+    trained = [s for s in steps if s["model"] in counted and s["mode"] == "train"]
+    assert len(trained) == 6
+    for step in trained:
+        assert counted[step["model"]] <= step["faulted_bytes"]

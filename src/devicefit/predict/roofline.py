@@ -283,8 +283,8 @@ def _optimizer_s(cost: ModelCost, device: DeviceModel) -> float:
 FRESH_ALLOCATION_BYTES = 32 * 2**20
 
 
-def first_touch_s(cost: ModelCost, device: DeviceModel) -> tuple[float, float]:
-    """Seconds a training step spends faulting in fresh pages: (backward, optimizer).
+def fresh_training_bytes(cost: ModelCost) -> tuple[float, float]:
+    """Bytes of fresh pages every CPU training step writes: (gradients, optimizer temporaries).
 
     A training loop frees its gradients every step (``zero_grad(set_to_none=True)``); on a CPU, the
     gradient of each parameter above the allocator's mapping threshold comes back as fresh pages,
@@ -293,11 +293,16 @@ def first_touch_s(cost: ModelCost, device: DeviceModel) -> tuple[float, float]:
     GPU caching allocators do). Activations are not counted: whether they get fresh pages depends on
     the allocator's history, which no analysis knows.
     """
+    fresh = sum(b for b in cost.parameter_tensor_bytes if b > FRESH_ALLOCATION_BYTES)
+    return fresh, LOOP_TEMPORARIES_PER_PARAMETER[cost.optimizer] * fresh
+
+
+def first_touch_s(cost: ModelCost, device: DeviceModel) -> tuple[float, float]:
+    """Seconds a training step spends faulting in fresh pages: (backward, optimizer)."""
     if device.asynchronous or not device.first_touch_s_per_byte:
         return 0.0, 0.0
-    fresh = sum(b for b in cost.parameter_tensor_bytes if b > FRESH_ALLOCATION_BYTES)
-    gradients = fresh * device.first_touch_s_per_byte
-    return gradients, LOOP_TEMPORARIES_PER_PARAMETER[cost.optimizer] * gradients
+    gradients, temporaries = fresh_training_bytes(cost)
+    return gradients * device.first_touch_s_per_byte, temporaries * device.first_touch_s_per_byte
 
 
 def cold_share(working_set_bytes: float, cache_bytes: float | None) -> float:
