@@ -101,6 +101,14 @@ def test_convolutions_carry_their_implicit_matrix_product_shape(resnet50):
     assert depthwise.shape[1] == 9 and depthwise.shape[0] % 2 == 0
 
 
+def test_tanh_approximate_gelu_is_told_apart_from_bert_s_erf_gelu():
+    gpt2 = analyze_model("gpt2", 1, sequence_length=16)
+    gelus = {(op.name, op.detail) for op in gpt2.ops if op.name.startswith("gelu")}
+    assert gelus == {("gelu", "tanh"), ("gelu_backward", "tanh")}
+    bert = analyze_model("bert-base", 1, sequence_length=16)
+    assert {op.detail for op in bert.ops if op.name.startswith("gelu")} == {""}
+
+
 def test_memory_components(resnet50):
     memory = resnet50.memory
     weights = 25_557_032 * 4

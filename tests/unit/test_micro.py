@@ -149,6 +149,32 @@ def test_gpu_plan_measures_transfers_tf32_and_bf16_at_8192():
     assert not any(c.benchmark.endswith("_threads") for c in cases)
 
 
+def test_cpu_calibration_measures_vocabulary_wide_products_unrotated():
+    products = {
+        c.shape: c for c in plan_calibration(CPU, num_threads=1, quick=True) if c.benchmark == "matmul"
+    }
+    # A language model's head and its two gradients: 32k wide in N, M or K.
+    for shape in ((128, 512, 32768), (32768, 128, 512), (128, 32768, 512)):
+        case = products[shape]
+        # Each moves more than twice the 32 MiB cache on its own: cold as it is, measured once.
+        assert case.memory_bytes >= 2 * CPU_PROPS.l3_cache_bytes
+        assert "cold" not in case.flags
+        assert sum(1 for c in products.values() if c.shape == shape) == 1
+
+
+def test_calibration_measures_both_gelus_from_cache_to_dram_sizes():
+    cases = [
+        c for c in plan_calibration(CPU, num_threads=1, quick=True) if c.benchmark.startswith("activation")
+    ]
+    sizes = {n: 8 * n for n in (2**12, 2**16, 2**20, 2**24)}  # read and written, fp32
+    for benchmark in ("activation", "activation_tanh"):
+        assert {c.bytes_per_iteration for c in cases if c.benchmark == benchmark} == set(sizes.values())
+    tanh = next(c for c in cases if c.benchmark == "activation_tanh" and c.size == 2**12)
+    with tanh.context():
+        fn = tanh.build()
+        fn()
+
+
 def test_calibration_measures_fresh_pages_on_cpus_only():
     touches = {
         (c.id, c.flags, c.bytes_per_iteration)

@@ -441,6 +441,42 @@ def test_convolutions_interpolate_between_measured_layers_by_their_product_shape
     assert op_time(conv(), bare, host_overhead_s=0.0).compute_s == pytest.approx(2e6 / (1e12 * 0.5))
 
 
+def pointwise(name, detail=""):
+    """A pointwise function of 1e6 fp32 elements: 8 MB moved."""
+    return OpCost(
+        name=name,
+        op_class="elementwise",
+        module="act",
+        phase="backward" if name.endswith("_backward") else "forward",
+        flops=1e6,
+        bytes_read=4e6,
+        bytes_written=4e6,
+        dtype="fp32",
+        detail=detail,
+    )
+
+
+def test_transcendental_functions_use_the_curve_measured_for_them():
+    # Measured: erf's GELU at 0.2 of the bandwidth, tanh's at 0.05, plain elementwise at 0.5.
+    curves = {"elementwise": FLAT, "activation": EfficiencyCurve(points=((1.0, 0.2),))}
+    device = make_device(memory={**curves, "activation_tanh": EfficiencyCurve(points=((1.0, 0.05),))})
+
+    def memory_s(op, on=device):
+        return op_time(op, on, host_overhead_s=0.0).memory_s
+
+    # 8e6 B over 1e11 B/s at 0.2: 0.4 ms for erf's GELU, its backward and SiLU.
+    for op in (pointwise("gelu"), pointwise("gelu_backward"), pointwise("silu")):
+        assert memory_s(op) == pytest.approx(4e-4)
+    # GPT-2's GELU evaluates tanh, as torch.tanh does: at 0.05, 1.6 ms.
+    for op in (pointwise("gelu", "tanh"), pointwise("gelu_backward", "tanh"), pointwise("tanh")):
+        assert memory_s(op) == pytest.approx(1.6e-3)
+    # tanh's backward only multiplies by its saved output: elementwise, at 0.5.
+    assert memory_s(pointwise("tanh_backward")) == pytest.approx(1.6e-4)
+    # A calibration from before the tanh curve existed uses erf's.
+    older = make_device(memory=curves)
+    assert memory_s(pointwise("gelu", "tanh"), older) == pytest.approx(4e-4)
+
+
 def test_cold_share_and_the_warm_cold_blend_of_measured_shapes():
     cache = 32 * 2**20
     assert cold_share(cache, cache) == 0.0  # the step fits in the cache: warm
@@ -697,6 +733,24 @@ def test_fit_filters_threads_and_uses_the_datasheet_bandwidth():
     model = fit_device_model(results, rated, num_threads=2, source="t")
     assert model.bandwidth_bytes_per_s == 4e10
     assert flat(model.memory["stream"].points) == pytest.approx([1.2e5, 1.0, 1.2e7, 0.5])
+
+
+def test_products_that_overflow_the_rotated_working_set_count_as_warm_and_cold():
+    # The plan rotates cases over twice the 32 MiB cache; a 2400^3 product moves 69 MB, more than
+    # that alone, so it ran unrotated: already cold, and as warm as it can be.
+    cold_256 = dataclasses.replace(matmul_result(256, 0.4), case_id="matmul.fp32.256.cold", flags=("cold",))
+    results = [
+        timed("launch", "launch", LAUNCH_S),
+        matmul_result(256, 0.5),
+        cold_256,
+        matmul_result(2400, 0.3),
+    ]
+    model = fit_device_model(results, CPU, num_threads=2, source="t")
+    warm, cold = (flat(sorted(model.matmul_shapes[key])) for key in ("fp32", "fp32.cold"))
+    assert warm == pytest.approx([256, 256, 256, 0.5, 2400, 2400, 2400, 0.3])
+    assert cold == pytest.approx([256, 256, 256, 0.4, 2400, 2400, 2400, 0.3])
+    # The intensity curve is of cold products: both of those.
+    assert flat(model.compute["matmul.fp32"].points) == pytest.approx([256 / 6, 0.4, 400, 0.3])
 
 
 def test_calibration_threads():

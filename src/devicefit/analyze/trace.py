@@ -254,7 +254,7 @@ class _Recorder(TorchDispatchMode):
                 bytes_read=0.0 if is_view else float(sum(nbytes(t) for t in inputs)),
                 bytes_written=0.0 if is_view else float(sum(nbytes(t) for t in outputs)),
                 dtype=_DTYPE_NAMES.get(outputs[0].dtype, str(outputs[0].dtype)) if outputs else "",
-                detail=_detail(name, args),
+                detail=_detail(name, args, kwargs),
                 shape=_matmul_shape(name, args, outputs),
             )
         )
@@ -290,8 +290,14 @@ def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[in
     return (int(a.shape[-2]), int(a.shape[-1]), int(b.shape[-1]))
 
 
-def _detail(name: str, args: Any) -> str:
-    """Marks what changes an operator's efficiency beyond its size: depthwise convolutions."""
+def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
+    """Marks what changes an operator's efficiency beyond its size.
+
+    Depthwise convolutions, and tanh-approximate GELU (GPT-2's): on CPUs, tanh costs several times
+    erf, so the two GELUs run at different speeds.
+    """
+    if name in ("gelu", "gelu_backward") and kwargs.get("approximate") == "tanh":
+        return "tanh"
     if name in ("convolution", "convolution_backward"):
         weight = args[1] if name == "convolution" else args[2]
         groups = args[8] if name == "convolution" else args[9]

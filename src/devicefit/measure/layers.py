@@ -170,18 +170,26 @@ def optimizer_step(*, device: str, optimizer: str, num_tensors: int = OPTIMIZER_
     )
 
 
-def activation(*, device: str, n: int) -> Case:
-    """GELU over n fp32 elements into a fresh output: a transcendental pointwise function (erf)."""
+def activation(*, device: str, n: int, approximate: str = "none") -> Case:
+    """GELU over n fp32 elements into a fresh output: a transcendental pointwise function.
+
+    ``approximate="none"`` evaluates erf (as SiLU, sigmoid and exp cost about the same on CPUs);
+    ``"tanh"`` evaluates tanh (GPT-2's GELU, ``torch.tanh``), several times dearer on CPUs: its own
+    benchmark, ``activation_tanh``.
+    """
 
     def build() -> Callable[[], object]:
         import torch
 
         x = random_tensor((n,), "fp32", device)
-        return lambda: torch.nn.functional.gelu(x)
+        return lambda: torch.nn.functional.gelu(x, approximate=approximate)
 
     moved = 2 * n * DTYPE_BYTES["fp32"]
+    benchmark, function = (
+        ("activation_tanh", "gelu_tanh") if approximate == "tanh" else ("activation", "gelu")
+    )
     return _memory_case(
-        "activation", f"activation.gelu.{n}", device=device, build=build, elements=n, moved=moved
+        benchmark, f"{benchmark}.{function}.{n}", device=device, build=build, elements=n, moved=moved
     )
 
 

@@ -47,6 +47,14 @@ def last_level_cache_bytes(device: DeviceDescription) -> int:
     return DEFAULT_CACHE_BYTES
 
 
+def cold_working_set_bytes(device: DeviceDescription) -> int:
+    """Data a calibration case cycles through to be measured cold: twice the last-level cache.
+
+    A case whose own data are this large runs cold as it is (it is not rotated).
+    """
+    return 2 * last_level_cache_bytes(device)
+
+
 def _stream_sizes(device: DeviceDescription, quick: bool) -> tuple[list[int], int]:
     """Elements per array, from L1-resident to several times the last-level cache, and the DRAM size."""
     dram_bytes = max(DRAM_CACHE_MULTIPLE * last_level_cache_bytes(device), 64 * 2**20)
@@ -292,7 +300,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     """
     gpu = device.kind != "cpu"
     cases: list[Case] = []
-    grid = _GPU_MATMUL_GRID if gpu else _CPU_MATMUL_GRID
+    grid = _GPU_MATMUL_GRID if gpu else _CPU_MATMUL_GRID + _CPU_WIDE_MATMULS
     for dtype in ["fp32", "tf32", "bf16", "fp16"] if gpu else ["fp32", "bf16"]:
         peak = device.peak_flops_per_s(dtype)
         # CPUs without native bf16 take seconds per large product: a few small ones tell the story.
@@ -337,7 +345,11 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     cases += [layers.max_pool(device=device.id, n=n, side=side) for n, side in ((1, 56), (4, 112))]
     cases += [layers.layer_norm(device=device.id, rows=r) for r in (128, 1024, 8192)]
     cases += [layers.softmax(device=device.id, rows=r) for r in (128, 1024, 8192)]
-    cases += [layers.activation(device=device.id, n=n) for n in (2**12, 2**16, 2**20, 2**24)]
+    cases += [
+        layers.activation(device=device.id, n=n, approximate=approximate)
+        for approximate in ("none", "tanh")
+        for n in (2**12, 2**16, 2**20, 2**24)
+    ]
     cases += [layers.random_fill(device=device.id, n=n) for n in (2**12, 2**16, 2**20, 2**24)]
     cases += [
         layers.optimizer_step(device=device.id, optimizer=o, num_tensors=n)
@@ -366,7 +378,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
         )
     # Matrix products, convolutions and layers run over more data than the cache holds, as in a model.
     # Matrix products both ways: a small model's weights stay in the cache from one step to the next.
-    cold_bytes = 2 * last_level_cache_bytes(device)
+    cold_bytes = cold_working_set_bytes(device)
     cases = [micro.rotating(case, cold_bytes) if case.benchmark in _COLD else case for case in cases]
     cases += [case for case in warm_matmuls if micro.rotating(case, cold_bytes) is not case]
     if not quick:
@@ -397,6 +409,11 @@ CALIBRATION_TIMER = TimerConfig(warmup_s=0.05, min_time_s=0.1, budget_s=0.5, min
 _CPU_MATMUL_GRID = tuple(
     (m, k, n) for m in (1, 8, 64, 512) for k in (8, 64, 512, 2048) for n in (64, 512, 2048)
 )
+#: Vocabulary-wide products, a language model's head (30-50k columns) and its two gradients: an operand
+#: far larger than the cache changes how a CPU's GEMM blocks. On a Zen 3, 32k-wide N or M ran at
+#: 0.7x the efficiency of 2k-wide layers, 32k-wide K at 1.1x; the three proxies tracked GPT-2's
+#: head shapes within 20%.
+_CPU_WIDE_MATMULS = ((128, 512, 32768), (32768, 128, 512), (128, 32768, 512))
 _GPU_MATMUL_GRID = tuple(
     (m, k, n) for m in (1, 16, 256, 4096) for k in (256, 2048, 16384) for n in (256, 2048, 16384)
 )
@@ -414,6 +431,7 @@ _COLD = {
     "softmax",
     "max_pool",
     "activation",
+    "activation_tanh",
     "elementwise",
 }
 

@@ -16,7 +16,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
-from devicefit.measure.plan import last_level_cache_bytes
+from devicefit.measure.plan import cold_working_set_bytes, last_level_cache_bytes
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
 from devicefit.records.prediction import conv_gemm_shape
 
@@ -41,6 +41,7 @@ MEMORY_CURVES = {
     "softmax": "softmax",
     "max_pool": "max_pool",
     "activation": "activation",
+    "activation_tanh": "activation_tanh",
     "random": "random",
     # A depthwise convolution does a few FLOPs per byte: its bandwidth is what bounds it.
     "conv2d_depthwise": "conv_depthwise",
@@ -154,20 +155,25 @@ def fit_device_model(
     shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     conv_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     any_cold = any("cold" in r.flags for r in usable if r.benchmark == "matmul")
+    cold_bytes = cold_working_set_bytes(device)
     for r in usable:
         kernel = _kernel_s(r, overhead, asynchronous)
         if kernel is None or kernel <= 0 or not r.bytes_per_iteration:
             continue
         if r.benchmark in _COMPUTE_CURVES and r.flops_per_iteration and r.dtype:
             efficiency = r.flops_per_iteration / kernel / peak_reference(device, r.dtype)
-            cold = "cold" in r.flags
+            # A product whose own data overflow the cache was not rotated: warm and cold at once.
+            overflows = r.bytes_per_iteration >= cold_bytes
+            cold = "cold" in r.flags or overflows
             key = f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"
             # Intensity curves describe products fetched from memory, where cold ones were measured.
             if cold or not any_cold or r.benchmark != "matmul":
                 compute[key].append((r.flops_per_iteration / r.bytes_per_iteration, efficiency))
             if r.benchmark == "matmul" and r.shape:
                 m, k, n = r.shape
-                shapes[r.dtype + (".cold" if cold else "")].append((float(m), float(k), float(n), efficiency))
+                point = (float(m), float(k), float(n), efficiency)
+                for suffix in ("", ".cold") if overflows else (".cold" if cold else "",):
+                    shapes[r.dtype + suffix].append(point)
             if r.benchmark in ("conv2d", "conv2d_backward") and r.shape:
                 # Stride 1, "same" padding (micro.conv2d): the output is as large as the input.
                 batch, c_in, height, width, c_out, r_h, r_w = r.shape

@@ -37,6 +37,7 @@ _FAMILIES = (
     "softmax",
     "max_pool",
     "activation",
+    "activation_tanh",
     "random",
     "conv_depthwise",
 )

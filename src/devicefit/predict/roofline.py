@@ -158,7 +158,7 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
         compute = flops / (device.peak(dtype) * efficiency * _wave_utilization(op, device))
     else:
         compute = flops / device.peak("fp32")
-    family = op.name
+    family = "activation_tanh" if op.detail == "tanh" else op.name
     if op.detail == "depthwise":
         # Depthwise convolutions are bandwidth-bound: their own curves, the backward's if measured.
         measured = op.name == "convolution_backward" and "conv_depthwise_backward" in device.memory
@@ -194,9 +194,6 @@ _MEMORY_FAMILIES = {
             "silu",
             "silu_backward",
             "sigmoid",
-            "sigmoid_backward",
-            "tanh",
-            "tanh_backward",
             "exp",
             "erf",
             "log",
@@ -207,6 +204,10 @@ _MEMORY_FAMILIES = {
         ),
         "activation",
     ),
+    # Functions of tanh, several times dearer than erf's on CPUs (tanh-approximate GELU gets here by
+    # its ``detail``). The backward of tanh or sigmoid reuses the output: plain elementwise.
+    "tanh": "activation_tanh",
+    "activation_tanh": "activation_tanh",
     **dict.fromkeys(
         ("bernoulli_", "bernoulli", "uniform_", "normal_", "random_", "native_dropout"), "random"
     ),
@@ -214,8 +215,13 @@ _MEMORY_FAMILIES = {
 
 
 def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
-    """The memory curve of an operator: its family's if measured, else elementwise's."""
+    """The memory curve of an operator (or family): its family's if measured, else elementwise's.
+
+    Calibrations before ``activation_tanh`` was measured fall back to ``activation``.
+    """
     family = _MEMORY_FAMILIES.get(name) or ("copy" if name in _COPIES else "elementwise")
+    if family == "activation_tanh" and family not in device.memory:
+        family = "activation"
     return device.memory.get(family) or device.memory.get("elementwise") or _FLAT
 
 
