@@ -1,8 +1,9 @@
 """The performance model's error here: calibrate from micro-benchmarks, predict the zoo, measure it.
 
 For each local device (on CPUs with one thread and with all), in one process: run the calibration
-plan (micro-benchmarks only, never a model step), fit the device model, predict every benchmarked
-zoo workload's training step and inference at its three batch sizes, then time those steps. Prints
+plan twice (micro-benchmarks only, never a model step) and time every benchmarked zoo workload's
+training step and inference at its three batch sizes, the two interleaved in slices; fit the device
+model from the calibration alone and predict each step. Prints
 each error (predicted / measured - 1) and the median and 90th percentile of |error| per device and
 thread count and over everything. Bar (issue 4): CPU median <= 10%, 90th percentile <= 25%; GPU
 median <= 15%.
@@ -12,7 +13,7 @@ recorded runs). ``--predict-from FILE`` skips calibration and predicts with the 
 earlier ``--out`` file, transferred to this machine's GPU by its catalog figures (H100 -> H200).
 
 Usage: ``python benchmarks/prediction_error.py [--device cpu|cuda|all] [--models mlp,resnet18]
-[--threads 1,2] [--quick] [--no-bracket] [--out FILE] [--predict-from FILE]``
+[--threads 1,2] [--quick] [--calibrate-first] [--out FILE] [--predict-from FILE]``
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from devicefit.catalog import load_catalog
 from devicefit.devices import select_devices
 from devicefit.devices.base import Device
+from devicefit.measure.micro import Case
 from devicefit.measure.plan import plan_calibration
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model
@@ -38,6 +40,8 @@ from devicefit.workloads import list_models
 
 #: The bars of issue 4: (median, 90th percentile) of |error|.
 BARS = {"cpu": (0.10, 0.25), "cuda": (0.15, None)}
+#: Slices the calibration and the model steps alternate in.
+INTERLEAVE = 8
 
 
 def _calibrate(device: Device, threads: int | None, quick: bool) -> list[Result]:
@@ -46,6 +50,39 @@ def _calibrate(device: Device, threads: int | None, quick: bool) -> list[Result]
     results = list(execute(cases, {device.id: device}, QUICK if quick else FULL))
     print(f"  calibrated {len(results)} micro-benchmarks in {time.perf_counter() - started:.0f} s")
     return results
+
+
+def _chunks(cases: list[Case], count: int) -> list[list[Case]]:
+    size = -(-len(cases) // count)
+    return [cases[i * size : (i + 1) * size] for i in range(count)]
+
+
+def _interleaved(
+    device: Device, threads: int | None, quick: bool, steps: list[Case]
+) -> tuple[list[Result], list[Result]]:
+    """The calibration twice and the model steps, in alternating slices: (calibration, steps).
+
+    Slice i of the steps runs between slice i of the first calibration and slice n - 1 - i of the
+    second, so every micro-benchmark is measured once early and once late, and the calibration as
+    a whole sees the same hours as the steps it predicts. A machine whose speed shifts while the
+    steps run (a shared host) then moves both alike, where a calibration before and after the
+    steps can miss it.
+    """
+    devices = {device.id: device}
+    plan = _chunks(plan_calibration(device.properties(), num_threads=threads, quick=quick), INTERLEAVE)
+    timed = _chunks(steps, INTERLEAVE)
+    calibration: list[Result] = []
+    results: list[Result] = []
+    started = time.perf_counter()
+    for i in range(INTERLEAVE):
+        calibration += execute(plan[i], devices, QUICK if quick else FULL)
+        results += execute(timed[i], devices, QUICK)
+        calibration += execute(plan[INTERLEAVE - 1 - i], devices, QUICK if quick else FULL)
+    print(
+        f"  calibrated {len(calibration)} micro-benchmarks and measured {len(results)} model steps,"
+        f" interleaved, in {time.perf_counter() - started:.0f} s"
+    )
+    return calibration, results
 
 
 def _fit(device: Device, threads: int | None, results: list[Result]) -> DeviceModel:
@@ -105,7 +142,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write comparisons and device models as JSON")
     parser.add_argument("--predict-from", type=Path, help="device models of an earlier --out (transfer)")
     parser.add_argument(
-        "--no-bracket", action="store_true", help="calibrate only before the model steps, not also after"
+        "--calibrate-first",
+        action="store_true",
+        help="calibrate once before the model steps (half the calibration time), not interleaved with them",
     )
     args = parser.parse_args()
     names = (
@@ -125,18 +164,17 @@ def main() -> None:
         for threads in threads_list:
             label = f"{device.id} ({description.name})" + (f", {threads} threads" if threads else "")
             print(label)
-            calibration = [] if args.predict_from else _calibrate(device, threads, args.quick)
             cases = plan_validation(description, points, num_threads=threads)
-            started = time.perf_counter()
-            results = list(execute(cases, {device.id: device}, QUICK))
-            print(f"  measured {len(results)} model steps in {time.perf_counter() - started:.0f} s")
+            if args.predict_from or args.calibrate_first:
+                calibration = [] if args.predict_from else _calibrate(device, threads, args.quick)
+                started = time.perf_counter()
+                results = list(execute(cases, {device.id: device}, QUICK))
+                print(f"  measured {len(results)} model steps in {time.perf_counter() - started:.0f} s")
+            else:
+                calibration, results = _interleaved(device, threads, args.quick, cases)
             if args.predict_from:
                 model = _borrowed(device, args.predict_from)
             else:
-                # Calibrated before and after the steps: a machine whose speed drifts over minutes
-                # (shared hosts, thermal limits) is measured on both sides of the steps it predicts.
-                if not args.no_bracket:
-                    calibration += _calibrate(device, threads, args.quick)
                 model = _fit(device, threads, calibration)
             models.append(model)
             memory_kind = "cpu" if device.kind == "cpu" else "cuda"
