@@ -109,6 +109,22 @@ def test_tanh_approximate_gelu_is_told_apart_from_bert_s_erf_gelu():
     assert {op.detail for op in bert.ops if op.name.startswith("gelu")} == {""}
 
 
+def test_two_by_two_max_pooling_is_told_apart_from_resnet_s_three_by_three(resnet50):
+    cnn = analyze_model("cifar-cnn", 2)
+    pools = {(op.name, op.detail) for op in cnn.ops if op.name.startswith("max_pool")}
+    assert pools == {("max_pool2d_with_indices", "2x2"), ("max_pool2d_with_indices_backward", "")}
+    assert {op.detail for op in resnet50.ops if op.name.startswith("max_pool")} == {""}
+
+
+def test_a_first_layer_s_backward_is_marked_weight_only(resnet50):
+    backward = [op for op in resnet50.ops if op.name == "convolution_backward"]
+    # ResNet-50's stem runs on the input images, which need no gradient; its 52 other layers do.
+    assert [op.module for op in backward if op.detail == "weight_only"] == ["stem.0"]
+    assert len(backward) == 53
+    stem = next(op for op in resnet50.ops if op.name == "convolution" and op.module == "stem.0")
+    assert next(op for op in backward if op.module == "stem.0").flops == stem.flops
+
+
 def test_memory_components(resnet50):
     memory = resnet50.memory
     weights = 25_557_032 * 4

@@ -175,6 +175,49 @@ def test_calibration_measures_both_gelus_from_cache_to_dram_sizes():
         fn()
 
 
+def test_calibration_measures_max_pooling_by_window_and_its_backward():
+    cases = {
+        c.benchmark: c
+        for c in plan_calibration(CPU, num_threads=1, quick=True)
+        if c.benchmark.startswith("max_pool") and c.size == 64 * 56 * 56
+    }
+    assert set(cases) == {"max_pool", "max_pool_2x2", "max_pool_backward"}
+    # 64 x 56 x 56 inputs pool to 28 x 28, bytes as the analysis counts them: the forward reads
+    # the input and writes the output and its int64 indices; the backward reads the output's
+    # gradient, the indices and the input, and writes the input's gradient.
+    inputs, outputs = 64 * 56 * 56, 64 * 28 * 28
+    assert cases["max_pool"].bytes_per_iteration == cases["max_pool_2x2"].bytes_per_iteration
+    assert cases["max_pool"].bytes_per_iteration == 4 * inputs + 12 * outputs
+    assert cases["max_pool_backward"].bytes_per_iteration == 8 * inputs + 12 * outputs
+    for case in cases.values():
+        with case.context():
+            case.build()()
+
+
+def test_calibration_measures_lstm_layers_and_first_layers_weight_only_backward():
+    cases = plan_calibration(CPU, num_threads=1, quick=True)
+    lstms = {(c.benchmark, c.shape) for c in cases if c.benchmark.startswith("lstm")}
+    # 32 steps of (batch, hidden) inputs, 4 x hidden gates, forward and backward.
+    assert lstms == {
+        (benchmark, (32, b, h, 4 * h))
+        for benchmark in ("lstm", "lstm_backward")
+        for b in (1, 8, 32)
+        for h in (256, 512, 1024)
+    }
+    small = next(c for c in cases if c.benchmark == "lstm_backward" and c.shape == (32, 1, 256, 1024))
+    # Twice the forward's FLOPs: 32 steps x (2 x 1024 x (256 + 256) + 9 x 256), doubled.
+    assert small.flops_per_iteration == 2 * 32 * (2 * 1024 * 512 + 9 * 256)
+    weight_only = [c for c in cases if c.benchmark == "conv2d_backward_weight"]
+    # Only layers on RGB input: their backward is one forward's FLOPs.
+    assert weight_only and all(c.shape[1] == 3 for c in weight_only)
+    for case in weight_only:
+        full = next(c for c in cases if c.benchmark == "conv2d_backward" and c.shape == case.shape)
+        assert case.flops_per_iteration == full.flops_per_iteration / 2
+    for case in (small, min(weight_only, key=lambda c: c.flops_per_iteration or 0)):
+        with case.context():
+            case.build()()
+
+
 def test_calibration_measures_fresh_pages_on_cpus_only():
     touches = {
         (c.id, c.flags, c.bytes_per_iteration)

@@ -477,6 +477,86 @@ def test_transcendental_functions_use_the_curve_measured_for_them():
     assert memory_s(pointwise("gelu", "tanh"), older) == pytest.approx(4e-4)
 
 
+def test_a_first_layer_s_weight_only_backward_uses_the_layers_measured_that_way():
+    full, weight = ((1000.0, 100.0, 10.0, 0.4),), ((1000.0, 100.0, 10.0, 0.1),)
+    device = make_device(
+        compute={"matmul.fp32": FLAT, "conv.fp32": FLAT},
+        conv_shapes={
+            "conv.fp32": ((1000.0, 100.0, 10.0, 0.5),),
+            "conv_backward.fp32": full,
+            "conv_backward_weight.fp32": weight,
+        },
+    )
+    # The weight's gradient alone is one forward's FLOPs, 2e6: at 0.1 of 1 TFLOP/s, 20 us.
+    first = dataclasses.replace(conv(backward=True, detail="weight_only"), flops=2e6)
+    assert op_time(first, device, host_overhead_s=0.0).compute_s == pytest.approx(2e-5)
+    # Any other backward (both gradients, 4e6 FLOPs) uses the full backward's layers: 10 us.
+    assert op_time(conv(backward=True), device, host_overhead_s=0.0).compute_s == pytest.approx(1e-5)
+    # Calibrated before weight-only layers were measured: the full backward's, 5 us.
+    older = dataclasses.replace(device, conv_shapes={"conv.fp32": full, "conv_backward.fp32": full})
+    assert op_time(first, older, host_overhead_s=0.0).compute_s == pytest.approx(5e-6)
+
+
+def lstm_layer(backward=False):
+    """A 1-layer LSTM op of 35 steps, batch 1, 650 inputs and units: (T, B, I, 4H)."""
+    return OpCost(
+        name="mkldnn_rnn_layer_backward" if backward else "mkldnn_rnn_layer",
+        op_class="matmul",
+        module="rnn",
+        phase="backward" if backward else "forward",
+        flops=2e8 * (2 if backward else 1),
+        bytes_read=1e7,
+        bytes_written=1e5,
+        dtype="fp32",
+        shape=(35, 1, 650, 2600),
+    )
+
+
+def test_recurrent_layers_take_the_efficiency_of_the_measured_lstm_layers_nearest_their_shape():
+    # Layers measured at batch 1: 256 units at 0.2, 1024 at 0.05 (forward); backward at 0.04.
+    forward = ((1.0, 256.0, 1024.0, 0.2), (1.0, 1024.0, 4096.0, 0.05))
+    device = make_device(
+        lstm_shapes={"lstm.fp32": forward, "lstm_backward.fp32": ((1.0, 1024.0, 4096.0, 0.04),)},
+        matmul_shapes={"fp32": ((1.0, 650.0, 2600.0, 0.9),)},  # a lone product: not for the cell
+    )
+    # 650 units: log2 distances 2 x log2(650/256)^2 and 2 x log2(1024/650)^2 (Shepard weights).
+    d1, d2 = 2 * math.log2(650 / 256) ** 2, 2 * math.log2(1024 / 650) ** 2
+    fraction = (0.2 / d1 + 0.05 / d2) / (1 / d1 + 1 / d2)
+    assert op_time(lstm_layer(), device, host_overhead_s=0.0).compute_s == pytest.approx(
+        2e8 / (1e12 * fraction)
+    )
+    # The backward (4e8 FLOPs) at its own 0.04: 10 ms.
+    assert op_time(lstm_layer(True), device, host_overhead_s=0.0).compute_s == pytest.approx(1e-2)
+    # Without measured layers the cell is modelled from matrix products (here 0.9 for both parts).
+    older = dataclasses.replace(device, lstm_shapes={})
+    assert op_time(lstm_layer(), older, host_overhead_s=0.0).compute_s < 1e-3
+
+
+def test_max_pooling_uses_the_curve_of_its_window_and_direction():
+    # Measured: 3x3 forward at 0.04 of the bandwidth, 2x2 forward at 0.1, the backward at 0.5.
+    old = {"elementwise": FLAT, "max_pool": EfficiencyCurve(points=((1.0, 0.04),))}
+    device = make_device(
+        memory={
+            **old,
+            "max_pool_2x2": EfficiencyCurve(points=((1.0, 0.1),)),
+            "max_pool_backward": EfficiencyCurve(points=((1.0, 0.5),)),
+        }
+    )
+
+    def memory_s(op, on=device):
+        return op_time(op, on, host_overhead_s=0.0).memory_s
+
+    forward, backward = pointwise("max_pool2d_with_indices"), pointwise("max_pool2d_with_indices_backward")
+    # 8e6 B over 1e11 B/s: 2 ms at 0.04, 0.8 ms at 0.1, 0.16 ms at 0.5.
+    assert memory_s(forward) == pytest.approx(2e-3)
+    assert memory_s(pointwise("max_pool2d_with_indices", "2x2")) == pytest.approx(8e-4)
+    assert memory_s(backward) == pytest.approx(1.6e-4)
+    # A calibration from before either was measured uses the 3x3 forward's curve for both.
+    older = make_device(memory=old)
+    assert memory_s(pointwise("max_pool2d_with_indices", "2x2"), older) == pytest.approx(2e-3)
+    assert memory_s(backward, older) == pytest.approx(2e-3)
+
+
 def test_cold_share_and_the_warm_cold_blend_of_measured_shapes():
     cache = 32 * 2**20
     assert cold_share(cache, cache) == 0.0  # the step fits in the cache: warm

@@ -36,7 +36,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
 from devicefit.records import OpCost
-from devicefit.records.prediction import conv_gemm_shape
+from devicefit.records.prediction import conv_gemm_shape, lstm_layer_flops
 from devicefit.workloads import build_model
 from devicefit.workloads.base import ModelInstance
 
@@ -115,11 +115,8 @@ def _conv_backward(
 
 
 def _lstm_layer(x: Any, w_ih: Any, w_hh: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
-    # One LSTM layer over T steps: the four gates' two matrix products, 2 x 4H x (I + H) per sample and
-    # step, plus about 9 pointwise FLOPs per hidden unit (gate activations, cell and hidden updates).
-    steps_times_batch = x[0] * x[1]
     gates, inputs = w_ih
-    return steps_times_batch * (2 * gates * (inputs + w_hh[1]) + 9 * gates // 4)
+    return lstm_layer_flops(x[0], x[1], inputs, gates, w_hh[1])
 
 
 def _lstm_layer_backward(x: Any, w_ih: Any, w_hh: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
@@ -293,16 +290,22 @@ def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[in
 def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
     """Marks what changes an operator's efficiency beyond its size.
 
-    Depthwise convolutions, and tanh-approximate GELU (GPT-2's): on CPUs, tanh costs several times
-    erf, so the two GELUs run at different speeds.
+    Depthwise convolutions, and backward passes of the weight's gradient alone; tanh-approximate
+    GELU (GPT-2's): on CPUs, tanh costs several times erf, so the two GELUs run at different
+    speeds; 2x2 max pooling, which compares fewer inputs per output than ResNet's 3x3.
     """
     if name in ("gelu", "gelu_backward") and kwargs.get("approximate") == "tanh":
         return "tanh"
+    if name == "max_pool2d_with_indices" and list(args[1]) in ([2], [2, 2]):
+        return "2x2"
     if name in ("convolution", "convolution_backward"):
         weight = args[1] if name == "convolution" else args[2]
         groups = args[8] if name == "convolution" else args[9]
         if groups > 1 and weight.shape[1] == 1:
             return "depthwise"
+        # A first layer's backward: its input needs no gradient (output_mask[0] is False).
+        if name == "convolution_backward" and not args[10][0]:
+            return "weight_only"
     return ""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from devicefit.measure.micro import DTYPE_BYTES, Case, random_tensor
+from devicefit.records.prediction import lstm_layer_flops
 
 #: Channels of the normalization and pooling benchmarks (a ResNet stage-1 width).
 CHANNELS = 64
@@ -110,26 +111,99 @@ def softmax(*, device: str, rows: int, width: int = 1024) -> Case:
     )
 
 
-def max_pool(*, device: str, n: int, side: int) -> Case:
-    """3x3, stride-2 max pooling of (n, 64, side, side) fp32 with indices, as training keeps them."""
+def max_pool(*, device: str, n: int, side: int, kernel: int = 3, backward: bool = False) -> Case:
+    """Max pooling of (n, 64, side, side) fp32 with indices, as training keeps them, forward or backward.
+
+    ``kernel=3`` is ResNet's stem (3x3, stride 2, padding 1); ``kernel=2`` the 2x2, stride-2 pooling
+    of small CNNs, which compares fewer inputs per output. The backward scatters the output's
+    gradient into a zeroed gradient of the input: far cheaper than the forward, its own benchmark.
+    """
+    padding = 1 if kernel == 3 else 0
 
     def build() -> Callable[[], object]:
         import torch
 
         x = random_tensor((n, CHANNELS, side, side), "fp32", device)
-        return lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1, return_indices=True)
+        if not backward:
+            return lambda: torch.ops.aten.max_pool2d_with_indices(x, [kernel], [2], [padding])
+        out, indices = torch.ops.aten.max_pool2d_with_indices(x, [kernel], [2], [padding])
+        grad = random_tensor(out.shape, "fp32", device)
+        return lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel], [2], [padding], [1], False, indices
+        )
 
-    out_side = (side + 1) // 2
-    out_elements = n * CHANNELS * out_side * out_side
-    # Reads the input, writes the output and its int64 indices.
-    moved = n * CHANNELS * side * side * 4 + out_elements * (4 + 8)
+    out_side = (side + 2 * padding - kernel) // 2 + 1
+    in_elements, out_elements = n * CHANNELS * side * side, n * CHANNELS * out_side * out_side
+    # As the analysis counts them: forward reads the input, writes the output and its int64
+    # indices; backward reads the output's gradient, the input and the indices, writes the
+    # input's gradient.
+    if backward:
+        moved = out_elements * (4 + 8) + in_elements * (4 + 4)
+    else:
+        moved = in_elements * 4 + out_elements * (4 + 8)
+    benchmark = ("max_pool" if kernel == 3 else f"max_pool_{kernel}x{kernel}") + (
+        "_backward" if backward else ""
+    )
     return _memory_case(
-        "max_pool",
-        f"max_pool.{n}x{CHANNELS}x{side}x{side}",
+        benchmark,
+        f"{benchmark}.{n}x{CHANNELS}x{side}x{side}",
         device=device,
         build=build,
-        elements=n * CHANNELS * side * side,
+        elements=in_elements,
         moved=moved,
+    )
+
+
+#: Time steps of the LSTM benchmark: a language model's usual truncated-backpropagation window.
+LSTM_STEPS = 32
+
+
+def lstm(*, device: str, batch_size: int, hidden: int, backward: bool = False) -> Case:
+    """One fp32 LSTM layer of ``hidden`` units over ``LSTM_STEPS`` steps of (batch, hidden) inputs.
+
+    A recurrent layer runs one small product per time step through the library's fused cell
+    (oneDNN on CPUs, cuDNN on GPUs), at an efficiency no standalone product shows: at batch 1 a
+    650-unit layer ran at half the rate of the same matrix-vector product on its own (Xeon,
+    2026-12-04). Forward under ``no_grad``; ``backward`` times the gradients of the input and of both
+    weights from a retained graph (twice the forward's products). The shape is the analysis's
+    ``(T, B, I, 4H)``.
+    """
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        layer = torch.nn.LSTM(hidden, hidden).to(device)
+        x = random_tensor((LSTM_STEPS, batch_size, hidden), "fp32", device)
+        if not backward:
+
+            def forward() -> object:
+                with torch.no_grad():
+                    return layer(x)
+
+            return forward
+        x.requires_grad_(True)
+        out, _ = layer(x)
+        grad = random_tensor(tuple(out.shape), "fp32", device)
+        inputs = (x, *layer.parameters())
+        return lambda: torch.autograd.grad(out, inputs, grad, retain_graph=True)
+
+    flops = lstm_layer_flops(LSTM_STEPS, batch_size, hidden, 4 * hidden, hidden)
+    # Inputs and outputs of every step, and the weights once.
+    moved = (2 * LSTM_STEPS * batch_size * hidden + 8 * hidden * hidden) * DTYPE_BYTES["fp32"]
+    benchmark = "lstm_backward" if backward else "lstm"
+    return Case(
+        id=f"{benchmark}.fp32.h{hidden}.{batch_size}",
+        benchmark=benchmark,
+        device=device,
+        unit="FLOP/s",
+        build=build,
+        dtype="fp32",
+        size=batch_size,
+        shape=(LSTM_STEPS, batch_size, hidden, 4 * hidden),
+        flops_per_iteration=float(flops * (2 if backward else 1)),
+        bytes_per_iteration=float(moved * (2 if backward else 1)),
+        memory_bytes=moved * 4,
+        sweep=f"{benchmark}.h{hidden}",
     )
 
 

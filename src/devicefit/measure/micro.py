@@ -346,13 +346,17 @@ def conv2d(
     depthwise: bool = False,
     in_channels: int | None = None,
     backward: bool = False,
+    weight_only: bool = False,
 ) -> Case:
     """A stride-1 convolution, inference: ``2 N K (C / groups) H W R S`` FLOPs.
 
     The default is a ResNet stage-1 3x3 layer, 64 to 64 channels at 56x56; ``depthwise`` makes each
     channel its own group, as MobileNet's separable convolutions do; ``in_channels`` of 3 makes a
     network's first layer. ``backward`` times the layer's backward instead (``convolution_backward``
-    for the input and weight gradients: twice the forward's FLOPs).
+    for the input and weight gradients: twice the forward's FLOPs); with ``weight_only``, the weight's
+    gradient alone (the forward's FLOPs), which is all a network's first layer computes: its input
+    needs no gradient, and a reduction over every output position into a small weight runs at
+    its own efficiency.
     """
     c, k = channels, kernel
     c_in = in_channels or c
@@ -376,7 +380,7 @@ def conv2d(
                 False,
                 [0, 0],
                 groups,
-                [True, True, False],
+                [not weight_only, True, False],
             )
 
         def call() -> object:
@@ -391,10 +395,15 @@ def conv2d(
     default = (c, c_in, side, k, depthwise) == (CONV_CHANNELS, CONV_CHANNELS, CONV_SIDE, CONV_KERNEL, False)
     stem = f"i{c_in}." if c_in != c else ""
     layer = "" if default else f"{stem}c{c}.s{side}.k{k}{'.dw' if depthwise else ''}."
-    benchmark = ("conv2d_depthwise" if depthwise else "conv2d") + ("_backward" if backward else "")
+    benchmark = ("conv2d_depthwise" if depthwise else "conv2d") + (
+        ("_backward_weight" if weight_only else "_backward") if backward else ""
+    )
     # Forward reads the input and weight and writes the output; backward reads the output's
-    # gradient, the input and the weight, and writes both gradients.
-    moved = 2 * (in_bytes + out_bytes + weight_bytes) if backward else in_bytes + out_bytes + weight_bytes
+    # gradient, the input and the weight, and writes both gradients (or the weight's alone).
+    moved = in_bytes + out_bytes + weight_bytes
+    if backward:
+        moved = moved + weight_bytes if weight_only else 2 * moved
+    passes = 1 if weight_only else 2
     return Case(
         id=f"{benchmark}.{dtype}.{layer}{batch_size}",
         benchmark=benchmark,
@@ -404,7 +413,8 @@ def conv2d(
         dtype=dtype,
         size=batch_size,
         shape=(batch_size, c_in, side, side, c, k, k),
-        flops_per_iteration=(4.0 if backward else 2.0)
+        flops_per_iteration=2.0
+        * (passes if backward else 1)
         * batch_size
         * c
         * side

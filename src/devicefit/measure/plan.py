@@ -313,7 +313,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     batches = (1, 8, 64) if gpu else (1, 8)
     for dtype in ["tf32", "bf16"] if gpu else ["fp32"]:
         peak = device.peak_flops_per_s(dtype)
-        for in_channels, channels, side, kernel, depthwise, backward in _CONV_LAYERS:
+        for in_channels, channels, side, kernel, depthwise, backward, weight_only in _CONV_LAYERS:
             cases += [
                 micro.conv2d(
                     device=device.id,
@@ -327,6 +327,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
                     depthwise=depthwise,
                     in_channels=in_channels,
                     backward=backward,
+                    weight_only=weight_only,
                 )
                 for b in batches
             ]
@@ -342,7 +343,17 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
             layers.batch_norm(device=device.id, n=n, side=side, backward=backward)
             for backward in (False, True)
         ]
-    cases += [layers.max_pool(device=device.id, n=n, side=side) for n, side in ((1, 56), (4, 112))]
+    cases += [
+        layers.max_pool(device=device.id, n=n, side=side, kernel=kernel, backward=backward)
+        for kernel, backward in ((3, False), (2, False), (3, True))
+        for n, side in ((1, 56), (4, 112))
+    ]
+    cases += [
+        layers.lstm(device=device.id, batch_size=b, hidden=h, backward=backward)
+        for h in (256, 512, 1024)
+        for b in (1, 8, 32)
+        for backward in (False, True)
+    ]
     cases += [layers.layer_norm(device=device.id, rows=r) for r in (128, 1024, 8192)]
     cases += [layers.softmax(device=device.id, rows=r) for r in (128, 1024, 8192)]
     cases += [
@@ -430,19 +441,23 @@ _COLD = {
     "layer_norm",
     "softmax",
     "max_pool",
+    "max_pool_2x2",
+    "max_pool_backward",
     "activation",
     "activation_tanh",
     "elementwise",
 }
 
 #: Convolution layers the calibration measures, forward and backward (input channels, output
-#: channels, side, kernel, depthwise, backward): a first layer on RGB input, narrow layers, ResNet's
-#: 3x3 and 1x1 at stage 1 and a late 3x3, MobileNetV2's depthwise layers early and late. Dense
-#: layers are interpolated between by their implicit matrix-product shapes.
+#: channels, side, kernel, depthwise, backward, weight gradient only): first layers on RGB input,
+#: narrow layers, ResNet's 3x3 and 1x1 at stage 1 and late ones, MobileNetV2's depthwise layers
+#: early and late. Dense layers are interpolated between by their implicit matrix-product shapes.
 _CONV_LAYERS = tuple(
-    (*layer, backward)
+    (*layer, backward, weight_only)
     for layer in (
         (3, 32, 32, 3, False),
+        # An ImageNet stem, 7x7 on RGB (ResNet's, at the stride-1 size of its 112x112 output).
+        (3, 64, 112, 7, False),
         # Narrow layers (8 to 24 output channels: one to three AVX2 registers of floats), as in
         # CIFAR-size networks' 5x5 layers and MobileNet's 1x1 projections.
         (3, 8, 32, 5, False),
@@ -451,10 +466,17 @@ _CONV_LAYERS = tuple(
         (64, 64, 56, 3, False),
         (64, 64, 56, 1, False),
         (256, 256, 14, 3, False),
+        # Late layers on 7x7 maps (ResNet's last stage, MobileNetV2's last blocks): at batch 1 they
+        # ran at half the rate the 14x14 layers predicted (Xeon VM, 2026-12-04).
+        (512, 512, 7, 3, False),
+        (256, 1024, 7, 1, False),
         (144, 144, 56, 3, True),
         (576, 576, 14, 3, True),
+        (960, 960, 7, 3, True),
     )
-    for backward in (False, True)
+    # Layers on RGB input are a network's first: their backward computes the weight's gradient alone.
+    for backward, weight_only in ((False, False), (True, False), (True, True))
+    if not weight_only or layer[0] == 3
 )
 
 

@@ -26,7 +26,10 @@ _COMPUTE_CURVES = {
     "conv2d": "conv",
     "conv2d_depthwise": "conv_depthwise",
     "conv2d_backward": "conv_backward",
+    "conv2d_backward_weight": "conv_backward_weight",
     "conv2d_depthwise_backward": "conv_depthwise_backward",
+    "lstm": "lstm",
+    "lstm_backward": "lstm_backward",
 }
 #: Benchmarks that feed each memory curve (bytes read plus written per call).
 MEMORY_CURVES = {
@@ -40,6 +43,8 @@ MEMORY_CURVES = {
     "layer_norm": "layer_norm",
     "softmax": "softmax",
     "max_pool": "max_pool",
+    "max_pool_2x2": "max_pool_2x2",
+    "max_pool_backward": "max_pool_backward",
     "activation": "activation",
     "activation_tanh": "activation_tanh",
     "random": "random",
@@ -154,6 +159,7 @@ def fit_device_model(
     memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
     shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     conv_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    lstm_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     any_cold = any("cold" in r.flags for r in usable if r.benchmark == "matmul")
     cold_bytes = cold_working_set_bytes(device)
     for r in usable:
@@ -174,11 +180,15 @@ def fit_device_model(
                 point = (float(m), float(k), float(n), efficiency)
                 for suffix in ("", ".cold") if overflows else (".cold" if cold else "",):
                     shapes[r.dtype + suffix].append(point)
-            if r.benchmark in ("conv2d", "conv2d_backward") and r.shape:
+            if r.benchmark in ("conv2d", "conv2d_backward", "conv2d_backward_weight") and r.shape:
                 # Stride 1, "same" padding (micro.conv2d): the output is as large as the input.
                 batch, c_in, height, width, c_out, r_h, r_w = r.shape
                 m, k, n = conv_gemm_shape(batch, (height, width), c_in, (r_h, r_w), c_out)
                 conv_shapes[key].append((float(m), float(k), float(n), efficiency))
+            if r.benchmark in ("lstm", "lstm_backward") and r.shape:
+                # Keyed as the analysis shapes a layer, (T, B, I, 4H): by its last three.
+                _, batch, inputs, gates = r.shape
+                lstm_shapes[key].append((float(batch), float(inputs), float(gates), efficiency))
         if r.benchmark in MEMORY_CURVES:
             memory[MEMORY_CURVES[r.benchmark]].append((r.bytes_per_iteration, r.bytes_per_iteration / kernel))
     # The reference bandwidth: STREAM at its largest size (in place, no allocation), as McCalpin reports it.
@@ -212,6 +222,7 @@ def fit_device_model(
         conv_overhead_s=_median_value(usable, "conv_call", overhead),
         matmul_shapes={dtype: _unique_shapes(points) for dtype, points in shapes.items()},
         conv_shapes={key: _unique_shapes(points) for key, points in conv_shapes.items()},
+        lstm_shapes={key: _unique_shapes(points) for key, points in lstm_shapes.items()},
         optimizer_tensor_s=per_tensor,
         optimizer_step_s=per_step,
         first_touch_s_per_byte=_first_touch_s_per_byte(usable),

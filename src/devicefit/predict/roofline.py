@@ -57,22 +57,35 @@ def _backward_key(op: OpCost, curve: str) -> str | None:
     return f"{curve}_backward" if op.name == "convolution_backward" else None
 
 
+def _backward_keys(op: OpCost, curve: str, dtype: str) -> tuple[str, ...]:
+    """Where a convolution's backward looks for measured layers, best first.
+
+    A first layer's weight-only backward looks for its own, then the full backward's; every other
+    backward for the full one's.
+    """
+    backward = _backward_key(op, curve)
+    if backward is None:
+        return ()
+    full = f"{backward}.{dtype}"
+    return (f"{backward}_weight.{dtype}", full) if op.detail == "weight_only" else (full,)
+
+
 _Points = tuple[tuple[float, float, float, float], ...]
 
 
 def _conv_points(op: OpCost, device: DeviceModel) -> _Points:
     """The measured convolutions a dense convolution's efficiency is interpolated from (none: use curves).
 
-    A backward falls back to the forward's layers. Depthwise convolutions are bandwidth-bound and
-    keep their own curves.
+    A first layer's weight-only backward falls back to the full backward's layers, a backward to
+    the forward's. Depthwise convolutions are bandwidth-bound and keep their own curves.
     """
     if op.op_class != "conv" or op.detail == "depthwise" or not op.shape or not device.conv_shapes:
         return ()
     curve, dtype = _curve_key(op, device)
-    backward = _backward_key(op, curve)
-    return (device.conv_shapes.get(f"{backward}.{dtype}") if backward else None) or device.conv_shapes.get(
-        f"{curve}.{dtype}", ()
-    )
+    for key in _backward_keys(op, curve, dtype):
+        if device.conv_shapes.get(key):
+            return device.conv_shapes[key]
+    return device.conv_shapes.get(f"{curve}.{dtype}", ())
 
 
 def _lstm_s(op: OpCost, points: _Points, recurrent_points: _Points, peak: float) -> float:
@@ -110,6 +123,17 @@ def _wave_utilization(op: OpCost, device: DeviceModel) -> float:
     return tiles / (waves * device.num_multiprocessors)
 
 
+def _measured_lstm_s(op: OpCost, device: DeviceModel) -> float | None:
+    """A recurrent layer's time from the measured LSTM layers nearest its shape (``None``: unmeasured)."""
+    if not op.name.startswith("mkldnn_rnn_layer") or len(op.shape) != 4:
+        return None
+    key = "lstm_backward.fp32" if op.name.endswith("_backward") else "lstm.fp32"
+    points = device.lstm_shapes.get(key) or device.lstm_shapes.get("lstm.fp32")
+    if not points:
+        return None
+    return (op.flops or 0.0) / (device.peak("fp32") * max(interpolate_shape(points, op.shape), 1e-6))
+
+
 def _shape_s(op: OpCost, points: _Points, peak: float, warm: _Points) -> float:
     if op.name.startswith("mkldnn_rnn_layer"):
         return _lstm_s(op, points, warm, peak)
@@ -133,7 +157,10 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
     warm = device.matmul_shapes.get(dtype)
     cold = device.matmul_shapes.get(f"{dtype}.cold")
     conv_points = _conv_points(op, device)
-    if conv_points:
+    lstm_s = _measured_lstm_s(op, device)
+    if lstm_s is not None:
+        compute = lstm_s
+    elif conv_points:
         compute = flops / (
             device.peak(_curve_key(op, device)[1]) * max(interpolate_shape(conv_points, op.shape), 1e-6)
         )
@@ -158,7 +185,7 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
         compute = flops / (device.peak(dtype) * efficiency * _wave_utilization(op, device))
     else:
         compute = flops / device.peak("fp32")
-    family = "activation_tanh" if op.detail == "tanh" else op.name
+    family = {"tanh": "activation_tanh", "2x2": "max_pool_2x2"}.get(op.detail, op.name)
     if op.detail == "depthwise":
         # Depthwise convolutions are bandwidth-bound: their own curves, the backward's if measured.
         measured = op.name == "convolution_backward" and "conv_depthwise_backward" in device.memory
@@ -186,7 +213,8 @@ _MEMORY_FAMILIES = {
     "_softmax_backward_data": "softmax",
     "_log_softmax_backward_data": "softmax",
     "max_pool2d_with_indices": "max_pool",
-    "max_pool2d_with_indices_backward": "max_pool",
+    "max_pool2d_with_indices_backward": "max_pool_backward",
+    "max_pool_2x2": "max_pool_2x2",
     **dict.fromkeys(
         (
             "gelu",
@@ -217,13 +245,17 @@ _MEMORY_FAMILIES = {
 def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
     """The memory curve of an operator (or family): its family's if measured, else elementwise's.
 
-    Calibrations before ``activation_tanh`` was measured fall back to ``activation``.
+    Calibrations from before a family was measured fall back to the one it refines:
+    ``activation_tanh`` to ``activation``, ``max_pool_2x2`` and ``max_pool_backward`` to ``max_pool``.
     """
     family = _MEMORY_FAMILIES.get(name) or ("copy" if name in _COPIES else "elementwise")
-    if family == "activation_tanh" and family not in device.memory:
-        family = "activation"
+    if family not in device.memory:
+        family = _REFINES.get(family, family)
     return device.memory.get(family) or device.memory.get("elementwise") or _FLAT
 
+
+#: Families measured later than the one they refine, which older calibrations use instead.
+_REFINES = {"activation_tanh": "activation", "max_pool_2x2": "max_pool", "max_pool_backward": "max_pool"}
 
 _COPIES = {
     "copy_",

@@ -72,6 +72,9 @@ class DeviceModel:
             like ``compute`` (``conv.fp32``, ``conv_backward.fp32``): a convolution's efficiency is
             interpolated from the layers nearest to its shape, so narrow layers (few channels, which
             fill few SIMD lanes) are told apart from wide ones of the same arithmetic intensity.
+        lstm_shapes: Measured LSTM layers by their ``(batch, inputs, 4 x hidden)``, keyed ``lstm.fp32``
+            and ``lstm_backward.fp32``: the fused recurrent cell's efficiency, interpolated to a
+            layer's shape (its small per-step products run far from what a lone product reaches).
         cache_bytes: The last-level cache: a step whose working set fits in it runs warm.
         optimizer_tensor_s: Host time of one optimizer step per parameter tensor, by optimizer
             (PyTorch's per-parameter loop runs Python for each).
@@ -110,6 +113,7 @@ class DeviceModel:
     memory_bytes: float | None = None
     matmul_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
     conv_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
+    lstm_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
     optimizer_tensor_s: dict[str, float] = field(default_factory=dict)
     optimizer_step_s: dict[str, float] = field(default_factory=dict)
     first_touch_s_per_byte: float = 0.0
@@ -222,6 +226,16 @@ def conv_gemm_shape(
         in_channels_per_group * math.prod(kernel),
         out_channels,
     )
+
+
+def lstm_layer_flops(steps: int, batch_size: int, inputs: int, gates: int, hidden: int) -> int:
+    """FLOPs of one LSTM layer's forward over ``steps`` time steps (a multiply-add is 2).
+
+    The four gates' two matrix products, ``2 x 4H x (I + H)`` per sample and step, plus about 9
+    pointwise FLOPs per hidden unit (gate activations, cell and hidden updates). ``gates`` is 4H,
+    ``hidden`` H (the recurrent weights' width; smaller than ``gates / 4`` with projections).
+    """
+    return steps * batch_size * (2 * gates * (inputs + hidden) + 9 * gates // 4)
 
 
 def interpolate_shape(points: tuple[tuple[float, float, float, float], ...], shape: tuple[int, ...]) -> float:
