@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 from devicefit.measure import steps
 from devicefit.measure.micro import Case
-from devicefit.measure.plan import MODEL_QUICK, QUICK_SEQUENCE_LENGTH, pin_threads
+from devicefit.measure.plan import QUICK_SEQUENCE_LENGTH, pin_threads
+from devicefit.measure.timer import TimerConfig
 from devicefit.predict.roofline import predict_step
 from devicefit.records import DeviceDescription, DeviceModel, ModelCost, Result
 
@@ -76,6 +77,12 @@ def validation_points(
     return points
 
 
+#: Timing of a validated step: the measured side of every error, so steadier than a quick benchmark.
+#: At least 0.2 s of warm-up (more than one call for small models: oneDNN builds its primitives and
+#: the allocator settles on the first calls), then the median of at least five steps.
+VALIDATION_TIMER = TimerConfig(warmup_s=0.2, min_time_s=0.2, budget_s=1.0, min_samples=5)
+
+
 def plan_validation(
     device: DeviceDescription, points: Sequence[Point], *, num_threads: int | None
 ) -> list[Case]:
@@ -92,7 +99,7 @@ def plan_validation(
                 train=p.train,
                 sequence_length=p.sequence_length,
             ),
-            timer=MODEL_QUICK[0],
+            timer=VALIDATION_TIMER,
             max_iteration_s=600.0,
         )
         for p in points
