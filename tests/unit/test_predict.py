@@ -329,6 +329,20 @@ def test_asynchronous_step_overlaps_launches_with_kernels():
     assert prediction.throughput_samples_per_s == pytest.approx(8 / prediction.step_time_s)
 
 
+def test_a_training_forward_pays_for_recording_the_autograd_graph():
+    device = make_device(recorded_op_overhead_s=3e-5)
+    plain = predict_step(make_cost(), make_device(), mode="train", device_kind="cpu")
+    recorded = predict_step(make_cost(), device, mode="train", device_kind="cpu")
+    # mm and add record a node each: 2 x (30 - 10) us more; the view keeps its own 1 us.
+    assert recorded.forward_s - plain.forward_s == pytest.approx(2 * 2e-5)
+    assert recorded.backward_s == pytest.approx(plain.backward_s)
+    # Inference records nothing.
+    infer = predict_step(make_cost(), device, mode="infer", device_kind="cpu")
+    assert infer.forward_s == pytest.approx(
+        predict_step(make_cost(), make_device(), mode="infer", device_kind="cpu").forward_s
+    )
+
+
 def test_host_bound_phase_costs_at_least_the_host_time():
     # Ten tiny adds: 4.05 kB each, 4.05e3 / 5e10 = 81 ns of memory against 10 us of dispatch.
     tiny = tuple(add(nbytes=2.7e3) for _ in range(10))
@@ -712,6 +726,7 @@ def flat(points):
 def calibration_results():
     return [
         timed("launch", "launch", LAUNCH_S),
+        timed("recorded_op", "recorded_op", 2.5 * LAUNCH_S),
         timed("view", "view", 1.5e-6),
         timed("module_call", "module_call", 3e-6),
         timed("backward_op", "backward_op", 2e-6),
@@ -767,6 +782,7 @@ def test_fit_turns_benchmarks_into_curves_and_host_costs():
     assert model.error_band == LOCAL_ERROR_BAND["cpu"]
     # Host costs: each benchmark's median; the launch cost is the operator call.
     assert model.op_overhead_s == pytest.approx(LAUNCH_S)
+    assert model.recorded_op_overhead_s == pytest.approx(2.5 * LAUNCH_S)
     assert (model.view_overhead_s, model.module_overhead_s) == (1.5e-6, 3e-6)
     assert (model.backward_op_overhead_s, model.conv_overhead_s) == (2e-6, 1.5e-5)
     # Compute: (intensity = 2 n^3 / 12 n^2 = n / 6, fraction = flops / (median - launch) / peak).

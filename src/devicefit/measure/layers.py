@@ -41,8 +41,12 @@ def _memory_case(
     )
 
 
-def batch_norm(*, device: str, n: int, side: int, backward: bool = False) -> Case:
-    """Training-mode batch normalization of (n, 64, side, side) fp32, forward or backward."""
+def batch_norm(*, device: str, n: int, side: int, backward: bool = False, training: bool = True) -> Case:
+    """Batch normalization of (n, 64, side, side) fp32: training's forward or backward, or inference's.
+
+    Inference (``training=False``) normalizes with the running statistics, a different kernel
+    (``_native_batch_norm_legit_no_training``) from training's, which computes the batch's.
+    """
     elements = n * CHANNELS * side * side
 
     def build() -> Callable[[], object]:
@@ -51,6 +55,10 @@ def batch_norm(*, device: str, n: int, side: int, backward: bool = False) -> Cas
         x = random_tensor((n, CHANNELS, side, side), "fp32", device)
         weight, bias = random_tensor((CHANNELS,), "fp32", device), random_tensor((CHANNELS,), "fp32", device)
         mean, var = torch.zeros(CHANNELS, device=device), torch.ones(CHANNELS, device=device)
+        if not training:
+            return lambda: torch.ops.aten._native_batch_norm_legit_no_training(
+                x, weight, bias, mean, var, 0.1, 1e-5
+            )
         if not backward:
             return lambda: torch.ops.aten.native_batch_norm(x, weight, bias, mean, var, True, 0.1, 1e-5)
         _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(
@@ -63,7 +71,7 @@ def batch_norm(*, device: str, n: int, side: int, backward: bool = False) -> Cas
 
     # Forward reads x, writes y; backward reads the gradient and x, writes the input's gradient.
     moved = (3 if backward else 2) * elements * DTYPE_BYTES["fp32"]
-    name = "batch_norm_backward" if backward else "batch_norm"
+    name = "batch_norm_backward" if backward else ("batch_norm" if training else "batch_norm_infer")
     return _memory_case(
         name,
         f"{name}.{n}x{CHANNELS}x{side}x{side}",

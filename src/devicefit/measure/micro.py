@@ -272,6 +272,32 @@ def launch(*, device: str) -> Case:
     )
 
 
+def recorded_op(*, device: str) -> Case:
+    """The same tiny op on an input that requires a gradient: what a training forward's call costs.
+
+    Beyond dispatch, autograd makes a node for the backward, saves what it needs and links it to
+    the graph; ``launch`` without a gradient does none of that.
+    """
+
+    def build() -> Callable[[], object]:
+        import torch
+
+        x = random_tensor((1,), "fp32", device).requires_grad_()
+        y = random_tensor((1,), "fp32", device)
+        return lambda: torch.add(x, y)
+
+    return Case(
+        id="recorded_op",
+        benchmark="recorded_op",
+        device=device,
+        unit="s",
+        build=build,
+        dtype="fp32",
+        size=1,
+        memory_bytes=8,
+    )
+
+
 def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
     """``x * y`` over ``n`` fp32 elements into a fresh output: throughput against problem size."""
 
@@ -280,7 +306,7 @@ def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
 
         x, y = random_tensor((n,), "fp32", device), random_tensor((n,), "fp32", device)
         # A fresh output, as a model's pointwise operators allocate one.
-        return lambda: torch.mul(x, y)
+        return lambda: torch.add(x, y)
 
     bytes_per_element = 3 * DTYPE_BYTES["fp32"]
     return Case(

@@ -340,8 +340,8 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     cases += list(_elementwise(device, quick=False))
     for n, side in ((1, 28), (1, 56), (4, 56), (8, 112)):
         cases += [
-            layers.batch_norm(device=device.id, n=n, side=side, backward=backward)
-            for backward in (False, True)
+            layers.batch_norm(device=device.id, n=n, side=side, backward=backward, training=training)
+            for backward, training in ((False, True), (True, True), (False, False))
         ]
     cases += [
         layers.max_pool(device=device.id, n=n, side=side, kernel=kernel, backward=backward)
@@ -369,6 +369,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     ]
     cases += [
         micro.launch(device=device.id),
+        micro.recorded_op(device=device.id),
         micro.view(device=device.id),
         micro.module_call(device=device.id),
         micro.backward_op(device=device.id),
@@ -418,7 +419,7 @@ CALIBRATION_TIMER = TimerConfig(warmup_s=0.05, min_time_s=0.1, budget_s=0.5, min
 #: to wide (K, N), as small and large batches make of linear layers, their gradients and attention; a
 #: short K (8) is a weight gradient at a small batch, summed over few samples.
 _CPU_MATMUL_GRID = tuple(
-    (m, k, n) for m in (1, 8, 64, 512) for k in (8, 64, 512, 2048) for n in (64, 512, 2048)
+    (m, k, n) for m in (1, 8, 64, 512) for k in (8, 64, 512, 1024, 2048) for n in (64, 512, 1024, 2048)
 )
 #: Vocabulary-wide products, a language model's head (30-50k columns) and its two gradients: an operand
 #: far larger than the cache changes how a CPU's GEMM blocks. On a Zen 3, 32k-wide N or M ran at
@@ -438,6 +439,7 @@ _COLD = {
     "conv2d_depthwise_backward",
     "batch_norm",
     "batch_norm_backward",
+    "batch_norm_infer",
     "layer_norm",
     "softmax",
     "max_pool",

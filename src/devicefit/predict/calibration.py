@@ -7,7 +7,8 @@ softmax and pooling benchmark gives (bytes per call, fraction of bandwidth). On 
 host cost adds to its kernel, that cost (the ``launch`` benchmark) is taken out of every point first;
 on GPUs, where it overlaps, points that the launch rate bounds say nothing about the kernel and are
 left out. Host costs come from their own benchmarks: an operator call, a view, a module call, an
-autograd node, an optimizer step per parameter tensor.
+autograd node (run by the engine, and recorded by a training forward), an optimizer step per
+parameter tensor.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ MEMORY_CURVES = {
     "elementwise": "elementwise",
     "batch_norm": "batch_norm",
     "batch_norm_backward": "batch_norm_backward",
+    "batch_norm_infer": "batch_norm_infer",
     "layer_norm": "layer_norm",
     "softmax": "softmax",
     "max_pool": "max_pool",
@@ -217,6 +219,7 @@ def fit_device_model(
         },
         op_overhead_s=overhead,
         backward_op_overhead_s=_median_value(usable, "backward_op", overhead),
+        recorded_op_overhead_s=_median_value(usable, "recorded_op", overhead),
         view_overhead_s=_median_value(usable, "view", overhead / 2),
         module_overhead_s=_median_value(usable, "module_call", overhead),
         conv_overhead_s=_median_value(usable, "conv_call", overhead),

@@ -205,6 +205,7 @@ _MEMORY_FAMILIES = {
     "_native_batch_norm_legit": "batch_norm",
     "_batch_norm_with_update": "batch_norm",
     "native_batch_norm_backward": "batch_norm_backward",
+    "_native_batch_norm_legit_no_training": "batch_norm_infer",
     "native_layer_norm": "layer_norm",
     "native_layer_norm_backward": "layer_norm",
     "_softmax": "softmax",
@@ -246,7 +247,8 @@ def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
     """The memory curve of an operator (or family): its family's if measured, else elementwise's.
 
     Calibrations from before a family was measured fall back to the one it refines:
-    ``activation_tanh`` to ``activation``, ``max_pool_2x2`` and ``max_pool_backward`` to ``max_pool``.
+    ``activation_tanh`` to ``activation``, ``max_pool_2x2`` and ``max_pool_backward`` to
+    ``max_pool``, ``batch_norm_infer`` to ``batch_norm``.
     """
     family = _MEMORY_FAMILIES.get(name) or ("copy" if name in _COPIES else "elementwise")
     if family not in device.memory:
@@ -255,7 +257,12 @@ def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
 
 
 #: Families measured later than the one they refine, which older calibrations use instead.
-_REFINES = {"activation_tanh": "activation", "max_pool_2x2": "max_pool", "max_pool_backward": "max_pool"}
+_REFINES = {
+    "activation_tanh": "activation",
+    "max_pool_2x2": "max_pool",
+    "max_pool_backward": "max_pool",
+    "batch_norm_infer": "batch_norm",
+}
 
 _COPIES = {
     "copy_",
@@ -377,10 +384,12 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         backward_ops = [op for op in cost.ops if op.phase == "backward"]
     else:
         forward_ops, backward_ops = list(cost.infer_ops), []
+    # A training forward records the autograd graph as it goes: each call costs more than in inference.
+    recorded = device.recorded_op_overhead_s if mode == "train" else None
     forward = _phase(
         forward_ops,
         device,
-        host_overhead_s=device.op_overhead_s,
+        host_overhead_s=recorded or device.op_overhead_s,
         extra_host_s=modules_s,
         classes=classes,
         cold_share=share,

@@ -61,6 +61,8 @@ class DeviceModel:
             ``copy``, ``batch_norm``, ``batch_norm_backward``, ``layer_norm``, ``softmax``, ``max_pool``).
         op_overhead_s: Host time of one operator call from Python (dispatch on CPUs, launch on GPUs).
         backward_op_overhead_s: Host time of one operator call from the autograd engine (no Python).
+        recorded_op_overhead_s: Host time of one operator call from Python that records an autograd
+            node (a training forward); ``None``: as ``op_overhead_s``.
         view_overhead_s: Host time of a metadata-only operator (a view).
         module_overhead_s: Host time of one ``nn.Module`` call beyond its operators.
         conv_overhead_s: Host time of a convolution call (library primitive lookup and setup).
@@ -109,6 +111,7 @@ class DeviceModel:
     source: str
     error_band: float
     num_threads: int | None = None
+    recorded_op_overhead_s: float | None = None
     host_link_bytes_per_s: float | None = None
     memory_bytes: float | None = None
     matmul_shapes: dict[str, tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)

@@ -153,6 +153,7 @@ def _time_per_call(result: Result) -> tuple[str, Text]:
 
 _OVERHEAD_ROWS = {
     "launch": "torch.add on 1 element (launch on GPUs)",
+    "recorded_op": "the same, recording an autograd node",
     "view": "Tensor.view (no kernel)",
     "module_call": "nn.Module call (Python)",
     "backward_op": "operator in backward (autograd engine)",
@@ -188,7 +189,7 @@ _LAYOUTS = (
     ),
     _Layout(
         "Host overhead per call: what small operators and layers cost beyond their work",
-        frozenset({"launch", "view", "module_call", "backward_op"}),
+        frozenset({"launch", "recorded_op", "view", "module_call", "backward_op"}),
         lambda r: _OVERHEAD_ROWS[r.benchmark],
         lambda r: "time per call",
         "call",
