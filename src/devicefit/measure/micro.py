@@ -250,45 +250,25 @@ def transfer(*, device: str, direction: str, num_bytes: int, pinned: bool, peak:
     )
 
 
-def launch(*, device: str) -> Case:
-    """The cost of one tiny op in a stream of them: dispatch on CPUs, kernel launch on GPUs."""
+def launch(*, device: str, recorded: bool = False) -> Case:
+    """The cost of one tiny op in a stream of them: dispatch on CPUs, kernel launch on GPUs.
 
-    def build() -> Callable[[], object]:
-        import torch
-
-        x, y = random_tensor((1,), "fp32", device), random_tensor((1,), "fp32", device)
-        # A fresh output, as every operator in a model allocates one.
-        return lambda: torch.add(x, y)
-
-    return Case(
-        id="launch",
-        benchmark="launch",
-        device=device,
-        unit="s",
-        build=build,
-        dtype="fp32",
-        size=1,
-        memory_bytes=8,
-    )
-
-
-def recorded_op(*, device: str) -> Case:
-    """The same tiny op on an input that requires a gradient: what a training forward's call costs.
-
-    Beyond dispatch, autograd makes a node for the backward, saves what it needs and links it to
-    the graph; ``launch`` without a gradient does none of that.
+    ``recorded``: its input requires a gradient, as in a training forward, so autograd also makes a
+    node for the backward, saves what it needs and links it to the graph (benchmark ``recorded_op``).
     """
 
     def build() -> Callable[[], object]:
         import torch
 
-        x = random_tensor((1,), "fp32", device).requires_grad_()
-        y = random_tensor((1,), "fp32", device)
+        x, y = random_tensor((1,), "fp32", device), random_tensor((1,), "fp32", device)
+        x.requires_grad_(recorded)
+        # A fresh output, as every operator in a model allocates one.
         return lambda: torch.add(x, y)
 
+    name = "recorded_op" if recorded else "launch"
     return Case(
-        id="recorded_op",
-        benchmark="recorded_op",
+        id=name,
+        benchmark=name,
         device=device,
         unit="s",
         build=build,

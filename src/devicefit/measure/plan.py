@@ -369,7 +369,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     ]
     cases += [
         micro.launch(device=device.id),
-        micro.recorded_op(device=device.id),
+        micro.launch(device=device.id, recorded=True),
         micro.view(device=device.id),
         micro.module_call(device=device.id),
         micro.backward_op(device=device.id),
