@@ -248,7 +248,8 @@ def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
 
     Calibrations from before a family was measured fall back to the one it refines:
     ``activation_tanh`` to ``activation``, ``max_pool_2x2`` and ``max_pool_backward`` to
-    ``max_pool``, ``batch_norm_infer`` to ``batch_norm``.
+    ``max_pool``; ``batch_norm_infer`` (as fast as elementwise kernels, not as training's batch
+    norm) to ``elementwise``.
     """
     family = _MEMORY_FAMILIES.get(name) or ("copy" if name in _COPIES else "elementwise")
     if family not in device.memory:
@@ -257,12 +258,7 @@ def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
 
 
 #: Families measured later than the one they refine, which older calibrations use instead.
-_REFINES = {
-    "activation_tanh": "activation",
-    "max_pool_2x2": "max_pool",
-    "max_pool_backward": "max_pool",
-    "batch_norm_infer": "batch_norm",
-}
+_REFINES = {"activation_tanh": "activation", "max_pool_2x2": "max_pool", "max_pool_backward": "max_pool"}
 
 _COPIES = {
     "copy_",
