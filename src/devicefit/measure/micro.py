@@ -286,7 +286,7 @@ def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
 
         x, y = random_tensor((n,), "fp32", device), random_tensor((n,), "fp32", device)
         # A fresh output, as a model's pointwise operators allocate one.
-        return lambda: torch.add(x, y)
+        return lambda: torch.mul(x, y)
 
     bytes_per_element = 3 * DTYPE_BYTES["fp32"]
     return Case(
