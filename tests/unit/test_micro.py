@@ -153,8 +153,10 @@ def test_cpu_calibration_measures_vocabulary_wide_products_unrotated():
     products = {
         c.shape: c for c in plan_calibration(CPU, num_threads=1, quick=True) if c.benchmark == "matmul"
     }
-    # A language model's head and its two gradients: 32k wide in N, M or K.
-    for shape in ((128, 512, 32768), (32768, 128, 512), (128, 32768, 512)):
+    # A language model's head and its two gradients: 32k wide in N, M or K (not a power of two, as
+    # vocabularies are not), at 512 and 768 wide.
+    wide = [(128, k, 32000) for k in (512, 768)] + [(32000, 128, k) for k in (512, 768)]
+    for shape in wide + [(128, 32000, k) for k in (512, 768)]:
         case = products[shape]
         # Each moves more than twice the 32 MiB cache on its own: cold as it is, measured once.
         assert case.memory_bytes >= 2 * CPU_PROPS.l3_cache_bytes
@@ -202,7 +204,7 @@ def test_calibration_measures_lstm_layers_and_first_layers_weight_only_backward(
         (benchmark, (32, b, h, 4 * h))
         for benchmark in ("lstm", "lstm_backward")
         for b in (1, 8, 32)
-        for h in (256, 512, 1024)
+        for h in (256, 512, 768, 1024)
     }
     small = next(c for c in cases if c.benchmark == "lstm_backward" and c.shape == (32, 1, 256, 1024))
     # Twice the forward's FLOPs: 32 steps x (2 x 1024 x (256 + 256) + 9 x 256), doubled.
@@ -216,6 +218,30 @@ def test_calibration_measures_lstm_layers_and_first_layers_weight_only_backward(
     for case in (small, min(weight_only, key=lambda c: c.flops_per_iteration or 0)):
         with case.context():
             case.build()()
+
+
+def test_calibration_measures_mobilenets_pointwise_layers_and_lenets_second():
+    from devicefit.analyze.cost import analyze_model
+    from devicefit.records.prediction import conv_gemm_shape
+
+    cases = plan_calibration(CPU, num_threads=1, quick=True)
+    measured = set()
+    for c in cases:
+        if c.benchmark == "conv2d" and c.shape:
+            batch, c_in, height, width, c_out, r_h, r_w = c.shape
+            measured.add(conv_gemm_shape(batch, (height, width), c_in, (r_h, r_w), c_out))
+    # Stride-1 "same" layers: M = batch x side^2. A 16 -> 96 expansion at 112x112, projections
+    # 384 -> 64 at 14x14 and 960 -> 160 at 7x7, and LeNet-5's 6 -> 16 5x5 layer on its 10x10 output.
+    for shape in ((12544, 16, 96), (196, 384, 64), (49, 960, 160), (100, 150, 16)):
+        assert shape in measured
+    # They are MobileNetV2's and cifar-cnn's own layers at batch 1: interpolation starts on them.
+    layers = {
+        op.shape
+        for name in ("mobilenet-v2", "cifar-cnn")
+        for op in analyze_model(name, 1, device_kind="cpu").infer_ops
+        if op.op_class == "conv" and op.detail != "depthwise"
+    }
+    assert {(12544, 16, 96), (196, 384, 64), (49, 960, 160), (100, 150, 16)} <= layers
 
 
 def test_calibration_measures_fresh_pages_on_cpus_only():

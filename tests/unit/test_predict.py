@@ -245,7 +245,7 @@ def test_synchronous_step_adds_kernels_and_host_costs():
     forward = 4.01e-3 + 2.5e-4 + 1e-6 + 6e-6
     # backward: 2 * (4 ms + 5 us), the autograd engine's cost per call.
     backward = 2 * (4e-3 + 5e-6)
-    # optimizer: 4e7 bytes / (1e11 * 0.5, the stream curve's last point) = 0.8 ms, plus per tensor
+    # optimizer: 4e7 bytes / (1e11 * 0.5, the stream curve at 4e7 bytes) = 0.8 ms, plus per tensor
     # OPTIMIZER_OPS_PER_TENSOR["sgd-momentum"] (3) * 10 us, for 4 tensors.
     assert OPTIMIZER_OPS_PER_TENSOR["sgd-momentum"] == 3
     optimizer = 8e-4 + 4 * 3 * 1e-5
@@ -283,6 +283,21 @@ def test_measured_optimizer_costs_replace_the_operator_count():
     # Another optimizer falls back to its operator count: Adam's 8 calls per tensor.
     adam = predict_step(make_cost(optimizer="adam"), device, mode="train", device_kind="cpu")
     assert adam.optimizer_s == pytest.approx(8e-4 + 4 * OPTIMIZER_OPS_PER_TENSOR["adam"] * 1e-5)
+
+
+def test_optimizer_pass_runs_at_streams_bandwidth_for_its_own_bytes():
+    # STREAM at 2x peak up to 1e7 bytes (a cache), half of it from 1e9 bytes on (memory).
+    stream = EfficiencyCurve(points=((1e7, 1.0), (1e9, 0.5)))
+    device = make_device(memory={"elementwise": FLAT, "stream": stream})
+    small = predict_step(make_cost(optimizer_bytes=4e6), device, mode="train", device_kind="cpu")
+    large = predict_step(make_cost(optimizer_bytes=4e9), device, mode="train", device_kind="cpu")
+    per_tensors = 4 * 3 * 1e-5
+    # 4e6 bytes at 1e11 B/s (cache-resident); 4e9 bytes at 5e10 B/s (from memory).
+    assert small.optimizer_s == pytest.approx(4e-5 + per_tensors)
+    assert large.optimizer_s == pytest.approx(8e-2 + per_tensors)
+    # In between, log-linear: 1e8 bytes is halfway, at 0.75.
+    middle = predict_step(make_cost(optimizer_bytes=1e8), device, mode="train", device_kind="cpu")
+    assert middle.optimizer_s == pytest.approx(1e8 / 7.5e10 + per_tensors)
 
 
 def test_training_pays_for_fresh_pages_of_gradients_and_temporaries_above_the_mapping_threshold():

@@ -348,9 +348,11 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
         for kernel, backward in ((3, False), (2, False), (3, True))
         for n, side in ((1, 56), (4, 112))
     ]
+    # Efficiency falls off a cliff where the recurrent weights leave the L2 (between 512 and 768
+    # units with 2 MB per core): the grid is densest there, so no layer interpolates across it.
     cases += [
         layers.lstm(device=device.id, batch_size=b, hidden=h, backward=backward)
-        for h in (256, 512, 1024)
+        for h in (256, 512, 768, 1024)
         for b in (1, 8, 32)
         for backward in (False, True)
     ]
@@ -424,8 +426,12 @@ _CPU_MATMUL_GRID = tuple(
 #: Vocabulary-wide products, a language model's head (30-50k columns) and its two gradients: an operand
 #: far larger than the cache changes how a CPU's GEMM blocks. On a Zen 3, 32k-wide N or M ran at
 #: 0.7x the efficiency of 2k-wide layers, 32k-wide K at 1.1x; the three proxies tracked GPT-2's
-#: head shapes within 20%.
-_CPU_WIDE_MATMULS = ((128, 512, 32768), (32768, 128, 512), (128, 32768, 512))
+#: head shapes within 20%. 32000 wide, as vocabularies are (30522, 32000, 50257), not 32768: a
+#: power-of-two row of 128 KiB aliases in the cache, and on a Xeon at one thread (128, 512, 32768)
+#: ran at 0.64x the efficiency of (128, 512, 32000). At 512 and at 768 wide (BERT-base's, GPT-2's).
+_CPU_WIDE_MATMULS = tuple(
+    shape for k in (512, 768) for shape in ((128, k, 32000), (32000, 128, k), (128, 32000, k))
+)
 _GPU_MATMUL_GRID = tuple(
     (m, k, n) for m in (1, 16, 256, 4096) for k in (256, 2048, 16384) for n in (256, 2048, 16384)
 )
@@ -464,6 +470,8 @@ _CONV_LAYERS = tuple(
         # CIFAR-size networks' 5x5 layers and MobileNet's 1x1 projections.
         (3, 8, 32, 5, False),
         (16, 16, 16, 5, False),
+        # LeNet-5's second layer, 6 to 16 channels on a 10x10 map (its output's size).
+        (6, 16, 10, 5, False),
         (96, 24, 56, 1, False),
         (64, 64, 56, 3, False),
         (64, 64, 56, 1, False),
@@ -472,6 +480,12 @@ _CONV_LAYERS = tuple(
         # ran at half the rate the 14x14 layers predicted (Xeon VM, 2026-12-04).
         (512, 512, 7, 3, False),
         (256, 1024, 7, 1, False),
+        # Inverted-residual pointwise layers (MobileNetV2's): a wide expansion on a large map, and
+        # projections from many channels to few on small maps. With two threads oneDNN runs them at
+        # a third to a half of the rate the layers above predicted (Xeon VM, 2026-12-04).
+        (16, 96, 112, 1, False),
+        (384, 64, 14, 1, False),
+        (960, 160, 7, 1, False),
         (144, 144, 56, 3, True),
         (576, 576, 14, 3, True),
         (960, 960, 7, 3, True),

@@ -306,10 +306,11 @@ def _phase(
 
 
 def _optimizer_s(cost: ModelCost, device: DeviceModel) -> float:
-    # Weights, gradients and optimizer state stream from memory: a pass over the whole model, at the
-    # bandwidth of the largest calls measured (the caches hold none of it by then).
+    # One pass over the weights, gradients and optimizer state, at STREAM's bandwidth for a pass over
+    # that many bytes: a small model's (an MLP's 20 MB) stays in the last-level cache from the
+    # backward to the optimizer, a large one's streams from memory.
     curve = device.memory.get("stream") or device.memory.get("elementwise") or _FLAT
-    memory = cost.optimizer_bytes / (device.bandwidth_bytes_per_s * curve.points[-1][1])
+    memory = cost.optimizer_bytes / (device.bandwidth_bytes_per_s * curve.at(cost.optimizer_bytes))
     if device.asynchronous:
         return max(memory, OPTIMIZER_FOREACH_CALLS[cost.optimizer] * device.op_overhead_s)
     per_tensor = device.optimizer_tensor_s.get(cost.optimizer)
