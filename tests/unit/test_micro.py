@@ -244,6 +244,26 @@ def test_calibration_measures_mobilenets_pointwise_layers_and_lenets_second():
     assert {(12544, 16, 96), (196, 384, 64), (49, 960, 160), (100, 150, 16)} <= layers
 
 
+def test_fresh_first_touch_faults_in_new_pages_whatever_the_heap_holds():
+    resource = pytest.importorskip("resource")
+    n = 2**20  # 4 MiB of fp32
+    # Leave free memory in the heap, which an allocation of the same size could be served from.
+    held = [torch.ones(n // 4) for _ in range(8)]
+    del held
+
+    def faults(fill) -> int:
+        fill()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(3):
+            fill()
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    fresh = faults(micro.first_touch(device="cpu", fresh=True, n=n).build())
+    reused = faults(micro.first_touch(device="cpu", fresh=False, n=n).build())
+    # Every call faults its pages in (one per 4 KiB page; per huge page where those are on).
+    assert fresh >= 3 and fresh > reused
+
+
 def test_calibration_measures_fresh_pages_on_cpus_only():
     touches = {
         (c.id, c.flags, c.bytes_per_iteration)
