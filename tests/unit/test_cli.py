@@ -226,6 +226,7 @@ def test_profile_bad_inputs():
     assert "unknown model 'resnet51'" in one_line_error(invoke("profile", "resnet51"), 2)
     assert "Did you mean" in one_line_error(invoke("profile", "resnet51"), 2)
     assert "unknown precision" in one_line_error(invoke("profile", "mlp", "--precision", "fp8"), 2)
+    assert "batch size must be at least 1" in one_line_error(invoke("profile", "mlp", "--batch", "0"), 2)
     assert "cannot read the size" in one_line_error(invoke("profile", "mlp", "--memory", "lots"), 2)
 
 

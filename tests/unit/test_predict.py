@@ -1197,6 +1197,12 @@ def test_predict_bad_model_and_device_are_one_line(tmp_path):
     assert "nosuchmodel" in line
     line = one_line_error(invoke("predict", "mlp", "--device", "nosuchgpu", "--db", db), 2)
     assert "nosuchgpu" in line
+    # Zero is a bad size, not "the model's default".
+    line = one_line_error(invoke("predict", "mlp", "--device", "h100-sxm", "--batch", "0", "--db", db), 2)
+    assert "batch size must be at least 1" in line and "--batch" in line
+    args = ("predict", "gpt2", "--device", "h100-sxm", "--seq-len", "0", "--db", db)
+    line = one_line_error(invoke(*args), 2)
+    assert "sequence length must be at least 1" in line and "--seq-len" in line
 
 
 def test_validate_without_calibration_says_to_calibrate(tmp_path):

@@ -59,9 +59,13 @@ def analyze_model(
     optimizer = optimizer or info.optimizer
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {optimizer!r}", fix=f"Choose from: {', '.join(OPTIMIZERS)}")
-    batch = batch_size or info.default_batch_size
+    batch = info.default_batch_size if batch_size is None else batch_size
     if batch < 1:
         raise UsageError(f"batch size must be at least 1, not {batch}", fix="Pass --batch 1 or more")
+    if sequence_length is not None and sequence_length < 1:
+        raise UsageError(
+            f"sequence length must be at least 1, not {sequence_length}", fix="Pass --seq-len 1 or more"
+        )
     sequence_length = sequence_length or info.sequence_length
     granule = ALLOCATION_GRANULE_BYTES.get(device_kind, 512)
     warnings: list[str] = []
