@@ -9,11 +9,17 @@ thread count and over everything. Bar (issue 4): CPU median <= 10%, 90th percent
 median <= 15%.
 
 ``--out FILE`` writes every comparison and the fitted device models as JSON (``tests/data`` keeps
-recorded runs). ``--predict-from FILE`` skips calibration and predicts with the device models of an
-earlier ``--out`` file, transferred to this machine's GPU by its catalog figures (H100 -> H200).
+recorded runs). ``--calibration-out FILE`` writes the raw calibration results each device model was
+fitted from, with the device's description (gzip-compressed when FILE ends in ``.gz``; per-sample
+timings are left out, the fit reads each measurement's summary): ``benchmarks/repredict.py`` refits
+from them, so a change to the fit or the roofline can be checked against the same measured steps,
+without the machine's run-to-run noise. ``--predict-from FILE`` skips calibration and predicts with
+the device models of an earlier ``--out`` file, transferred to this machine's GPU by its catalog
+figures (H100 -> H200).
 
 Usage: ``python benchmarks/prediction_error.py [--device cpu|cuda|all] [--models mlp,resnet18]
-[--threads 1,2] [--quick] [--calibrate-first] [--out FILE] [--predict-from FILE]``
+[--threads 1,2] [--quick] [--calibrate-first] [--out FILE] [--calibration-out FILE]
+[--predict-from FILE]``
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from devicefit.measure.plan import plan_calibration
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model
 from devicefit.predict.devices import transferred_model
+from devicefit.predict.recorded import write_calibration
 from devicefit.predict.validate import Comparison, compare, plan_validation, validation_points
-from devicefit.records import DeviceModel, Result
+from devicefit.records import DeviceDescription, DeviceModel, Result
 from devicefit.report.prediction import error_summary
 from devicefit.workloads import list_models
 
@@ -140,6 +147,9 @@ def main() -> None:
     parser.add_argument("--threads", help="CPU thread counts, comma-separated (default: 1 and all)")
     parser.add_argument("--quick", action="store_true", help="the calibration's short budget")
     parser.add_argument("--out", type=Path, help="write comparisons and device models as JSON")
+    parser.add_argument(
+        "--calibration-out", type=Path, help="write the raw calibration results as JSON (.gz: compressed)"
+    )
     parser.add_argument("--predict-from", type=Path, help="device models of an earlier --out (transfer)")
     parser.add_argument(
         "--calibrate-first",
@@ -153,6 +163,7 @@ def main() -> None:
     points = validation_points(names)
     everything: list[Comparison] = []
     models: list[DeviceModel] = []
+    calibrations: list[tuple[DeviceDescription, int | None, list[Result]]] = []
     ok = True
     for device in select_devices(args.device):
         description = device.properties()
@@ -176,6 +187,9 @@ def main() -> None:
                 model = _borrowed(device, args.predict_from)
             else:
                 model = _fit(device, threads, calibration)
+                calibrations.append((description, threads, calibration))
+                if args.calibration_out:  # as each is done: a later failure loses none of it
+                    write_calibration(args.calibration_out, calibrations)
             models.append(model)
             memory_kind = "cpu" if device.kind == "cpu" else "cuda"
             comparisons = compare(points, results, model, memory_kind=memory_kind)

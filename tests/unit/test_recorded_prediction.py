@@ -6,11 +6,14 @@ step measured there. ``epyc_2vcpu`` is a 2-vCPU AMD EPYC (Zen 3, AVX2) VM (2026-
 ``xeon_2vcpu`` a 2-vCPU Intel Xeon (AVX-512, AMX) VM (2026-12-04), whose calibration includes
 the LSTM, first-layer, 7x7, pooling, pointwise and fresh-page measurements the first lacks;
 ``epyc_zen4_2vcpu`` a 2-vCPU AMD EPYC (Zen 4, AVX-512) VM (2026-12-04), run with the same code
-as the Xeon's but on a machine none of that code was developed on.
+as the Xeon's but on a machine none of that code was developed on; ``epyc_zen4_2vcpu_1205`` another
+run there (2026-12-05) that also keeps its raw calibration results
+(``calibration_cpu_epyc_zen4_2vcpu_1205.json.gz``), so the fit itself is checked on real data.
 Re-predicting those steps with today's code guards the performance model against regressions on
 machines CI may not be; the recorded figures are quoted in the README.
 """
 
+import dataclasses
 import json
 import statistics
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
+from devicefit.predict.recorded import read_calibration, write_calibration
 from devicefit.predict.roofline import fresh_training_bytes, predict_step
 from devicefit.predict.validate import analyze, validation_points
 from devicefit.records import DeviceModel
@@ -27,7 +31,10 @@ RECORDED = (
     "prediction_cpu_epyc_2vcpu.json",
     "prediction_cpu_xeon_2vcpu.json",
     "prediction_cpu_epyc_zen4_2vcpu.json",
+    "prediction_cpu_epyc_zen4_2vcpu_1205.json",
 )
+#: The raw calibration results behind a recording, where it kept them.
+CALIBRATIONS = {"prediction_cpu_epyc_zen4_2vcpu_1205.json": "calibration_cpu_epyc_zen4_2vcpu_1205.json.gz"}
 #: Models small enough to analyze in a few seconds each.
 SMALL = ("mlp", "cifar-cnn", "lstm-lm", "resnet18")
 
@@ -47,9 +54,8 @@ def test_recorded_calibrations_still_load(recorded):
         assert 0 < model.op_overhead_s < 1e-4
 
 
-def test_recorded_steps_are_predicted_as_well_as_when_recorded(recorded):
-    adapter = TypeAdapter(DeviceModel)
-    models = {m["num_threads"]: adapter.validate_python(m) for m in recorded["device_models"]}
+def _errors_now_and_then(recorded: dict, models: dict[int, DeviceModel]) -> tuple[list[float], list[float]]:
+    """|error| of the recorded steps of the small models, predicted today and as recorded."""
     now, then = [], []
     for c in recorded["comparisons"]:
         if c["model"] not in SMALL or not c["measured_s"]:
@@ -60,8 +66,56 @@ def test_recorded_steps_are_predicted_as_well_as_when_recorded(recorded):
         now.append(abs(predicted.step_time_s / c["measured_s"] - 1))
         then.append(abs(c["error"]))
     assert len(now) == 2 * 2 * 3 * len(SMALL)
+    return now, then
+
+
+def test_recorded_steps_are_predicted_as_well_as_when_recorded(recorded):
+    adapter = TypeAdapter(DeviceModel)
+    models = {m["num_threads"]: adapter.validate_python(m) for m in recorded["device_models"]}
+    now, then = _errors_now_and_then(recorded, models)
     # No worse than when recorded, with a little room for changes that move single steps.
     assert statistics.median(now) <= statistics.median(then) + 0.03
+
+
+@pytest.mark.parametrize(("run", "calibration"), CALIBRATIONS.items())
+def test_refitting_a_recorded_calibration_predicts_as_well_as_when_recorded(run, calibration):
+    recorded = json.loads((DATA / run).read_text())
+    calibrations = read_calibration(DATA / calibration)
+    # What the recording's device models were fitted from: one calibration per thread count, each
+    # the plan's cases measured twice (benchmarks/prediction_error.py interleaves two passes).
+    assert [c.num_threads for c in calibrations] == [1, 2]
+    for c in calibrations:
+        assert c.device.kind == "cpu" and c.device.cpu is not None
+        assert {r.num_threads for r in c.results} == {c.num_threads}
+        assert sum(r.benchmark == "matmul" for r in c.results) > 100
+    models = {c.num_threads: c.fit(source="test") for c in calibrations}
+    for threads, model in models.items():
+        assert model.num_threads == threads and model.origin == "calibrated"
+        assert {"fp32", "fp32.cold"} <= set(model.matmul_shapes)
+    # Today's fit of the same micro-benchmarks, not the recorded device models, predicts the steps.
+    now, then = _errors_now_and_then(recorded, models)
+    assert statistics.median(now) <= statistics.median(then) + 0.03
+
+
+def test_a_written_calibration_reads_back_as_written_without_per_sample_timings(tmp_path):
+    calibration = read_calibration(DATA / CALIBRATIONS["prediction_cpu_epyc_zen4_2vcpu_1205.json"])[0]
+    results = calibration.results[:5]
+    for name in ("c.json", "c.json.gz"):
+        path = tmp_path / name
+        write_calibration(path, [(calibration.device, 1, results)])
+        (back,) = read_calibration(path)
+        assert back.device == calibration.device and back.num_threads == 1
+        assert back.results == results
+        assert all(r.measurement is not None and r.measurement.samples_s == () for r in back.results)
+    # Compressed when the name says so.
+    assert (tmp_path / "c.json.gz").read_bytes()[:2] == b"\x1f\x8b"
+    assert (tmp_path / "c.json").read_text().startswith("{")
+    # The samples are dropped, the summary the fit reads is kept.
+    measured = dataclasses.replace(results[0].measurement, samples_s=(1e-6, 2e-6))
+    sampled = dataclasses.replace(results[0], measurement=measured)
+    write_calibration(tmp_path / "s.json", [(calibration.device, 1, [sampled])])
+    (again,) = read_calibration(tmp_path / "s.json")
+    assert again.results[0].median_s == results[0].median_s and again.results[0].measurement.samples_s == ()
 
 
 @pytest.mark.parametrize("name", RECORDED[1:])
