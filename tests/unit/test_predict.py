@@ -88,6 +88,54 @@ def test_measured_shape_returns_its_own_fraction():
     assert interpolate_shape(points, (8, 64, 64, 64)) == 0.2
 
 
+def test_shape_inside_a_measured_grid_cell_is_interpolated_trilinearly_in_log2_sizes():
+    # A 2 x 2 x 2 grid: M 8 and 64, K 512 and 2048, N 1024 and 4096; efficiency 0.1 at M 8 and 0.5 at
+    # M 64, plus 0.1 where K is 2048 and 0.2 where N is 4096.
+    points = tuple(
+        (m, k, n, (0.1 if m == 8 else 0.5) + (0.1 if k == 2048 else 0.0) + (0.2 if n == 4096 else 0.0))
+        for m in (8.0, 64.0)
+        for k in (512.0, 2048.0)
+        for n in (1024.0, 4096.0)
+    )
+    # (16, 1024, 2048): a third of the way from M 8 to 64 (log2 3 to 6), half-way in K and in N:
+    # 0.1 + 0.4 / 3 + 0.1 / 2 + 0.2 / 2.
+    assert interpolate_shape(points, (16, 1024, 2048)) == pytest.approx(0.1 + 0.4 / 3 + 0.05 + 0.1)
+    # On a grid face, the face's four corners alone: M 64 exactly.
+    assert interpolate_shape(points, (64, 1024, 1024)) == pytest.approx(0.5 + 0.05)
+    # Shepard's weights would give the nearest layer most of the say instead: (16, 1024, 2048) is
+    # 1 + 1 + 1 = 3 away (squared, log2) from the (8, 512, 1024) corner and 4 + 1 + 1 = 6 from the
+    # (64, ...) ones, so it would lean toward M = 8.
+    scattered = points[:1] + points[4:5]
+    leaning = (0.1 / 3 + 0.5 / 6) / (1 / 3 + 1 / 6)
+    assert interpolate_shape(scattered, (16, 1024, 2048)) == pytest.approx(leaning)
+
+
+def shepard(points, shape):
+    """Inverse squared log2 distance weighting of the four nearest points, worked out directly."""
+    def squared(point):
+        return sum((math.log2(a) - math.log2(b)) ** 2 for a, b in zip(shape, point[:3], strict=True))
+
+    nearest = sorted((squared(p), p[3]) for p in points)[:4]
+    return sum(f / d for d, f in nearest) / sum(1 / d for d, _ in nearest)
+
+
+def test_odd_extra_shapes_do_not_break_the_grid_and_an_unmeasured_corner_falls_back_to_the_nearest():
+    sizes = (512.0, 1024.0)
+    grid = tuple((m, k, n, 0.1 if m == 64 else 0.5) for m in (64.0, 512.0) for k in sizes for n in sizes)
+    # A vocabulary-wide head at M 128, between the grid's 64 and 512, measured once against four
+    # times for each grid size: not a grid size, so (256, 512, 512) is still in the cell from M 64
+    # to 512 (two thirds of the way in log2), not in one from 128 whose corners nobody measured.
+    head = (128.0, 512.0, 32000.0, 0.9)
+    assert interpolate_shape((*grid, head), (256, 512, 512)) == pytest.approx(0.1 + 0.4 * 2 / 3)
+    # Beyond the grid (M 1024), the nearest products.
+    beyond = (1024, 512, 512)
+    assert interpolate_shape((*grid, head), beyond) == pytest.approx(shepard((*grid, head), beyond))
+    # With a corner of its cell missing, a shape is interpolated from its nearest products.
+    holed = grid[1:]  # no (64, 512, 512)
+    assert interpolate_shape(holed, (256, 512, 512)) == pytest.approx(shepard(holed, (256, 512, 512)))
+    assert shepard(holed, (256, 512, 512)) != pytest.approx(0.1 + 0.4 * 2 / 3)
+
+
 def test_shape_between_measured_ones_is_inverse_squared_log2_distance_weighted():
     points = ((64.0, 64.0, 64.0, 0.2), (256.0, 256.0, 256.0, 0.6), (1024.0, 1024.0, 1024.0, 0.9))
     # 128^3 is at log2 (7, 7, 7): squared distances 3 to 64^3 and to 256^3, 3 * 3^2 = 27 to 1024^3.
@@ -455,9 +503,9 @@ def test_convolutions_interpolate_between_measured_layers_by_their_product_shape
     # A layer of 8 channels is the narrow one measured: 2e6 FLOPs at 0.1 of 1 TFLOP/s = 16 us.
     narrow = conv((1000, 100, 8))
     assert op_time(narrow, device, host_overhead_s=0.0).compute_s == pytest.approx(1.6e-6 / 0.1)
-    # 10 channels: log2 distances 0.32^2 and 2.68^2 to the two layers, so nearly the narrow one's.
-    d1, d2 = math.log2(10 / 8) ** 2, math.log2(64 / 10) ** 2
-    fraction = (0.1 / d1 + 0.4 / d2) / (1 / d1 + 1 / d2)
+    # 10 channels, between the two layers: log2(10 / 8) / log2(64 / 8) = 0.107 of the way from the
+    # narrow one's 0.1 to the wide one's 0.4.
+    fraction = 0.1 + (0.4 - 0.1) * math.log2(10 / 8) / 3
     assert op_time(conv(), device, host_overhead_s=0.0).compute_s == pytest.approx(2e6 / (1e12 * fraction))
     # The backward uses its own layers: 3.2e6 FLOPs (two products) of an 8-channel layer at 0.05.
     back = op_time(conv((1000, 100, 8), backward=True), device, host_overhead_s=0.0)
