@@ -419,9 +419,12 @@ CALIBRATION_TIMER = TimerConfig(warmup_s=0.05, min_time_s=0.1, budget_s=0.5, min
 
 #: Matrix products the calibration measures, (M, K, N): few to many rows (M) against layers from narrow
 #: to wide (K, N), as small and large batches make of linear layers, their gradients and attention; a
-#: short K (8) is a weight gradient at a small batch, summed over few samples.
+#: short K (8) is a weight gradient at a small batch, summed over few samples. M = 4 because the
+#: library's kernel changes between 4 and 8 rows: on a Zen 4 VM (4, 1024, 1024) took 256 us at two
+#: threads as at one, where (8, 1024, 1024) ran 1.2x as fast at two, so interpolating from M = 8
+#: predicted an MLP at batch 4 twice as fast as it ran.
 _CPU_MATMUL_GRID = tuple(
-    (m, k, n) for m in (1, 8, 64, 512) for k in (8, 64, 512, 1024, 2048) for n in (64, 512, 1024, 2048)
+    (m, k, n) for m in (1, 4, 8, 64, 512) for k in (8, 64, 512, 1024, 2048) for n in (64, 512, 1024, 2048)
 )
 #: Vocabulary-wide products, a language model's head (30-50k columns) and its two gradients: an operand
 #: far larger than the cache changes how a CPU's GEMM blocks. On a Zen 3, 32k-wide N or M ran at
