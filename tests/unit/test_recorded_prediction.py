@@ -7,7 +7,7 @@ step measured there. ``epyc_2vcpu`` is a 2-vCPU AMD EPYC (Zen 3, AVX2) VM (2026-
 the LSTM, first-layer, 7x7, pooling, pointwise and fresh-page measurements the first lacks;
 ``epyc_zen4_2vcpu`` a 2-vCPU AMD EPYC (Zen 4, AVX-512) VM (2026-12-04), run with the same code
 as the Xeon's but on a machine none of that code was developed on; ``epyc_zen4_2vcpu_1205`` another
-run there (2026-12-05) that also keeps its raw calibration results
+run there (2026-12-05, with M = 4 products in the grid) that also keeps its raw calibration results
 (``calibration_cpu_epyc_zen4_2vcpu_1205.json.gz``), so the fit itself is checked on real data.
 Re-predicting those steps with today's code guards the performance model against regressions on
 machines CI may not be; the recorded figures are quoted in the README.
