@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -183,33 +184,37 @@ def main() -> None:
                 print(f"  measured {len(results)} model steps in {time.perf_counter() - started:.0f} s")
             else:
                 calibration, results = _interleaved(device, threads, args.quick, cases)
+            if not args.predict_from:
+                calibrations.append((description, threads, calibration))
+                if args.calibration_out:  # before the fit, which a bug could stop: nothing measured is lost
+                    write_calibration(args.calibration_out, calibrations)
             if args.predict_from:
                 model = _borrowed(device, args.predict_from)
             else:
                 model = _fit(device, threads, calibration)
-                calibrations.append((description, threads, calibration))
-                if args.calibration_out:  # as each is done: a later failure loses none of it
-                    write_calibration(args.calibration_out, calibrations)
             models.append(model)
             memory_kind = "cpu" if device.kind == "cpu" else "cuda"
             comparisons = compare(points, results, model, memory_kind=memory_kind)
             _print(comparisons)
             ok &= _summary_line(f"  {label}", comparisons, BARS.get(device.kind))
             everything += comparisons
+            if args.out:
+                _write_run(args.out, models, everything)
     if len(models) > 1:
         kinds = {m.kind for m in models}
         _summary_line("all", everything, BARS["cpu"] if kinds == {"cpu"} else None)
-    if args.out:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "device_models": [dataclasses.asdict(m) for m in models],
-                    "comparisons": [{**dataclasses.asdict(c), "error": c.error} for c in everything],
-                },
-                indent=1,
-            )
-        )
     sys.exit(0 if ok else 1)
+
+
+def _write_run(path: Path, models: list[DeviceModel], comparisons: list[Comparison]) -> None:
+    """The run so far, replacing the file whole (never left half-written)."""
+    run = {
+        "device_models": [dataclasses.asdict(m) for m in models],
+        "comparisons": [{**dataclasses.asdict(c), "error": c.error} for c in comparisons],
+    }
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(run, indent=1))
+    os.replace(partial, path)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,15 @@ def test_measured_shape_returns_its_own_fraction():
     assert interpolate_shape(points, (8, 64, 64, 64)) == 0.2
 
 
+def shepard(points, shape):
+    """Inverse squared log2 distance weighting of the four nearest points, worked out directly."""
+    def squared(point):
+        return sum((math.log2(a) - math.log2(b)) ** 2 for a, b in zip(shape, point[:3], strict=True))
+
+    nearest = sorted((squared(p), p[3]) for p in points)[:4]
+    return sum(f / d for d, f in nearest) / sum(1 / d for d, _ in nearest)
+
+
 def test_shape_inside_a_measured_grid_cell_is_interpolated_trilinearly_in_log2_sizes():
     # A 2 x 2 x 2 grid: M 8 and 64, K 512 and 2048, N 1024 and 4096; efficiency 0.1 at M 8 and 0.5 at
     # M 64, plus 0.1 where K is 2048 and 0.2 where N is 4096.
@@ -102,21 +111,10 @@ def test_shape_inside_a_measured_grid_cell_is_interpolated_trilinearly_in_log2_s
     assert interpolate_shape(points, (16, 1024, 2048)) == pytest.approx(0.1 + 0.4 / 3 + 0.05 + 0.1)
     # On a grid face, the face's four corners alone: M 64 exactly.
     assert interpolate_shape(points, (64, 1024, 1024)) == pytest.approx(0.5 + 0.05)
-    # Shepard's weights would give the nearest layer most of the say instead: (16, 1024, 2048) is
-    # 1 + 1 + 1 = 3 away (squared, log2) from the (8, 512, 1024) corner and 4 + 1 + 1 = 6 from the
-    # (64, ...) ones, so it would lean toward M = 8.
-    scattered = points[:1] + points[4:5]
-    leaning = (0.1 / 3 + 0.5 / 6) / (1 / 3 + 1 / 6)
-    assert interpolate_shape(scattered, (16, 1024, 2048)) == pytest.approx(leaning)
-
-
-def shepard(points, shape):
-    """Inverse squared log2 distance weighting of the four nearest points, worked out directly."""
-    def squared(point):
-        return sum((math.log2(a) - math.log2(b)) ** 2 for a, b in zip(shape, point[:3], strict=True))
-
-    nearest = sorted((squared(p), p[3]) for p in points)[:4]
-    return sum(f / d for d, f in nearest) / sum(1 / d for d, _ in nearest)
+    # Shepard's weights would leave M = 64 out altogether: (16, 1024, 2048) is 1 + 1 + 1 = 3 away
+    # (squared, log2) from each of the four M = 8 corners and 4 + 1 + 1 = 6 from the M = 64 ones, so
+    # its four nearest are the M = 8 corners, whose mean is 0.1 + 0.05 + 0.1.
+    assert shepard(points, (16, 1024, 2048)) == pytest.approx(0.25)
 
 
 def test_odd_extra_shapes_do_not_break_the_grid_and_an_unmeasured_corner_falls_back_to_the_nearest():
@@ -134,6 +132,25 @@ def test_odd_extra_shapes_do_not_break_the_grid_and_an_unmeasured_corner_falls_b
     holed = grid[1:]  # no (64, 512, 512)
     assert interpolate_shape(holed, (256, 512, 512)) == pytest.approx(shepard(holed, (256, 512, 512)))
     assert shepard(holed, (256, 512, 512)) != pytest.approx(0.1 + 0.4 * 2 / 3)
+
+
+def test_a_measured_product_inside_a_cell_is_not_interpolated_over():
+    # The grid's M sizes are 1, 8 and 64 (four products each); M 4 was measured once (its other
+    # products too small to time past the host's cost), under half as often: not a grid size.
+    sizes = (512.0, 1024.0)
+    efficiency = {1.0: 0.2, 8.0: 0.4, 64.0: 0.6}
+    grid = tuple((m, k, n, efficiency[m]) for m in efficiency for k in sizes for n in sizes)
+    points = (*grid, (4.0, 1024.0, 1024.0, 0.05))
+    # A measured product is its own measurement, not the cell's interpolation (0.2 + 0.2 * 2 / 3).
+    assert interpolate_shape(points, (4, 1024, 1024)) == 0.05
+    # A shape whose cell holds a product measured between its corners: its nearest products, the
+    # slow M = 4 ones among them, not the corners alone.
+    between = (6, 1024, 1024)
+    assert interpolate_shape(points, between) == pytest.approx(shepard(points, between))
+    # Without it, the cell from M 1 to 8: log2(6) / log2(8) of the way.
+    assert interpolate_shape(grid, between) == pytest.approx(0.2 + 0.2 * math.log2(6) / 3)
+    # A cell the few products are outside of still interpolates: M 16 to 64 is clear of them.
+    assert interpolate_shape(points, (16, 1024, 1024)) == pytest.approx(0.4 + 0.2 / 3)
 
 
 def test_shape_between_measured_ones_is_inverse_squared_log2_distance_weighted():

@@ -10,7 +10,7 @@ as the Xeon's but on a machine none of that code was developed on; ``epyc_zen4_2
 run there (2026-12-05, with M = 4 products in the grid) that also keeps its raw calibration results
 (``calibration_cpu_epyc_zen4_2vcpu_1205.json.gz``), so the fit itself is checked on real data.
 Re-predicting those steps with today's code guards the performance model against regressions on
-machines CI may not be; the recorded figures are quoted in the README.
+machines CI may not be; the recorded figures are quoted in docs/prediction-accuracy.md.
 """
 
 import dataclasses

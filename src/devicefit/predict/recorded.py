@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,11 @@ def _without_samples(result: Result) -> dict[str, Any]:
 def write_calibration(
     path: Path, calibrations: Sequence[tuple[DeviceDescription, int | None, Sequence[Result]]]
 ) -> None:
-    """Writes ``(device, num_threads, results)`` calibrations as JSON, gzip-compressed for ``.gz``."""
+    """Writes ``(device, num_threads, results)`` calibrations as JSON, gzip-compressed for ``.gz``.
+
+    The file is replaced whole (written beside it, then renamed): an interruption leaves the last
+    complete one.
+    """
     text = json.dumps(
         {
             "calibrations": [
@@ -65,10 +70,10 @@ def write_calibration(
         },
         separators=(",", ":"),
     )
-    if path.suffix == ".gz":
-        path.write_bytes(gzip.compress(text.encode(), mtime=0))
-    else:
-        path.write_text(text)
+    data = gzip.compress(text.encode(), mtime=0) if path.suffix == ".gz" else text.encode()
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def read_calibration(path: Path) -> list[RecordedCalibration]:

@@ -250,14 +250,16 @@ _Points = tuple[tuple[float, float, float, float], ...]
 def interpolate_shape(points: _Points, shape: tuple[int, ...]) -> float:
     """Efficiency of an (M, K, N) product from the measured products around its shape, in log2 sizes.
 
-    Inside a cell of the calibration's grid (the eight products at the measured sizes just below and
-    above each of M, K and N all measured), trilinear interpolation: each size's share of the way
-    from the size below it to the size above, in log2. Elsewhere (convolutions' and LSTM layers'
-    scattered shapes, products beyond the grid), the four nearest products by distance between
-    log2 sizes (64 is as far from 128 as 1024 from 2048), each weighted by one over its squared
-    distance (Shepard's method). Shepard's weights favour the nearest point over those bracketing
-    the shape: on a Zen 4, (16, 1024, 1024) took the efficiency of its (8, *, *) neighbours, 36%
-    slower than it runs, where interpolation between M = 8 and 64 is within 8%.
+    A measured shape is its own measurement. Inside a cell of the calibration's grid (the eight
+    products at the grid sizes just below and above each of M, K and N all measured, and no other
+    measured product within the cell), trilinear interpolation: each size's share of the way from
+    the size below it to the size above, in log2. Elsewhere (products beyond the grid, or without a
+    measured cell around them, as most convolutions' and LSTM layers' scattered shapes are), the
+    four nearest products by distance between log2 sizes (64 is as far from 128 as 1024 from 2048),
+    each weighted by one over its squared distance (Shepard's method). Shepard's weights favour the
+    nearest points over those bracketing the shape: on a Zen 4, (16, 1024, 1024) took the
+    efficiency of its (8, *, *) neighbours, 36% slower than it runs, where interpolation between
+    M = 8 and 64 is within 8%.
     """
     inside = _trilinear(points, shape[-3:])
     if inside is not None:
@@ -292,10 +294,17 @@ def _grid(points: _Points) -> tuple[dict[tuple[float, float, float], float], tup
 
 
 def _trilinear(points: _Points, shape: tuple[int, ...]) -> float | None:
-    """Trilinear interpolation in log2 sizes inside a fully measured grid cell (``None``: not inside one)."""
+    """Trilinear interpolation in log2 sizes inside a fully measured grid cell (``None``: not inside one).
+
+    A cell with any other measured product in it (a grid size whose products were too few to count,
+    say) is not used: interpolating across it would ignore a measurement nearer the shape.
+    """
     if len(shape) != 3 or not points:
         return None
     table, axes = _grid(points)
+    measured_here = table.get((float(shape[0]), float(shape[1]), float(shape[2])))
+    if measured_here is not None:
+        return measured_here
     brackets: list[tuple[tuple[float, float], ...]] = []
     for size, axis in zip(shape, axes, strict=True):
         at = bisect.bisect_left(axis, size)
@@ -306,6 +315,12 @@ def _trilinear(points: _Points, shape: tuple[int, ...]) -> float | None:
             share = math.log2(size / lower) / math.log2(upper / lower)
             brackets.append(((lower, 1.0 - share), (upper, share)))
         else:
+            return None
+    corners = set(itertools.product(*({size for size, _ in sizes} for sizes in brackets)))
+    bounds = [(sizes[0][0], sizes[-1][0]) for sizes in brackets]
+    for measured in table:
+        inside = all(low <= size <= high for size, (low, high) in zip(measured, bounds, strict=True))
+        if inside and measured not in corners:
             return None
     total = 0.0
     for (m, wm), (k, wk), (n, wn) in itertools.product(*brackets):
