@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ from devicefit.measure.plan import plan_calibration
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model
 from devicefit.predict.devices import transferred_model
-from devicefit.predict.recorded import write_calibration
+from devicefit.predict.recorded import replace_file, write_calibration
 from devicefit.predict.validate import Comparison, compare, plan_validation, validation_points
 from devicefit.records import DeviceDescription, DeviceModel, Result
 from devicefit.report.prediction import error_summary
@@ -184,13 +183,12 @@ def main() -> None:
                 print(f"  measured {len(results)} model steps in {time.perf_counter() - started:.0f} s")
             else:
                 calibration, results = _interleaved(device, threads, args.quick, cases)
-            if not args.predict_from:
-                calibrations.append((description, threads, calibration))
-                if args.calibration_out:  # before the fit, which a bug could stop: nothing measured is lost
-                    write_calibration(args.calibration_out, calibrations)
             if args.predict_from:
                 model = _borrowed(device, args.predict_from)
             else:
+                calibrations.append((description, threads, calibration))
+                if args.calibration_out:  # before the fit, which a bug could stop: nothing measured is lost
+                    write_calibration(args.calibration_out, calibrations)
                 model = _fit(device, threads, calibration)
             models.append(model)
             memory_kind = "cpu" if device.kind == "cpu" else "cuda"
@@ -212,9 +210,7 @@ def _write_run(path: Path, models: list[DeviceModel], comparisons: list[Comparis
         "device_models": [dataclasses.asdict(m) for m in models],
         "comparisons": [{**dataclasses.asdict(c), "error": c.error} for c in comparisons],
     }
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(run, indent=1))
-    os.replace(partial, path)
+    replace_file(path, json.dumps(run, indent=1).encode())
 
 
 if __name__ == "__main__":

@@ -54,8 +54,7 @@ def write_calibration(
 ) -> None:
     """Writes ``(device, num_threads, results)`` calibrations as JSON, gzip-compressed for ``.gz``.
 
-    The file is replaced whole (written beside it, then renamed): an interruption leaves the last
-    complete one.
+    The file is replaced whole: an interruption leaves the last complete one.
     """
     text = json.dumps(
         {
@@ -70,7 +69,11 @@ def write_calibration(
         },
         separators=(",", ":"),
     )
-    data = gzip.compress(text.encode(), mtime=0) if path.suffix == ".gz" else text.encode()
+    replace_file(path, gzip.compress(text.encode(), mtime=0) if path.suffix == ".gz" else text.encode())
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Replaces ``path`` whole: written beside it, then renamed, so it is never left half-written."""
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(data)
     os.replace(partial, path)
