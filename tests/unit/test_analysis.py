@@ -125,6 +125,19 @@ def test_a_first_layer_s_backward_is_marked_weight_only(resnet50):
     assert next(op for op in backward if op.module == "stem.0").flops == stem.flops
 
 
+def test_one_by_one_convolutions_are_marked_pointwise():
+    mobilenet = analyze_model("mobilenet-v2", 1)
+    convs = [op for op in mobilenet.ops if op.name in ("convolution", "convolution_backward")]
+    pointwise = {op.module for op in convs if op.detail == "pointwise"}
+    # Every inverted residual block but the first expands and projects by 1x1 layers; the last
+    # layer (320 to 1280 channels) is one too. The stem (3x3, weight-only backward) and the 3x3
+    # depthwise layers are not.
+    assert len(pointwise) == 2 * 17 - 1 + 1
+    assert {op.detail for op in convs if op.module not in pointwise} == {"", "depthwise", "weight_only"}
+    cnn = analyze_model("cifar-cnn", 2)
+    assert {op.detail for op in cnn.ops if op.name == "convolution"} == {""}
+
+
 def test_memory_components(resnet50):
     memory = resnet50.memory
     weights = 25_557_032 * 4

@@ -220,6 +220,21 @@ def test_calibration_measures_lstm_layers_and_first_layers_weight_only_backward(
             case.build()()
 
 
+def test_cpu_convolution_layers_also_run_at_batch_32_while_their_tensors_stay_small():
+    cases = plan_calibration(CPU, num_threads=1, quick=True)
+    layers = [c for c in cases if c.benchmark.startswith("conv2d") and c.size == 32]
+    assert layers
+    for case in layers:
+        batch, c_in, side, _, c_out, _, _ = case.shape
+        # Dense layers whose largest tensor is at most 16 MiB: no page faults in the measurement.
+        assert "depthwise" not in case.benchmark
+        assert 4 * batch * max(c_in, c_out) * side**2 <= 16 * 2**20
+    shapes = {c.shape[1:] for c in layers}
+    assert (3, 32, 32, 8, 5, 5) in shapes  # a CIFAR network's first layer
+    assert (64, 56, 56, 64, 3, 3) not in shapes  # ResNet's 56x56 layer: 25.7 MB at batch 32
+    assert any(c.size == 32 for c in layers if c.benchmark == "conv2d_backward_weight")
+
+
 def test_calibration_measures_mobilenets_pointwise_layers_and_lenets_second():
     from devicefit.analyze.cost import analyze_model
     from devicefit.records.prediction import conv_gemm_shape

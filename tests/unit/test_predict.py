@@ -48,7 +48,7 @@ from devicefit.records import (
     Summary,
     TracedMemory,
 )
-from devicefit.records.prediction import interpolate_shape
+from devicefit.records.prediction import interpolate_layers, interpolate_shape
 from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
 
 H100_SXM = "nvidia-h100-sxm5-80gb"
@@ -90,10 +90,11 @@ def test_measured_shape_returns_its_own_fraction():
 
 def shepard(points, shape):
     """Inverse squared log2 distance weighting of the four nearest points, worked out directly."""
-    def squared(point):
-        return sum((math.log2(a) - math.log2(b)) ** 2 for a, b in zip(shape, point[:3], strict=True))
 
-    nearest = sorted((squared(p), p[3]) for p in points)[:4]
+    def squared(point):
+        return sum((math.log2(a) - math.log2(b)) ** 2 for a, b in zip(shape, point[:-1], strict=True))
+
+    nearest = sorted((squared(p), p[-1]) for p in points)[:4]
     return sum(f / d for d, f in nearest) / sum(1 / d for d, _ in nearest)
 
 
@@ -151,6 +152,35 @@ def test_a_measured_product_inside_a_cell_is_not_interpolated_over():
     assert interpolate_shape(grid, between) == pytest.approx(0.2 + 0.2 * math.log2(6) / 3)
     # A cell the few products are outside of still interpolates: M 16 to 64 is clear of them.
     assert interpolate_shape(points, (16, 1024, 1024)) == pytest.approx(0.4 + 0.2 / 3)
+
+
+def test_a_convolution_takes_its_own_layer_s_rate_along_m_and_interpolates_across_layers():
+    # Two layers, each run at three batches: (K 75, N 16) at M 1024, 8192 and 32768, and (K 400,
+    # N 16) at M 256 and 2048; and a 1x1 layer (K 96, N 24) measured only at M 25088.
+    points = (
+        (1024.0, 75.0, 16.0, 0.2),
+        (8192.0, 75.0, 16.0, 0.4),
+        (32768.0, 75.0, 16.0, 0.5),
+        (256.0, 400.0, 16.0, 0.3),
+        (2048.0, 400.0, 16.0, 0.6),
+        (25088.0, 96.0, 24.0, 0.05),
+    )
+    # Along M, in log2: M 4096 is two thirds of the way from 1024 to 8192.
+    assert interpolate_layers(points, (4096, 75, 16)) == pytest.approx(0.2 + 0.2 * 2 / 3)
+    # Beyond its measured M the layer keeps its last rate: not the 1x1 layer measured at that M,
+    # which Shepard's method over (M, K, N) leans on.
+    assert interpolate_layers(points, (100352, 75, 16)) == pytest.approx(0.5)
+    assert interpolate_shape(points, (25088, 75, 16)) < 0.4
+    assert interpolate_layers(points, (64, 75, 16)) == pytest.approx(0.2)
+    # Across layers, in (K, N), each at the shape's M: at M 8192 the (75, 16) layer runs at 0.4,
+    # the (400, 16) one keeps its M 2048 rate, 0.6, and the 1x1 layer its 0.05. K 150 has no
+    # measured cell around it (no layer at K 96 and N 16): Shepard's method over the three.
+    layers = ((75.0, 16.0, 0.4), (400.0, 16.0, 0.6), (96.0, 24.0, 0.05))
+    assert interpolate_layers(points, (8192, 150, 16)) == pytest.approx(shepard(layers, (150, 16)))
+    # With two layers alone, bracketing K 150 at the same N: linear in log2 K between them.
+    two = points[:5]
+    share = math.log2(150 / 75) / math.log2(400 / 75)
+    assert interpolate_layers(two, (8192, 150, 16)) == pytest.approx(0.4 + share * 0.2)
 
 
 def test_shape_between_measured_ones_is_inverse_squared_log2_distance_weighted():
@@ -535,6 +565,37 @@ def test_convolutions_interpolate_between_measured_layers_by_their_product_shape
     assert op_time(conv(), bare, host_overhead_s=0.0).compute_s == pytest.approx(2e6 / (1e12 * 0.5))
 
 
+def test_spatial_convolutions_pay_for_whole_blocks_of_output_channels():
+    # A device that computes 16 output channels at once, and one 16-channel layer measured at 0.4
+    # (the fit stores a measured layer by its padded channels, at the efficiency of that work).
+    device = make_device(
+        compute={"matmul.fp32": FLAT, "conv.fp32": FLAT},
+        conv_shapes={"conv.fp32": ((1000.0, 100.0, 16.0, 0.4),)},
+        conv_channel_block=16,
+    )
+
+    def compute_s(op, on=device):
+        return op_time(op, on, host_overhead_s=0.0).compute_s
+
+    wide = compute_s(conv((1000, 100, 16)))
+    assert wide == pytest.approx(3.2e6 / (1e12 * 0.4))  # 8 us
+    # 6 and 16 channels take the same time: 6 channels do 6/16 of the work in a whole block. So
+    # do their backward passes (here from the forward's layers, at 0.4 too).
+    assert compute_s(conv((1000, 100, 6))) == pytest.approx(wide)
+    assert compute_s(conv((1000, 100, 6), backward=True)) == pytest.approx(2 * wide)
+    # 24 channels take two blocks: 32 channels' work.
+    assert compute_s(conv((1000, 100, 24))) == pytest.approx(2 * wide)
+    # A 1x1 layer runs as a matrix product: its 6 channels cost 6/16 of the measured 16.
+    assert compute_s(conv((1000, 100, 6), detail="pointwise")) == pytest.approx(wide * 6 / 16)
+    # Without blocks (GPUs, older calibrations), FLOPs alone.
+    unblocked = dataclasses.replace(device, conv_channel_block=1)
+    assert compute_s(conv((1000, 100, 6)), unblocked) == pytest.approx(wide * 6 / 16)
+    # Devices from the defaults (no measured layers) pad too, on the intensity curve.
+    bare = make_device(compute={"matmul.fp32": FLAT, "conv.fp32": FLAT}, conv_channel_block=16)
+    # 1.2e6 FLOPs padded to 3.2e6, at half the peak.
+    assert compute_s(conv((1000, 100, 6)), bare) == pytest.approx(3.2e6 / (1e12 * 0.5))
+
+
 def pointwise(name, detail=""):
     """A pointwise function of 1e6 fp32 elements: 8 MB moved."""
     return OpCost(
@@ -875,6 +936,7 @@ def test_fit_turns_benchmarks_into_curves_and_host_costs():
     assert flat(model.conv_shapes["conv_backward.fp32"]) == pytest.approx([128, 144, 32, 0.2])
     # Memory: no datasheet bandwidth, so the largest triad's 20 GB/s is the reference.
     assert model.bandwidth_bytes_per_s == pytest.approx(2e10)
+    assert model.conv_channel_block == 8  # the CPU's 8 fp32 lanes
     assert flat(model.memory["stream"].points) == pytest.approx([1.2e5, 2.0, 1.2e7, 1.0])
     assert flat(model.memory["copy"].points) == pytest.approx([8e6, 0.8])
     # Adam: slope (1.31e-3 - 5e-5) / 63 per tensor, and the intercept per step.
@@ -890,6 +952,30 @@ def test_fit_turns_benchmarks_into_curves_and_host_costs():
             "op_overhead_s": LAUNCH_S,
             "module_overhead_s": 3e-6,
         }
+    )
+
+
+def test_fit_stores_spatial_layers_by_their_padded_output_channels():
+    def layer(c_out, kernel):
+        flops = 2.0 * 2048 * 16 * kernel**2 * c_out  # 2 x 32 x 32 outputs
+        return timed(
+            "conv2d",
+            f"conv2d.fp32.{c_out}.{kernel}",
+            flops / (0.3 * 1e11) + LAUNCH_S,
+            unit="FLOP/s",
+            dtype="fp32",
+            size=2,
+            shape=(2, 16, 32, 32, c_out, kernel, kernel),
+            flops_per_iteration=flops,
+            bytes_per_iteration=1e4,
+        )
+
+    results = [timed("launch", "launch", LAUNCH_S), layer(6, 3), layer(6, 1)]
+    model = fit_device_model(results, CPU, num_threads=2, source="t")
+    # 8 lanes: the 3x3 layer's 6 channels did 8 channels' work, at 0.3 x 8 / 6 of the peak; the
+    # 1x1 layer's are stored as measured.
+    assert flat(sorted(model.conv_shapes["conv.fp32"])) == pytest.approx(
+        [2048, 16, 6, 0.3, 2048, 144, 8, 0.4]
     )
 
 
@@ -1062,6 +1148,9 @@ def test_cpu_peak_is_derived_from_cores_lanes_and_clock(catalog):
     assert model.matmul_tile is None
     assert model.error_band == default_parameters("cpu", "zen3")["error_band"]
     assert "derived from cores" in model.source
+    # Its convolutions block channels by one AVX2 register, 8 floats; a GPU's do not.
+    assert model.conv_channel_block == 8
+    assert catalog_default_model(catalog.get(H100_SXM)).conv_channel_block == 1
 
 
 def test_tpu_fp32_is_three_bf16_passes(catalog):

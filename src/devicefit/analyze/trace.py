@@ -290,9 +290,10 @@ def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[in
 def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
     """Marks what changes an operator's efficiency beyond its size.
 
-    Depthwise convolutions, and backward passes of the weight's gradient alone; tanh-approximate
-    GELU (GPT-2's): on CPUs, tanh costs several times erf, so the two GELUs run at different
-    speeds; 2x2 max pooling, which compares fewer inputs per output than ResNet's 3x3.
+    Depthwise and pointwise (1x1) convolutions, and backward passes of the weight's gradient alone
+    (a first layer's, whatever its kernel); tanh-approximate GELU (GPT-2's): on CPUs, tanh costs
+    several times erf, so the two GELUs run at different speeds; 2x2 max pooling, which compares
+    fewer inputs per output than ResNet's 3x3.
     """
     if name in ("gelu", "gelu_backward") and kwargs.get("approximate") == "tanh":
         return "tanh"
@@ -306,6 +307,8 @@ def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
         # A first layer's backward: its input needs no gradient (output_mask[0] is False).
         if name == "convolution_backward" and not args[10][0]:
             return "weight_only"
+        if all(size == 1 for size in weight.shape[2:]):
+            return "pointwise"
     return ""
 
 

@@ -18,8 +18,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from devicefit.measure.plan import cold_working_set_bytes, last_level_cache_bytes
+from devicefit.predict.devices import conv_channel_block
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
-from devicefit.records.prediction import conv_gemm_shape
+from devicefit.records.prediction import conv_gemm_shape, padded_channels
 
 #: Benchmarks that feed each compute curve.
 _COMPUTE_CURVES = {
@@ -164,6 +165,7 @@ def fit_device_model(
     conv_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     lstm_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     any_cold = any("cold" in r.flags for r in usable if r.benchmark == "matmul")
+    block = conv_channel_block(device)
     cold_bytes = cold_working_set_bytes(device)
     for r in usable:
         kernel = _kernel_s(r, overhead, asynchronous)
@@ -187,7 +189,9 @@ def fit_device_model(
                 # Stride 1, "same" padding (micro.conv2d): the output is as large as the input.
                 batch, c_in, height, width, c_out, r_h, r_w = r.shape
                 m, k, n = conv_gemm_shape(batch, (height, width), c_in, (r_h, r_w), c_out)
-                conv_shapes[key].append((float(m), float(k), float(n), efficiency))
+                # A spatial layer does its output channels' padded work (1x1 layers do not pad).
+                padded = padded_channels(n, block) if r_h * r_w > 1 else float(n)
+                conv_shapes[key].append((float(m), float(k), padded, efficiency * padded / n))
             if r.benchmark in ("lstm", "lstm_backward") and r.shape:
                 # Keyed as the analysis shapes a layer, (T, B, I, 4H): by its last three.
                 _, batch, inputs, gates = r.shape
@@ -230,6 +234,7 @@ def fit_device_model(
         optimizer_tensor_s=per_tensor,
         optimizer_step_s=per_step,
         first_touch_s_per_byte=_first_touch_s_per_byte(usable),
+        conv_channel_block=block,
         cache_bytes=float(last_level_cache_bytes(device)),
         host_link_bytes_per_s=_median_value(usable, "h2d", 0.0) or device.host_link_bytes_per_s,
         memory_bytes=device.memory_bytes,

@@ -71,10 +71,29 @@ def _memory_curve(fraction: float, half_bytes: float) -> EfficiencyCurve:
     return EfficiencyCurve(points=tuple((b, fraction * b / (b + half_bytes)) for b in _SIZES))
 
 
+def _cpu_lanes(spec: DeviceSpec) -> int | None:
+    """fp32 SIMD lanes per core of a catalog CPU, from its ISA string (``None``: not a CPU, or unknown)."""
+    isa = (spec.isa or "").lower()
+    return next((n for name, n in _CPU_LANES if re.search(rf"\b{name}", isa)), None)
+
+
+def conv_channel_block(device: DeviceDescription) -> int:
+    """Output channels a device's convolutions compute together: a CPU's vector register of floats, else 1.
+
+    oneDNN lays out a CPU convolution's channels in blocks of one register of its widest ISA
+    (``nChw16c`` with AVX-512, ``nChw8c`` with AVX2), also on cores that execute AVX-512 on 256-bit
+    units: on a Zen 4, 3x3 and 5x5 layers with 8 or 16 output channels take the same time, and
+    with 24 or 32.
+    """
+    if device.kind != "cpu" or device.cpu is None:
+        return 1
+    features = set(device.cpu.isa_features)
+    return 16 if "avx512f" in features else 8 if "avx2" in features else device.cpu.simd_fp32_lanes
+
+
 def _cpu_fp32_peak(spec: DeviceSpec) -> float | None:
     """Cores x SIMD lanes x 2 FMA units x 2 FLOP x boost clock, where the catalog has no figure."""
-    isa = (spec.isa or "").lower()
-    lanes = next((n for name, n in _CPU_LANES if re.search(rf"\b{name}", isa)), None)
+    lanes = _cpu_lanes(spec)
     if not (lanes and spec.num_multiprocessors and spec.boost_clock_hz):
         return None
     return spec.num_multiprocessors * lanes * 2 * 2 * spec.boost_clock_hz
@@ -106,6 +125,7 @@ def default_model(
     num_multiprocessors: int | None = None,
     host_link_bytes_per_s: float | None = None,
     num_threads: int | None = None,
+    conv_channel_block: int = 1,
     note: str = "",
 ) -> DeviceModel:
     """A device's model from the shipped defaults of its kind and architecture and its own figures."""
@@ -141,6 +161,7 @@ def default_model(
         conv_overhead_s=p["conv_overhead_s"],
         host_link_bytes_per_s=host_link_bytes_per_s,
         memory_bytes=memory_bytes,
+        conv_channel_block=conv_channel_block,
         num_multiprocessors=num_multiprocessors if tile else None,
         matmul_tile=(int(tile[0]), int(tile[1])) if tile else None,
         fp32_conv_dtype=p.get("fp32_conv_dtype", "fp32") if "tf32" in peak_flops_per_s else "fp32",
@@ -180,6 +201,7 @@ def catalog_default_model(spec: DeviceSpec) -> DeviceModel:
         num_multiprocessors=spec.num_multiprocessors,
         host_link_bytes_per_s=spec.host_link_bytes_per_s,
         num_threads=spec.num_multiprocessors if spec.kind == "cpu" else None,
+        conv_channel_block=(_cpu_lanes(spec) or 1) if spec.kind == "cpu" else 1,
         note="; ".join(notes),
     )
 
@@ -206,6 +228,7 @@ def local_default_model(device: DeviceDescription, architecture: str | None) -> 
         num_multiprocessors=gpu.num_multiprocessors if gpu else None,
         host_link_bytes_per_s=device.host_link_bytes_per_s,
         num_threads=device.cpu.num_threads if device.cpu else None,
+        conv_channel_block=conv_channel_block(device),
         note="run 'devicefit calibrate' to measure this device",
     )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from devicefit.analyze.memory import LOOP_TEMPORARIES_PER_PARAMETER, estimate_memory, max_batch_size
 from devicefit.analyze.opclass import VIEWS
 from devicefit.records import ClassTime, DeviceModel, EfficiencyCurve, ModelCost, OpCost, Prediction
-from devicefit.records.prediction import interpolate_shape
+from devicefit.records.prediction import interpolate_layers, interpolate_shape, padded_channels
 
 #: Operator classes that run on matrix units, with the compute curve they use.
 _MATRIX_CLASSES = {"matmul": "matmul", "conv": "conv", "attention": "matmul"}
@@ -86,6 +86,22 @@ def _conv_points(op: OpCost, device: DeviceModel) -> _Points:
         if device.conv_shapes.get(key):
             return device.conv_shapes[key]
     return device.conv_shapes.get(f"{curve}.{dtype}", ())
+
+
+def blocked_conv(op: OpCost, device: DeviceModel) -> tuple[float, tuple[int, ...]]:
+    """A convolution's FLOPs and implicit product shape with its output channels padded to whole blocks.
+
+    Only spatial convolutions on a device that blocks channels (``conv_channel_block``) change:
+    depthwise layers are bandwidth-bound, and 1x1 layers run as matrix products, whose time grows
+    with their channels one by one.
+    """
+    flops = op.flops or 0.0
+    block = device.conv_channel_block
+    if op.op_class != "conv" or block <= 1 or op.detail in ("depthwise", "pointwise") or len(op.shape) != 3:
+        return flops, op.shape
+    m, k, n = op.shape
+    padded = int(padded_channels(n, block))
+    return flops * padded / n if n else flops, (m, k, padded)
 
 
 def _lstm_s(op: OpCost, points: _Points, recurrent_points: _Points, peak: float) -> float:
@@ -161,8 +177,9 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
     if lstm_s is not None:
         compute = lstm_s
     elif conv_points:
-        compute = flops / (
-            device.peak(_curve_key(op, device)[1]) * max(interpolate_shape(conv_points, op.shape), 1e-6)
+        work, shape = blocked_conv(op, device)
+        compute = work / (
+            device.peak(_curve_key(op, device)[1]) * max(interpolate_layers(conv_points, shape), 1e-6)
         )
     elif op.op_class != "conv" and op.op_class in _MATRIX_CLASSES and op.shape and (warm or cold):
         peak = device.peak(dtype)
@@ -182,7 +199,9 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
             or device.compute.get("matmul.fp32")
             or _FLAT
         ).at(flops / moved if moved else 1e3)
-        compute = flops / (device.peak(dtype) * efficiency * _wave_utilization(op, device))
+        compute = blocked_conv(op, device)[0] / (
+            device.peak(dtype) * efficiency * _wave_utilization(op, device)
+        )
     else:
         compute = flops / device.peak("fp32")
     family = {"tanh": "activation_tanh", "2x2": "max_pool_2x2"}.get(op.detail, op.name)

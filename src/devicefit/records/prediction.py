@@ -77,9 +77,16 @@ class DeviceModel:
             like ``compute`` (``conv.fp32``, ``conv_backward.fp32``): a convolution's efficiency is
             interpolated from the layers nearest to its shape, so narrow layers (few channels, which
             fill few SIMD lanes) are told apart from wide ones of the same arithmetic intensity.
+            Spatial layers' output channels are padded to ``conv_channel_block`` in these shapes, and
+            their efficiency is that of the padded work.
         lstm_shapes: Measured LSTM layers by their ``(batch, inputs, 4 x hidden)``, keyed ``lstm.fp32``
             and ``lstm_backward.fp32``: the fused recurrent cell's efficiency, interpolated to a
             layer's shape (its small per-step products run far from what a lone product reaches).
+        conv_channel_block: Output channels a spatial (not 1x1, not depthwise) convolution computes
+            together: a layer with fewer costs a whole block, as with the next multiple. oneDNN's CPU
+            layouts block channels by one SIMD register of fp32 lanes (16 with AVX-512, 8 with AVX2):
+            on a Zen 4, a 5x5 layer with 4, 6, 8 or 16 output channels takes the same time, and one
+            with 24 as long as one with 32. 1 where nothing is known (GPUs).
         cache_bytes: The last-level cache: a step whose working set fits in it runs warm.
         optimizer_tensor_s: Host time of one optimizer step per parameter tensor, by optimizer
             (PyTorch's per-parameter loop runs Python for each).
@@ -123,6 +130,7 @@ class DeviceModel:
     optimizer_tensor_s: dict[str, float] = field(default_factory=dict)
     optimizer_step_s: dict[str, float] = field(default_factory=dict)
     first_touch_s_per_byte: float = 0.0
+    conv_channel_block: int = 1
     cache_bytes: float | None = None
     fp32_matmul_dtype: str = "fp32"
     fp32_conv_dtype: str = "fp32"
@@ -234,6 +242,11 @@ def conv_gemm_shape(
     )
 
 
+def padded_channels(channels: float, block: int) -> float:
+    """``channels`` rounded up to a whole number of blocks of ``block`` (unchanged for a block of 1)."""
+    return float(math.ceil(channels / block) * block) if block > 1 else float(channels)
+
+
 def lstm_layer_flops(steps: int, batch_size: int, inputs: int, gates: int, hidden: int) -> int:
     """FLOPs of one LSTM layer's forward over ``steps`` time steps (a multiply-add is 2).
 
@@ -244,7 +257,7 @@ def lstm_layer_flops(steps: int, batch_size: int, inputs: int, gates: int, hidde
     return steps * batch_size * (2 * gates * (inputs + hidden) + 9 * gates // 4)
 
 
-_Points = tuple[tuple[float, float, float, float], ...]
+_Points = tuple[tuple[float, ...], ...]
 
 
 def interpolate_shape(points: _Points, shape: tuple[int, ...]) -> float:
@@ -254,20 +267,23 @@ def interpolate_shape(points: _Points, shape: tuple[int, ...]) -> float:
     products at the grid sizes just below and above each of M, K and N all measured, and no other
     measured product within the cell), trilinear interpolation: each size's share of the way from
     the size below it to the size above, in log2. Elsewhere (products beyond the grid, or without a
-    measured cell around them, as most convolutions' and LSTM layers' scattered shapes are), the
-    four nearest products by distance between log2 sizes (64 is as far from 128 as 1024 from 2048),
-    each weighted by one over its squared distance (Shepard's method). Shepard's weights favour the
-    nearest points over those bracketing the shape: on a Zen 4, (16, 1024, 1024) took the
-    efficiency of its (8, *, *) neighbours, 36% slower than it runs, where interpolation between
-    M = 8 and 64 is within 8%.
+    measured cell around them, as LSTM layers' scattered shapes are), the four nearest products by
+    distance between log2 sizes (64 is as far from 128 as 1024 from 2048), each weighted by one over
+    its squared distance (Shepard's method). Shepard's weights favour the nearest points over those
+    bracketing the shape: on a Zen 4, (16, 1024, 1024) took the efficiency of its (8, *, *)
+    neighbours, 36% slower than it runs, where interpolation between M = 8 and 64 is within 8%.
+
+    Points may have any number of sizes before their efficiency; the shape's last as many are used.
     """
-    inside = _trilinear(points, shape[-3:])
+    dims = len(points[0]) - 1 if points else 3
+    shape = shape[-dims:]
+    inside = _grid_interpolation(points, shape)
     if inside is not None:
         return inside
-    target = [math.log2(max(size, 1)) for size in shape[-3:]]
+    target = [math.log2(max(size, 1)) for size in shape]
     ranked = []
-    for m, k, n, fraction in points:
-        distance = sum((a - math.log2(max(b, 1))) ** 2 for a, b in zip(target, (m, k, n), strict=True))
+    for *sizes, fraction in points:
+        distance = sum((a - math.log2(max(b, 1))) ** 2 for a, b in zip(target, sizes, strict=True))
         if distance == 0:
             return fraction
         ranked.append((distance, fraction))
@@ -276,33 +292,69 @@ def interpolate_shape(points: _Points, shape: tuple[int, ...]) -> float:
     return sum(w * f for w, (_, f) in zip(weights, nearest, strict=True)) / sum(weights)
 
 
+def interpolate_layers(points: _Points, shape: tuple[int, ...]) -> float:
+    """Efficiency of a convolution's (M, K, N) from the measured layers nearest it: along M, then across.
+
+    Each measured layer (its K and N: inputs per output and output channels) ran at a few batch
+    sizes, so at a few M (output positions). Its efficiency at the shape's M is interpolated in
+    log2 M between them, and held at the nearest beyond them: a layer run over more positions than
+    measured keeps the measured rate, where Shepard's method over (M, K, N) would take it from
+    other layers that happened to be measured at that M. On a Zen 4, the first layer of the CIFAR
+    network (75 inputs, 6 channels) at batch 32 took the efficiency of MobileNetV2's 1x1 layers
+    measured at a similar M, and was predicted 45% slow; from its own layer, measured at batches
+    1, 8 and 32, it is 8% fast, and 2% slow at batch 128. Across layers, in (K, N), as
+    ``interpolate_shape``: between grid neighbours where they bracket the shape, else Shepard's
+    method.
+    """
+    m, k, n = shape[-3:]
+    by_layer: dict[tuple[float, float], list[tuple[float, float]]] = {}
+    for pm, pk, pn, fraction in points:
+        by_layer.setdefault((pk, pn), []).append((pm, fraction))
+    layers = tuple((pk, pn, _along(sorted(curve), m)) for (pk, pn), curve in sorted(by_layer.items()))
+    return interpolate_shape(layers, (k, n))
+
+
+def _along(curve: Sequence[tuple[float, float]], size: float) -> float:
+    """Linear interpolation in log2 ``size`` between sorted ``(size, value)`` points, flat beyond them."""
+    at = bisect.bisect_left(curve, (size,))
+    if at == 0:
+        return curve[0][1]
+    if at == len(curve):
+        return curve[-1][1]
+    (low, low_value), (high, high_value) = curve[at - 1], curve[at]
+    if size == high:
+        return high_value
+    share = math.log2(size / low) / math.log2(high / low)
+    return low_value + share * (high_value - low_value)
+
+
 @functools.lru_cache(maxsize=256)
-def _grid(points: _Points) -> tuple[dict[tuple[float, float, float], float], tuple[tuple[float, ...], ...]]:
-    """Measured products by shape, and each dimension's grid sizes.
+def _grid(points: _Points) -> tuple[dict[tuple[float, ...], float], tuple[tuple[float, ...], ...]]:
+    """Measured points by their sizes, and each dimension's grid sizes.
 
     A grid size is one measured at least half as often as the most measured size of its dimension:
     the odd extra shapes (a vocabulary-wide head) are not, and would otherwise bracket products
     between grid sizes with corners nobody measured.
     """
-    table = {(m, k, n): fraction for m, k, n, fraction in points}
+    table = {tuple(sizes): fraction for *sizes, fraction in points}
     axes = []
-    for dimension in range(3):
+    for dimension in range(len(points[0]) - 1):
         counts = Counter(point[dimension] for point in points)
         most = max(counts.values(), default=0)
         axes.append(tuple(sorted(size for size, count in counts.items() if 2 * count >= most)))
     return table, tuple(axes)
 
 
-def _trilinear(points: _Points, shape: tuple[int, ...]) -> float | None:
-    """Trilinear interpolation in log2 sizes inside a fully measured grid cell (``None``: not inside one).
+def _grid_interpolation(points: _Points, shape: tuple[int, ...]) -> float | None:
+    """Multilinear interpolation in log2 sizes inside a fully measured grid cell (``None``: not inside one).
 
-    A cell with any other measured product in it (a grid size whose products were too few to count,
+    A cell with any other measured point in it (a grid size whose points were too few to count,
     say) is not used: interpolating across it would ignore a measurement nearer the shape.
     """
-    if len(shape) != 3 or not points:
+    if not points or len(shape) != len(points[0]) - 1:
         return None
     table, axes = _grid(points)
-    measured_here = table.get((float(shape[0]), float(shape[1]), float(shape[2])))
+    measured_here = table.get(tuple(float(size) for size in shape))
     if measured_here is not None:
         return measured_here
     brackets: list[tuple[tuple[float, float], ...]] = []
@@ -323,9 +375,9 @@ def _trilinear(points: _Points, shape: tuple[int, ...]) -> float | None:
         if inside and measured not in corners:
             return None
     total = 0.0
-    for (m, wm), (k, wk), (n, wn) in itertools.product(*brackets):
-        fraction = table.get((m, k, n))
+    for corner in itertools.product(*brackets):
+        fraction = table.get(tuple(size for size, _ in corner))
         if fraction is None:
             return None
-        total += wm * wk * wn * fraction
+        total += math.prod(weight for _, weight in corner) * fraction
     return total
