@@ -1148,6 +1148,10 @@ def test_cpu_peak_is_derived_from_cores_lanes_and_clock(catalog):
     assert model.matmul_tile is None
     assert model.error_band == default_parameters("cpu", "zen3")["error_band"]
     assert "derived from cores" in model.source
+    # Zen 4 runs AVX-512 on two 256-bit FMA units: 8 lanes, as Zen 3, not the ISA's 16.
+    zen4 = catalog_default_model(catalog.get("amd-epyc-9654"))
+    assert zen4.peak_flops_per_s["fp32"] == pytest.approx(96 * 8 * 2 * 2 * 3.7e9)
+    assert "8 lanes x 2 FMA units (AMD Zen 4" in zen4.source
     # Its convolutions block channels by one AVX2 register, 8 floats; a GPU's do not.
     assert model.conv_channel_block == 8
     assert catalog_default_model(catalog.get(H100_SXM)).conv_channel_block == 1

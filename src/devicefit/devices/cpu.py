@@ -137,6 +137,22 @@ def select_core(
     )
 
 
+def core_for_architecture(architecture: str | None) -> CoreSpec | None:
+    """The FMA configuration of a core architecture named as the hardware catalog does (``zen4``).
+
+    ``None`` where ``cpu_cores.toml`` has no entry for it.
+    """
+    entry = next((e for e in _core_table() if architecture in e.get("architectures", ())), None)
+    if entry is None:
+        return None
+    return CoreSpec(
+        name=entry["name"],
+        fma_units=entry["fma_units"],
+        fma_width_bits=entry["fma_width_bits"],
+        source=entry["source"],
+    )
+
+
 def derive_cpu_peaks(props: CPUProperties) -> tuple[Peak, ...]:
     """Derives theoretical peak FLOP/s by dtype: cores x lanes x FMA units x 2 x clock.
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from devicefit.data import load_packaged_toml
+from devicefit.devices.cpu import core_for_architecture
 from devicefit.errors import UsageError
 from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
 
@@ -91,12 +92,25 @@ def conv_channel_block(device: DeviceDescription) -> int:
     return 16 if "avx512f" in features else 8 if "avx2" in features else device.cpu.simd_fp32_lanes
 
 
-def _cpu_fp32_peak(spec: DeviceSpec) -> float | None:
-    """Cores x SIMD lanes x 2 FMA units x 2 FLOP x boost clock, where the catalog has no figure."""
-    lanes = _cpu_lanes(spec)
-    if not (lanes and spec.num_multiprocessors and spec.boost_clock_hz):
+def _cpu_fp32_peak(spec: DeviceSpec) -> tuple[float, str] | None:
+    """Cores x fp32 lanes per FMA unit x FMA units x 2 FLOP x boost clock, where the catalog has none.
+
+    The FMA units are those ``cpu_cores.toml`` gives the core's architecture: Zen 4 executes
+    AVX-512 on two 256-bit units, so 8 lanes, not the ISA's 16. Without an entry, two units as
+    wide as the widest vector extension in the catalog's ISA string, said to be an assumption.
+    Returns the peak and how it was derived.
+    """
+    if not (spec.num_multiprocessors and spec.boost_clock_hz):
         return None
-    return spec.num_multiprocessors * lanes * 2 * 2 * spec.boost_clock_hz
+    core = core_for_architecture(spec.architecture)
+    if core is not None:
+        lanes, units, how = core.fma_width_bits // 32, core.fma_units, f"{core.name}, cpu_cores.toml"
+    else:
+        lanes, units, how = _cpu_lanes(spec), 2, "assumed from the ISA"
+        if lanes is None:
+            return None
+    peak = spec.num_multiprocessors * lanes * units * 2 * spec.boost_clock_hz
+    return peak, f"fp32 peak derived from cores x {lanes} lanes x {units} FMA units ({how}) x 2 x boost clock"
 
 
 def _peaks(spec: DeviceSpec, parameters: Mapping[str, Any]) -> tuple[dict[str, float], list[str]]:
@@ -105,8 +119,8 @@ def _peaks(spec: DeviceSpec, parameters: Mapping[str, Any]) -> tuple[dict[str, f
     if "fp32" not in peaks and spec.kind == "cpu":
         derived = _cpu_fp32_peak(spec)
         if derived:
-            peaks["fp32"] = derived
-            notes.append("fp32 peak derived from cores x SIMD lanes x 2 FMA x 2 x boost clock")
+            peaks["fp32"], how = derived
+            notes.append(how)
     if "fp32" not in peaks and "bf16" in peaks and spec.kind == "tpu":
         peaks["fp32"] = peaks["bf16"] / parameters.get("fp32_matmul_passes", 3)
         notes.append("fp32 products taken as three bf16 passes")
