@@ -161,10 +161,11 @@ def render_catalog_device(device: DeviceSpec, sources: Mapping[str, SourceSpec])
     if device.aliases:
         header.append(f"; reported as {', '.join(device.aliases)}", style="dim")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    # On a narrow terminal the sources wrap between their words rather than values within theirs.
     table.add_column("figure", style="cyan", no_wrap=True)
-    table.add_column("value", overflow="fold")
+    table.add_column("value", overflow="fold", min_width=16)
     table.add_column("SI value", justify="right", style="dim", no_wrap=True)
-    table.add_column("sources", no_wrap=True)
+    table.add_column("sources", overflow="fold")
     for label, value, stored, paths in _figures(device):
         table.add_row(label, Text(value), stored, _source_cell(device, paths, sources))
     notes = Text(f"notes: {device.notes}") if device.notes else Text("")
