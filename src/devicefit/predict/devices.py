@@ -103,12 +103,13 @@ def _cpu_fp32_peak(spec: DeviceSpec) -> tuple[float, str] | None:
     if not (spec.num_multiprocessors and spec.boost_clock_hz):
         return None
     core = core_for_architecture(spec.architecture)
+    isa_lanes = _cpu_lanes(spec)
     if core is not None:
         lanes, units, how = core.fma_width_bits // 32, core.fma_units, f"{core.name}, cpu_cores.toml"
+    elif isa_lanes is not None:
+        lanes, units, how = isa_lanes, 2, "assumed from the ISA"
     else:
-        lanes, units, how = _cpu_lanes(spec), 2, "assumed from the ISA"
-        if lanes is None:
-            return None
+        return None
     peak = spec.num_multiprocessors * lanes * units * 2 * spec.boost_clock_hz
     return peak, f"fp32 peak derived from cores x {lanes} lanes x {units} FMA units ({how}) x 2 x boost clock"
 
