@@ -8,7 +8,9 @@ the LSTM, first-layer, 7x7, pooling, pointwise and fresh-page measurements the f
 ``epyc_zen4_2vcpu`` a 2-vCPU AMD EPYC (Zen 4, AVX-512) VM (2026-12-04), run with the same code
 as the Xeon's but on a machine none of that code was developed on; ``epyc_zen4_2vcpu_1205`` another
 run there (2026-12-05, with M = 4 products in the grid) that also keeps its raw calibration results
-(``calibration_cpu_epyc_zen4_2vcpu_1205.json.gz``), so the fit itself is checked on real data.
+(``calibration_cpu_epyc_zen4_2vcpu_1205.json.gz``), so the fit itself is checked on real data;
+``epyc_zen4_2vcpu_1205_pm`` a run that afternoon, after convolutions were measured at batch 32 too
+and priced by whole channel blocks, with its calibration.
 Re-predicting those steps with today's code guards the performance model against regressions on
 machines CI may not be; the recorded figures are quoted in docs/prediction-accuracy.md.
 """
@@ -32,9 +34,13 @@ RECORDED = (
     "prediction_cpu_xeon_2vcpu.json",
     "prediction_cpu_epyc_zen4_2vcpu.json",
     "prediction_cpu_epyc_zen4_2vcpu_1205.json",
+    "prediction_cpu_epyc_zen4_2vcpu_1205_pm.json",
 )
 #: The raw calibration results behind a recording, where it kept them.
-CALIBRATIONS = {"prediction_cpu_epyc_zen4_2vcpu_1205.json": "calibration_cpu_epyc_zen4_2vcpu_1205.json.gz"}
+CALIBRATIONS = {
+    "prediction_cpu_epyc_zen4_2vcpu_1205.json": "calibration_cpu_epyc_zen4_2vcpu_1205.json.gz",
+    "prediction_cpu_epyc_zen4_2vcpu_1205_pm.json": "calibration_cpu_epyc_zen4_2vcpu_1205_pm.json.gz",
+}
 #: Models small enough to analyze in a few seconds each.
 SMALL = ("mlp", "cifar-cnn", "lstm-lm", "resnet18")
 
