@@ -125,17 +125,26 @@ def test_a_first_layer_s_backward_is_marked_weight_only(resnet50):
     assert next(op for op in backward if op.module == "stem.0").flops == stem.flops
 
 
-def test_one_by_one_convolutions_are_marked_pointwise():
-    mobilenet = analyze_model("mobilenet-v2", 1)
-    convs = [op for op in mobilenet.ops if op.name in ("convolution", "convolution_backward")]
-    pointwise = {op.module for op in convs if op.detail == "pointwise"}
-    # Every inverted residual block but the first expands and projects by 1x1 layers; the last
-    # layer (320 to 1280 channels) is one too. The stem (3x3, weight-only backward) and the 3x3
-    # depthwise layers are not.
-    assert len(pointwise) == 2 * 17 - 1 + 1
-    assert {op.detail for op in convs if op.module not in pointwise} == {"", "depthwise", "weight_only"}
-    cnn = analyze_model("cifar-cnn", 2)
-    assert {op.detail for op in cnn.ops if op.name == "convolution"} == {""}
+def test_convolutions_are_marked_by_whether_a_cpu_runs_them_channel_blocked():
+    def blocking(model, batch):
+        cost = analyze_model(model, batch)
+        return {(op.module, op.channel_blocking) for op in cost.ops if op.name == "convolution"}
+
+    mobilenet = dict(blocking("mobilenet-v2", 1))
+    # The stem (3x3, stride 2) runs by oneDNN; depthwise layers by its GEMM; at batch 1 a 1x1
+    # layer runs by oneDNN only with more than one thread, and the last blocks' 1x1 layers, on
+    # 7x7 maps of 160 channels (7840 elements), by PyTorch's own kernel.
+    assert mobilenet["features.0"] == "always"
+    assert mobilenet["features.3.body.0"] == "never"  # depthwise
+    assert mobilenet["features.3.body.3"] == "threaded"
+    assert mobilenet["features.17.body.0"] == "never"
+    assert mobilenet["features.17.body.6"] == "threaded"  # from 960 channels: 47040 elements
+    assert {v for _, v in blocking("mobilenet-v2", 16)} == {"always", "never"}
+    assert {v for _, v in blocking("cifar-cnn", 2)} == {"always"}
+    backward = {
+        op.channel_blocking for op in analyze_model("cifar-cnn", 2).ops if op.name == "convolution_backward"
+    }
+    assert backward == {"always"}
 
 
 def test_memory_components(resnet50):

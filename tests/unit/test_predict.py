@@ -48,7 +48,12 @@ from devicefit.records import (
     Summary,
     TracedMemory,
 )
-from devicefit.records.prediction import interpolate_layers, interpolate_shape
+from devicefit.records.prediction import (
+    conv_channel_blocking,
+    interpolate_layers,
+    interpolate_shape,
+    runs_blocked,
+)
 from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
 
 H100_SXM = "nvidia-h100-sxm5-80gb"
@@ -522,7 +527,7 @@ def test_products_without_curves_of_their_dtype_fall_back_instead_of_failing():
     assert op_time(mm(), bare, host_overhead_s=0.0).compute_s == pytest.approx(2e9 / 1e12)
 
 
-def conv(shape=(1000, 100, 10), *, backward=False, detail=""):
+def conv(shape=(1000, 100, 10), *, backward=False, detail="", blocking="always"):
     """A convolution whose implicit product is ``shape``: 2e6 FLOPs forward by default."""
     flops = 2.0 * math.prod(shape) * (2 if backward else 1)
     return OpCost(
@@ -536,6 +541,7 @@ def conv(shape=(1000, 100, 10), *, backward=False, detail=""):
         dtype="fp32",
         detail=detail,
         shape=shape,
+        channel_blocking=blocking,
     )
 
 
@@ -565,13 +571,15 @@ def test_convolutions_interpolate_between_measured_layers_by_their_product_shape
     assert op_time(conv(), bare, host_overhead_s=0.0).compute_s == pytest.approx(2e6 / (1e12 * 0.5))
 
 
-def test_spatial_convolutions_pay_for_whole_blocks_of_output_channels():
-    # A device that computes 16 output channels at once, and one 16-channel layer measured at 0.4
-    # (the fit stores a measured layer by its padded channels, at the efficiency of that work).
+def test_channel_blocked_convolutions_pay_for_whole_blocks_of_output_channels():
+    # A two-thread device that computes 16 output channels at once, and one 16-channel layer
+    # measured at 0.4 (the fit stores a blocked layer by its padded channels, at the efficiency of
+    # that work).
     device = make_device(
         compute={"matmul.fp32": FLAT, "conv.fp32": FLAT},
         conv_shapes={"conv.fp32": ((1000.0, 100.0, 16.0, 0.4),)},
         conv_channel_block=16,
+        num_threads=2,
     )
 
     def compute_s(op, on=device):
@@ -585,15 +593,40 @@ def test_spatial_convolutions_pay_for_whole_blocks_of_output_channels():
     assert compute_s(conv((1000, 100, 6), backward=True)) == pytest.approx(2 * wide)
     # 24 channels take two blocks: 32 channels' work.
     assert compute_s(conv((1000, 100, 24))) == pytest.approx(2 * wide)
-    # A 1x1 layer runs as a matrix product: its 6 channels cost 6/16 of the measured 16.
-    assert compute_s(conv((1000, 100, 6), detail="pointwise")) == pytest.approx(wide * 6 / 16)
+    # A layer PyTorch runs by its own kernels (a small one, a grouped one) is priced by its FLOPs.
+    assert compute_s(conv((1000, 100, 6), blocking="never")) == pytest.approx(wide * 6 / 16)
+    # A small-batch 1x1 layer runs by oneDNN with two threads, by PyTorch's own kernel with one.
+    assert compute_s(conv((1000, 100, 6), blocking="threaded")) == pytest.approx(wide)
+    one_thread = dataclasses.replace(device, num_threads=1)
+    assert compute_s(conv((1000, 100, 6), blocking="threaded"), one_thread) == pytest.approx(wide * 6 / 16)
     # Without blocks (GPUs, older calibrations), FLOPs alone.
     unblocked = dataclasses.replace(device, conv_channel_block=1)
     assert compute_s(conv((1000, 100, 6)), unblocked) == pytest.approx(wide * 6 / 16)
-    # Devices from the defaults (no measured layers) pad too, on the intensity curve.
+    # Devices from the defaults (no measured layers) pad too, on the intensity curve: 1.2e6 FLOPs
+    # padded to 3.2e6, at half the peak.
     bare = make_device(compute={"matmul.fp32": FLAT, "conv.fp32": FLAT}, conv_channel_block=16)
-    # 1.2e6 FLOPs padded to 3.2e6, at half the peak.
     assert compute_s(conv((1000, 100, 6)), bare) == pytest.approx(3.2e6 / (1e12 * 0.5))
+
+
+def test_which_convolutions_pytorch_runs_channel_blocked():
+    def blocking(batch=8, elements=10**6, kernel=(3, 3), strided=False, groups=1, dtype="fp32"):
+        return conv_channel_blocking(
+            batch=batch, input_elements=elements, kernel=kernel, strided=strided, groups=groups, dtype=dtype
+        )
+
+    assert blocking() == "always"
+    # Small layers at batch 1 run by PyTorch's own kernels: 3x3 on 64 x 14 x 14 (12544 elements),
+    # not on 64 x 28 x 28, and never a 5x5 (kernels over 3x3 always go to oneDNN).
+    assert blocking(batch=1, elements=64 * 14 * 14) == "never"
+    assert blocking(batch=1, elements=64 * 28 * 28) == "always"
+    assert blocking(batch=1, elements=3 * 32 * 32, kernel=(5, 5)) == "always"
+    # Unstrided 1x1 layers below batch 16: oneDNN only with more than one thread.
+    assert blocking(batch=4, kernel=(1, 1)) == "threaded"
+    assert blocking(batch=16, kernel=(1, 1)) == blocking(batch=4, kernel=(1, 1), strided=True) == "always"
+    # Grouped layers run by oneDNN's GEMM; bf16 always by oneDNN.
+    assert blocking(groups=2) == "never"
+    assert blocking(batch=1, elements=100, dtype="bf16") == "always"
+    assert runs_blocked("threaded", 2) and not runs_blocked("threaded", 1) and not runs_blocked("never", 8)
 
 
 def pointwise(name, detail=""):
@@ -970,13 +1003,20 @@ def test_fit_stores_spatial_layers_by_their_padded_output_channels():
             bytes_per_iteration=1e4,
         )
 
-    results = [timed("launch", "launch", LAUNCH_S), layer(6, 3), layer(6, 1)]
-    model = fit_device_model(results, CPU, num_threads=2, source="t")
-    # 8 lanes: the 3x3 layer's 6 channels did 8 channels' work, at 0.3 x 8 / 6 of the peak; the
-    # 1x1 layer's are stored as measured.
-    assert flat(sorted(model.conv_shapes["conv.fp32"])) == pytest.approx(
-        [2048, 16, 6, 0.3, 2048, 144, 8, 0.4]
-    )
+    def fitted(threads):
+        layers = [dataclasses.replace(layer(6, k), num_threads=threads) for k in (3, 1)]
+        results = [timed("launch", "launch", LAUNCH_S, num_threads=threads), *layers]
+        return fit_device_model(results, CPU, num_threads=threads, source="t")
+
+    # 8 lanes: the 3x3 layer's 6 channels did 8 channels' work, at 0.3 x 8 / 6 of the peak. At one
+    # thread the 1x1 layer (batch 2) ran by PyTorch's own kernel, and is stored as measured.
+    one = fitted(1)
+    assert flat(sorted(one.conv_shapes["conv.fp32"])) == pytest.approx([2048, 16, 6, 0.3, 2048, 144, 8, 0.4])
+    # The intensity curve, for convolutions without measured layers, has the same efficiencies.
+    assert sorted(f for _, f in one.compute["conv.fp32"].points) == pytest.approx([0.3, 0.4])
+    # At two threads oneDNN ran it, channel-blocked too.
+    two = fitted(2)
+    assert flat(sorted(two.conv_shapes["conv.fp32"])) == pytest.approx([2048, 16, 8, 0.4, 2048, 144, 8, 0.4])
 
 
 def test_fit_filters_threads_and_uses_the_datasheet_bandwidth():

@@ -36,7 +36,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
 from devicefit.records import OpCost
-from devicefit.records.prediction import conv_gemm_shape, lstm_layer_flops
+from devicefit.records.prediction import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
 from devicefit.workloads import build_model
 from devicefit.workloads.base import ModelInstance
 
@@ -253,6 +253,7 @@ class _Recorder(TorchDispatchMode):
                 dtype=_DTYPE_NAMES.get(outputs[0].dtype, str(outputs[0].dtype)) if outputs else "",
                 detail=_detail(name, args, kwargs),
                 shape=_matmul_shape(name, args, outputs),
+                channel_blocking=_channel_blocking(name, args, outputs),
             )
         )
 
@@ -287,13 +288,36 @@ def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[in
     return (int(a.shape[-2]), int(a.shape[-1]), int(b.shape[-1]))
 
 
+def _channel_blocking(name: str, args: Any, outputs: list[torch.Tensor]) -> str:
+    """When a CPU runs a convolution channel-blocked (``conv_channel_blocking``); ``""`` for other ops."""
+    if name not in ("convolution", "convolution_backward"):
+        return ""
+    # Forward: (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups);
+    # backward: (grad_output, input, weight, bias_sizes, stride, padding, dilation, ...).
+    x, weight, stride, dilation, transposed, groups = (
+        (args[0], args[1], args[3], args[5], args[6], args[8])
+        if name == "convolution"
+        else (args[1], args[2], args[4], args[6], args[7], args[9])
+    )
+    if transposed or x.dim() < 3:
+        return ""
+    dtype = outputs[0].dtype if name == "convolution" else x.dtype
+    return conv_channel_blocking(
+        batch=int(x.shape[0]),
+        input_elements=int(x.numel()),
+        kernel=[int(size) for size in weight.shape[2:]],
+        strided=any(int(v) != 1 for v in (*stride, *dilation)),
+        groups=int(groups),
+        dtype=_DTYPE_NAMES.get(dtype, str(dtype)),
+    )
+
+
 def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
     """Marks what changes an operator's efficiency beyond its size.
 
-    Depthwise and pointwise (1x1) convolutions, and backward passes of the weight's gradient alone
-    (a first layer's, whatever its kernel); tanh-approximate GELU (GPT-2's): on CPUs, tanh costs
-    several times erf, so the two GELUs run at different speeds; 2x2 max pooling, which compares
-    fewer inputs per output than ResNet's 3x3.
+    Depthwise convolutions, and backward passes of the weight's gradient alone; tanh-approximate
+    GELU (GPT-2's): on CPUs, tanh costs several times erf, so the two GELUs run at different
+    speeds; 2x2 max pooling, which compares fewer inputs per output than ResNet's 3x3.
     """
     if name in ("gelu", "gelu_backward") and kwargs.get("approximate") == "tanh":
         return "tanh"
@@ -307,8 +331,6 @@ def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
         # A first layer's backward: its input needs no gradient (output_mask[0] is False).
         if name == "convolution_backward" and not args[10][0]:
             return "weight_only"
-        if all(size == 1 for size in weight.shape[2:]):
-            return "pointwise"
     return ""
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from devicefit.measure.plan import cold_working_set_bytes, last_level_cache_bytes
 from devicefit.predict.devices import conv_channel_block
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
-from devicefit.records.prediction import conv_gemm_shape, padded_channels
+from devicefit.records.prediction import conv_channel_blocking, conv_gemm_shape, padded_channels, runs_blocked
 
 #: Benchmarks that feed each compute curve.
 _COMPUTE_CURVES = {
@@ -87,6 +87,33 @@ def _unique_shapes(
     for m, k, n, fraction in points:
         by_shape[(m, k, n)].append(fraction)
     return tuple((*shape, statistics.median(f)) for shape, f in sorted(by_shape.items()))
+
+
+#: Dense convolution benchmarks, which may run channel-blocked.
+_BLOCKED_CONVS = ("conv2d", "conv2d_backward", "conv2d_backward_weight")
+
+
+def _blocked_channels(result: Result, block: int) -> tuple[float, float] | None:
+    """A measured dense convolution's output channels in whole blocks, and their share of its own.
+
+    ``None`` unless it ran channel-blocked.
+    """
+    if result.benchmark not in _BLOCKED_CONVS or not result.shape or block <= 1 or not result.dtype:
+        return None
+    # Stride 1, "same" padding, one group (micro.conv2d).
+    batch, c_in, height, width, c_out, r_h, r_w = result.shape
+    blocking = conv_channel_blocking(
+        batch=batch,
+        input_elements=batch * c_in * height * width,
+        kernel=(r_h, r_w),
+        strided=False,
+        groups=1,
+        dtype=result.dtype,
+    )
+    if not c_out or not runs_blocked(blocking, result.num_threads):
+        return None
+    padded = padded_channels(c_out, block)
+    return padded, padded / c_out
 
 
 def _kernel_s(result: Result, overhead_s: float, asynchronous: bool) -> float | None:
@@ -173,6 +200,10 @@ def fit_device_model(
             continue
         if r.benchmark in _COMPUTE_CURVES and r.flops_per_iteration and r.dtype:
             efficiency = r.flops_per_iteration / kernel / peak_reference(device, r.dtype)
+            blocked = _blocked_channels(r, block)
+            if blocked is not None:
+                # A channel-blocked layer's efficiency is that of the work it does, whole blocks.
+                efficiency *= blocked[1]
             # A product whose own data overflow the cache was not rotated: warm and cold at once.
             overflows = r.bytes_per_iteration >= cold_bytes
             cold = "cold" in r.flags or overflows
@@ -189,9 +220,7 @@ def fit_device_model(
                 # Stride 1, "same" padding (micro.conv2d): the output is as large as the input.
                 batch, c_in, height, width, c_out, r_h, r_w = r.shape
                 m, k, n = conv_gemm_shape(batch, (height, width), c_in, (r_h, r_w), c_out)
-                # A spatial layer does its output channels' padded work (1x1 layers do not pad).
-                padded = padded_channels(n, block) if r_h * r_w > 1 else float(n)
-                conv_shapes[key].append((float(m), float(k), padded, efficiency * padded / n))
+                conv_shapes[key].append((float(m), float(k), blocked[0] if blocked else float(n), efficiency))
             if r.benchmark in ("lstm", "lstm_backward") and r.shape:
                 # Keyed as the analysis shapes a layer, (T, B, I, 4H): by its last three.
                 _, batch, inputs, gates = r.shape

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from devicefit.analyze.memory import LOOP_TEMPORARIES_PER_PARAMETER, estimate_memory, max_batch_size
 from devicefit.analyze.opclass import VIEWS
 from devicefit.records import ClassTime, DeviceModel, EfficiencyCurve, ModelCost, OpCost, Prediction
-from devicefit.records.prediction import interpolate_layers, interpolate_shape, padded_channels
+from devicefit.records.prediction import interpolate_layers, interpolate_shape, padded_channels, runs_blocked
 
 #: Operator classes that run on matrix units, with the compute curve they use.
 _MATRIX_CLASSES = {"matmul": "matmul", "conv": "conv", "attention": "matmul"}
@@ -91,13 +91,12 @@ def _conv_points(op: OpCost, device: DeviceModel) -> _Points:
 def blocked_conv(op: OpCost, device: DeviceModel) -> tuple[float, tuple[int, ...]]:
     """A convolution's FLOPs and implicit product shape with its output channels padded to whole blocks.
 
-    Only spatial convolutions on a device that blocks channels (``conv_channel_block``) change:
-    depthwise layers are bandwidth-bound, and 1x1 layers run as matrix products, whose time grows
-    with their channels one by one.
+    Only convolutions that run channel-blocked at the device's thread count (``channel_blocking``)
+    on a device that blocks channels (``conv_channel_block``) change.
     """
     flops = op.flops or 0.0
     block = device.conv_channel_block
-    if op.op_class != "conv" or block <= 1 or op.detail in ("depthwise", "pointwise") or len(op.shape) != 3:
+    if block <= 1 or len(op.shape) != 3 or not runs_blocked(op.channel_blocking, device.num_threads):
         return flops, op.shape
     m, k, n = op.shape
     padded = int(padded_channels(n, block))

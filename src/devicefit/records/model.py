@@ -20,6 +20,8 @@ class OpCost:
         dtype: Element type of its first output (``fp32``, ``bf16``...).
         detail: What sets it apart within its class (``depthwise`` convolutions), else ``""``.
         shape: (M, K, N) of a matrix product, (T, B, I, 4H) of an LSTM layer, else empty.
+        channel_blocking: For a convolution, when a CPU runs it in channel-blocked layouts
+            (``conv_channel_blocking``): ``always``, ``threaded`` or ``never``; else ``""``.
     """
 
     name: str
@@ -32,6 +34,7 @@ class OpCost:
     dtype: str
     detail: str = ""
     shape: tuple[int, ...] = ()
+    channel_blocking: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

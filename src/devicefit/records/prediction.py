@@ -77,16 +77,17 @@ class DeviceModel:
             like ``compute`` (``conv.fp32``, ``conv_backward.fp32``): a convolution's efficiency is
             interpolated from the layers nearest to its shape, so narrow layers (few channels, which
             fill few SIMD lanes) are told apart from wide ones of the same arithmetic intensity.
-            Spatial layers' output channels are padded to ``conv_channel_block`` in these shapes, and
-            their efficiency is that of the padded work.
+            Layers that ran channel-blocked have their output channels padded to
+            ``conv_channel_block`` in these shapes, and the efficiency of the padded work.
         lstm_shapes: Measured LSTM layers by their ``(batch, inputs, 4 x hidden)``, keyed ``lstm.fp32``
             and ``lstm_backward.fp32``: the fused recurrent cell's efficiency, interpolated to a
             layer's shape (its small per-step products run far from what a lone product reaches).
-        conv_channel_block: Output channels a spatial (not 1x1, not depthwise) convolution computes
-            together: a layer with fewer costs a whole block, as with the next multiple. oneDNN's CPU
-            layouts block channels by one SIMD register of fp32 lanes (16 with AVX-512, 8 with AVX2):
-            on a Zen 4, a 5x5 layer with 4, 6, 8 or 16 output channels takes the same time, and one
-            with 24 as long as one with 32. 1 where nothing is known (GPUs).
+        conv_channel_block: Output channels a convolution that runs channel-blocked
+            (``OpCost.channel_blocking``) computes together: a layer with fewer costs a whole block,
+            as with the next multiple. oneDNN's CPU layouts block channels by one vector register of
+            fp32 lanes (16 with AVX-512, 8 with AVX2): on a Zen 4, a 5x5 layer with 4, 6, 8 or 16
+            output channels takes the same time, and one with 24 as long as one with 32. 1 where
+            nothing is known (GPUs).
         cache_bytes: The last-level cache: a step whose working set fits in it runs warm.
         optimizer_tensor_s: Host time of one optimizer step per parameter tensor, by optimizer
             (PyTorch's per-parameter loop runs Python for each).
@@ -240,6 +241,41 @@ def conv_gemm_shape(
         in_channels_per_group * math.prod(kernel),
         out_channels,
     )
+
+
+#: ATen runs a small fp32 convolution (batch 1, kernel at most 3x3) by its own kernels up to this
+#: many input elements (``use_mkldnn`` in aten/src/ATen/native/Convolution.cpp).
+NATIVE_CONV_INPUT_ELEMENTS = 20480
+
+
+def conv_channel_blocking(
+    *, batch: int, input_elements: int, kernel: Sequence[int], strided: bool, groups: int, dtype: str
+) -> str:
+    """When PyTorch runs a CPU convolution by oneDNN's channel-blocked kernels.
+
+    ``always``, ``threaded`` (only with more than one thread) or ``never``. ATen's ``use_mkldnn``
+    sends an fp32 convolution to oneDNN unless it is small (batch 1, a kernel no larger than 3x3
+    and at most 20480 input elements) or an unstrided 1x1 layer below batch 16 on one thread, both
+    of which its own kernels run as matrix products. Grouped layers run by oneDNN's GEMM kernel,
+    which does not block channels; other dtypes always by oneDNN. Checked with ``ONEDNN_VERBOSE``
+    on torch 2.13: a 1x1 layer at batch 4 runs ``jit_1x1:avx512_core`` at two threads, nothing of
+    oneDNN at one.
+    """
+    if groups > 1:
+        return "never"
+    if dtype != "fp32":
+        return "always"
+    large = batch > 1 or input_elements > NATIVE_CONV_INPUT_ELEMENTS or all(size > 3 for size in kernel)
+    if not large:
+        return "never"
+    if all(size == 1 for size in kernel) and not strided and batch < 16:
+        return "threaded"
+    return "always"
+
+
+def runs_blocked(channel_blocking: str, num_threads: int | None) -> bool:
+    """Whether a convolution of this ``channel_blocking`` runs channel-blocked with ``num_threads``."""
+    return channel_blocking == "always" or (channel_blocking == "threaded" and (num_threads or 1) > 1)
 
 
 def padded_channels(channels: float, block: int) -> float:
