@@ -10,7 +10,7 @@ as the Xeon's but on a machine none of that code was developed on; ``epyc_zen4_2
 run there (2026-12-05, with M = 4 products in the grid) that also keeps its raw calibration results
 (``calibration_cpu_epyc_zen4_2vcpu_1205.json.gz``), so the fit itself is checked on real data;
 ``epyc_zen4_2vcpu_1205_pm`` a run that afternoon, after convolutions were measured at batch 32 too
-and priced by whole channel blocks, with its calibration.
+and priced by whole channel blocks, with its calibration, and ``_1205_pm2`` one more an hour later.
 Re-predicting those steps with today's code guards the performance model against regressions on
 machines CI may not be; the recorded figures are quoted in docs/prediction-accuracy.md.
 """
@@ -35,11 +35,13 @@ RECORDED = (
     "prediction_cpu_epyc_zen4_2vcpu.json",
     "prediction_cpu_epyc_zen4_2vcpu_1205.json",
     "prediction_cpu_epyc_zen4_2vcpu_1205_pm.json",
+    "prediction_cpu_epyc_zen4_2vcpu_1205_pm2.json",
 )
 #: The raw calibration results behind a recording, where it kept them.
 CALIBRATIONS = {
     "prediction_cpu_epyc_zen4_2vcpu_1205.json": "calibration_cpu_epyc_zen4_2vcpu_1205.json.gz",
     "prediction_cpu_epyc_zen4_2vcpu_1205_pm.json": "calibration_cpu_epyc_zen4_2vcpu_1205_pm.json.gz",
+    "prediction_cpu_epyc_zen4_2vcpu_1205_pm2.json": "calibration_cpu_epyc_zen4_2vcpu_1205_pm2.json.gz",
 }
 #: Models small enough to analyze in a few seconds each.
 SMALL = ("mlp", "cifar-cnn", "lstm-lm", "resnet18")
