@@ -346,22 +346,12 @@ def interpolate_layers(points: _Points, shape: tuple[int, ...]) -> float:
     by_layer: dict[tuple[float, float], list[tuple[float, float]]] = {}
     for pm, pk, pn, fraction in points:
         by_layer.setdefault((pk, pn), []).append((pm, fraction))
-    layers = tuple((pk, pn, _along(sorted(curve), m)) for (pk, pn), curve in sorted(by_layer.items()))
+    # A layer's efficiency along M is an efficiency curve: linear in log M, flat beyond its ends.
+    layers = tuple(
+        (pk, pn, EfficiencyCurve(points=tuple(sorted(curve))).at(m))
+        for (pk, pn), curve in sorted(by_layer.items())
+    )
     return interpolate_shape(layers, (k, n))
-
-
-def _along(curve: Sequence[tuple[float, float]], size: float) -> float:
-    """Linear interpolation in log2 ``size`` between sorted ``(size, value)`` points, flat beyond them."""
-    at = bisect.bisect_left(curve, (size,))
-    if at == 0:
-        return curve[0][1]
-    if at == len(curve):
-        return curve[-1][1]
-    (low, low_value), (high, high_value) = curve[at - 1], curve[at]
-    if size == high:
-        return high_value
-    share = math.log2(size / low) / math.log2(high / low)
-    return low_value + share * (high_value - low_value)
 
 
 @functools.lru_cache(maxsize=256)
