@@ -74,6 +74,19 @@ def test_csv_has_one_row_per_result():
     assert rows[1]["status"] == "oom" and rows[1]["value"] == ""
 
 
+def test_csv_of_a_model_benchmark_names_the_model_batch_and_memory():
+    step = make_result(
+        "train_step.resnet18.b8",
+        benchmark="train_step",
+        unit="samples/s",
+        model="resnet18",
+        batch_size=8,
+        peak_memory_bytes=123_456_789,
+    )
+    (row,) = csv.DictReader(io.StringIO(run_to_csv(run_with([step]))))
+    assert (row["model"], row["batch_size"], row["peak_memory_bytes"]) == ("resnet18", "8", "123456789")
+
+
 def render(renderable, width=100):
     console = Console(width=width, record=True, color_system=None)
     console.print(renderable)

@@ -1,13 +1,17 @@
-"""The results store: round trip, history, run references, migrations, damaged and unwritable files."""
+"""The results store: round trip, history, run references, abandoned runs, migrations, bad paths and files."""
 
 import dataclasses
 import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from devicefit.errors import StoreError, UsageError
 from devicefit.records import DeviceDescription, Environment, Measurement, Peak, Result, Summary
+from devicefit.store.location import check_db_path
+from devicefit.store.process import this_host, this_process
 from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store, default_db_path
 
 ENVIRONMENT = Environment(
@@ -182,3 +186,113 @@ def test_default_path_follows_the_environment(monkeypatch, tmp_path):
     assert default_db_path() == tmp_path / "env.db"
     monkeypatch.delenv("DEVICEFIT_DB")
     assert default_db_path().name == "devicefit.db"
+
+
+def finished_pid():
+    """The pid of a process that has ended (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+HERE = dataclasses.replace(ENVIRONMENT, hostname=this_host())
+
+
+def test_run_whose_process_is_gone_reads_abandoned_with_its_results(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        run_id = store.start_run(
+            command="devicefit bench", environment=HERE, devices=(DEVICE,), process=(finished_pid(), 0.0)
+        )
+        store.add_result(run_id, make_result())
+        (summary,) = store.list_runs()
+        run = store.load_run(run_id)
+    assert (summary.status, summary.num_results) == ("abandoned", 1)
+    assert run.status == "abandoned" and len(run.results) == 1
+    assert run.ended_at is None
+
+
+def test_a_reused_pid_is_not_taken_for_the_run(tmp_path):
+    pid, started_at_s = this_process()
+    with Store(tmp_path / "r.db") as store:
+        # This process holds the pid now, but it started an hour after the run's process did.
+        store.start_run(
+            command="old", environment=HERE, devices=(DEVICE,), process=(pid, started_at_s - 3600.0)
+        )
+        store.start_run(command="live", environment=HERE, devices=(DEVICE,))
+        statuses = {run.command: run.status for run in store.list_runs()}
+    assert statuses == {"old": "abandoned", "live": "running"}
+
+
+def test_a_run_of_another_host_stays_running_with_its_host(tmp_path):
+    elsewhere = dataclasses.replace(ENVIRONMENT, hostname="not-" + this_host())
+    with Store(tmp_path / "r.db") as store:
+        store.start_run(command="x", environment=elsewhere, devices=(DEVICE,), process=(finished_pid(), 0.0))
+        (run,) = store.list_runs()
+    assert (run.status, run.hostname) == ("running", "not-" + this_host())
+
+
+def test_an_ended_run_is_never_marked_abandoned(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        run_id = store.start_run(
+            command="x", environment=HERE, devices=(DEVICE,), process=(finished_pid(), 0.0)
+        )
+        store.finish_run(run_id, "interrupted")
+        assert store.mark_abandoned_runs() == []
+        assert store.load_run(run_id).status == "interrupted"
+
+
+def test_version_3_database_gains_pids_and_keeps_runs_results_and_calibrations(tmp_path):
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:3]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO runs (started_at, status, command, hostname, environment, devices) VALUES "
+        "('2026-01-01T00:00:00+00:00', 'running', 'devicefit bench', ?, ?, '[]')",
+        (this_host(), json.dumps(dataclasses.asdict(ENVIRONMENT))),
+    )
+    db.execute(
+        "INSERT INTO results (run_id, device, benchmark, case_id, unit, status, record)"
+        " VALUES (1, 'cpu', 'matmul', 'matmul.fp32.256', 'FLOP/s', 'ok', ?)",
+        (json.dumps(dataclasses.asdict(make_result())),),
+    )
+    db.execute(
+        "INSERT INTO calibrations (run_id, device, device_name, origin, hostname, created_at, record)"
+        " VALUES (1, 'cpu', 'AMD EPYC', 'bench', 'box', '2026-01-01', '{}')"
+    )
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+
+    with Store(path) as store:
+        (run,) = store.list_runs()
+        # A run recorded before pids cannot be judged, so it stays as it was.
+        assert (run.run_id, run.status, run.num_results, run.pid) == (1, "running", 1, None)
+        assert store._db.execute("SELECT COUNT(*) FROM calibrations").fetchone()[0] == 1
+        assert store._db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        # Run ids carry on after the migrated ones.
+        assert store.start_run(command="next", environment=ENVIRONMENT, devices=(DEVICE,)) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("garbage", "is not a database file name"),
+        ("postgresql://user@host/devicefit", "is a URL"),
+        (".", "is a directory"),
+    ],
+)
+def test_a_path_that_cannot_name_a_database_is_refused(text, problem, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=problem) as raised:
+        check_db_path(text, source="DEVICEFIT_DB")
+    assert str(raised.value).startswith(f"DEVICEFIT_DB={text} ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_database_names_that_are_accepted(tmp_path):
+    existing = tmp_path / "results"
+    existing.write_bytes(b"")
+    for path in (existing, tmp_path / "new.db", tmp_path / "new.sqlite", tmp_path / "new.SQLITE3"):
+        assert check_db_path(str(path), source="--db") == path

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from devicefit.cli.output import DbOption, JsonOption, console, error_console, print_json
+from devicefit.cli.output import DbOption, JsonOption, click_exceptions, console, error_console, print_json
 from devicefit.errors import UsageError
 from devicefit.report.export import run_to_csv, run_to_dict
 from devicefit.report.terminal import render_details, render_results, render_run_header, render_runs
 from devicefit.store.sqlite import open_store
 
-RunArgument = Annotated[str, typer.Argument(help="Run id, 'latest', or -N for the N-th latest.")]
+
+def _run_reference(ctx: typer.Context, value: str) -> str:
+    """Lets ``-N`` through as a run reference; any other word starting with ``-`` is an unknown option.
+
+    ``show`` and ``export`` accept unknown options as arguments so that ``-1`` reaches RUN.
+    """
+    if value.startswith("-") and not re.fullmatch(r"-\d+", value):
+        names = [name for param in ctx.command.get_params(ctx) for name in param.opts if name.startswith("-")]
+        raise click_exceptions.NoSuchOption(
+            value, possibilities=difflib.get_close_matches(value, names), ctx=ctx
+        )
+    return value
+
+
+RunArgument = Annotated[
+    str,
+    typer.Argument(help="Run id, 'latest', or -N for the N-th latest.", callback=_run_reference),
+]
 
 
 class ExportFormat(str, enum.Enum):
@@ -25,13 +44,17 @@ class ExportFormat(str, enum.Enum):
 
 
 def history(
-    limit: Annotated[int, typer.Option(help="Show at most this many runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=0, help="Show at most this many runs; 0 shows them all.")] = 20,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List stored runs, newest first."""
+    """List stored runs, newest first.
+
+    A run whose process died without ending it (kill -9) shows as abandoned, with the results it had
+    finished; a run still running shows its host, since only its own host can tell whether it lives.
+    """
     with open_store(db) as store:
-        runs = store.list_runs(limit)
+        runs = store.list_runs(limit or None)
     if json:
         print_json(
             {
@@ -45,6 +68,8 @@ def history(
                         "label": r.label,
                         "devices": list(r.devices),
                         "num_results": r.num_results,
+                        "hostname": r.hostname,
+                        "pid": r.pid,
                     }
                     for r in runs
                 ]
@@ -86,10 +111,22 @@ def export(
         Path | None, typer.Option("--output", "-o", dir_okay=False, help="Write here instead of stdout.")
     ] = None,
     db: DbOption = None,
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON alone on stdout: the run (as --format json), or with --output what was written.",
+        ),
+    ] = False,
 ) -> None:
     """Write one stored run as JSON (every raw sample included) or CSV (one row per result)."""
     import json as json_module
 
+    if json and output is None and format is ExportFormat.CSV:
+        raise UsageError(
+            "--json prints the run as JSON on stdout, so it cannot also print CSV",
+            fix="Drop --json, or add --output FILE to write the CSV there",
+        )
     with open_store(db) as store:
         record = store.load_run(store.resolve_run_id(run))
     text = (
@@ -106,4 +143,7 @@ def export(
         raise UsageError(
             f"cannot write {output}: {error.strerror}", fix="Choose a writable --output path"
         ) from error
-    error_console().print(f"wrote run {record.run_id} to {output}")
+    if json:
+        print_json({"run_id": record.run_id, "format": format.value, "output": str(output)})
+    else:
+        error_console().print(f"wrote run {record.run_id} to {output}")

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from devicefit.store.sqlite import DB_ENV
 
+#: The parser's exceptions: recent typer carries its own copy of click, older typer uses click's.
+click_exceptions = importlib.import_module(
+    "typer._click.exceptions" if importlib.util.find_spec("typer._click") else "click.exceptions"
+)
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON alone on stdout.")]
+# A path, not a typer Path: the store checks it (and $DEVICEFIT_DB, which it reads itself, so that an
+# error names where the bad value came from).
 DbOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--db",
-        envvar=DB_ENV,
-        dir_okay=False,
+        metavar="FILE",
         show_default="user data dir",
-        help=f"Results database (default: devicefit.db in the user data dir; or ${DB_ENV}).",
+        help=f"Results database, a .db file (default: devicefit.db in the user data dir, or ${DB_ENV}).",
     ),
 ]
 DeviceOption = Annotated[
@@ -43,6 +51,13 @@ def console() -> Console:
 def error_console() -> Console:
     """The stderr console, for progress bars and errors."""
     return Console(stderr=True, highlight=False)
+
+
+def print_error(message: str) -> None:
+    """Writes ``error: message`` to stderr as one line."""
+    error_console().print(
+        f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
 
 
 def print_json(data: Any) -> None:

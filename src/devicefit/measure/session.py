@@ -1,10 +1,14 @@
-"""Runs a set of benchmark cases as one stored run, keeping every finished result on Ctrl-C."""
+"""Runs a set of benchmark cases as one stored run, keeping every finished result on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 from devicefit.devices.base import Device
 from devicefit.errors import UsageError
@@ -87,8 +91,9 @@ def run_benchmarks(
 ) -> BenchOutcome:
     """Measures ``cases`` into a new run of ``store``.
 
-    A Ctrl-C abandons the case in progress; the run is marked interrupted and every finished
-    result stays stored.
+    A Ctrl-C or a SIGTERM abandons the case in progress; the run is marked interrupted and every
+    finished result stays stored. (A ``kill -9`` leaves no chance to mark it: the store reads such a
+    run as ``abandoned`` once its process is gone.)
     """
     descriptions = tuple(d.properties() for d in devices)
     results: list[Result] = []
@@ -100,7 +105,7 @@ def run_benchmarks(
     )
     recorder: RunRecorder | None = None
     try:
-        with recording as recorder:
+        with _sigterm_as_ctrl_c(), recording as recorder:
             for result in execute(
                 cases,
                 {d.id: d for d in devices},
@@ -115,3 +120,23 @@ def run_benchmarks(
             raise
         return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=True)
     return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=False)
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """Raises ``KeyboardInterrupt`` on SIGTERM within the block, so ``kill`` ends a run as Ctrl-C does.
+
+    Python may set signal handlers only in the main thread; elsewhere SIGTERM keeps its handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

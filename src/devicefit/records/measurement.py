@@ -11,7 +11,8 @@ from devicefit.records.hardware import DeviceDescription
 SCHEMA_VERSION = 2
 
 ResultStatus = Literal["ok", "oom", "skipped", "unsupported", "error"]
-RunStatus = Literal["running", "complete", "interrupted", "failed"]
+#: ``abandoned``: the process recording the run died without ending it (killed, crashed).
+RunStatus = Literal["running", "complete", "interrupted", "failed", "abandoned"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +171,7 @@ class Run:
     ended_at: str | None = None
     label: str | None = None
     results: tuple[Result, ...] = field(default=())
+    pid: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,3 +187,4 @@ class RunSummary:
     hostname: str
     num_results: int
     devices: tuple[str, ...]
+    pid: int | None = None

@@ -330,8 +330,11 @@ def render_run_header(run: Run) -> RenderableType:
             datetime.fromisoformat(run.ended_at) - datetime.fromisoformat(run.started_at)
         ).total_seconds()
         duration = f" in {seconds:.0f} s"
+    status = str(run.status)
+    if run.status == "abandoned" and run.pid is not None:
+        status = f"abandoned (process {run.pid} died without ending it)"
     lines = [
-        f"[bold]run {run.run_id}[/] {run.status}{duration}, started {run.started_at}"
+        f"[bold]run {run.run_id}[/] {status}{duration}, started {run.started_at}"
         + (f" — {run.label}" if run.label else ""),
         f"[dim]{run.command}[/]",
         f"[dim]{env.hostname}: {env.platform}, Python {env.python_version}, torch {env.torch_version}"
@@ -347,12 +350,20 @@ def render_runs(runs: Sequence[RunSummary]) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("run", "started", "status", "devices", "results", "command"):
         table.add_column(name, justify="right" if name in ("run", "results") else "left")
-    styles = {"complete": "green", "interrupted": "yellow", "failed": "red", "running": "cyan"}
+    styles = {
+        "complete": "green",
+        "interrupted": "yellow",
+        "failed": "red",
+        "abandoned": "red",
+        "running": "cyan",
+    }
     for run in runs:
+        # A running run may be another host's, whose process cannot be checked from here.
+        status = f"running on {run.hostname}" if run.status == "running" else run.status
         table.add_row(
             str(run.run_id),
             run.started_at.replace("T", " ")[:19],
-            Text(run.status, style=styles[run.status]),
+            Text(status, style=styles[run.status]),
             ", ".join(run.devices),
             str(run.num_results),
             run.label or run.command,

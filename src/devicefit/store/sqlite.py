@@ -8,7 +8,6 @@ takes a database from version ``i`` to ``i + 1`` and runs inside one transaction
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,9 +25,8 @@ from devicefit.records import (
     RunStatus,
     RunSummary,
 )
-
-#: Environment variable naming the database, overridden by ``--db``.
-DB_ENV = "DEVICEFIT_DB"
+from devicefit.store.location import DB_ENV, check_db_path, default_db_path
+from devicefit.store.process import is_process_alive, this_host, this_process
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs with their environment and devices; results with the full record as JSON.
@@ -78,17 +76,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX calibrations_by_device ON calibrations (device, hostname);
     """,
+    # 4: the process recording a run (its pid, and its start time so that a reused pid is not taken
+    # for it), and status 'abandoned' for a run whose process died without ending it (kill -9, a
+    # crash). SQLite cannot change a CHECK constraint in place, so the table is rebuilt as
+    # sqlite.org/lang_altertable.html#otheralter prescribes (foreign keys are off while migrating).
+    """
+    CREATE TABLE runs_new (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL
+            CHECK (status IN ('running', 'complete', 'interrupted', 'failed', 'abandoned')),
+        command TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        devices TEXT NOT NULL,
+        label TEXT,
+        pid INTEGER,
+        process_started_at_s REAL
+    );
+    INSERT INTO runs_new
+        (run_id, started_at, ended_at, status, command, hostname, environment, devices, label)
+        SELECT run_id, started_at, ended_at, status, command, hostname, environment, devices, label
+        FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_new RENAME TO runs;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def default_db_path() -> Path:
-    """Returns ``$DEVICEFIT_DB`` or ``devicefit.db`` in the user data directory."""
-    if os.environ.get(DB_ENV):
-        return Path(os.environ[DB_ENV]).expanduser()
-    import platformdirs
-
-    return platformdirs.user_data_path("devicefit") / "devicefit.db"
 
 
 def _now() -> str:
@@ -114,8 +129,8 @@ class Store:
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the database {path}: {error}", fix=_FIX) from error
         with self._translated():
-            self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+            self._db.execute("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
         """Closes the connection."""
@@ -145,12 +160,19 @@ class Store:
         if version == SCHEMA_VERSION:
             return
         self._db.execute("PRAGMA journal_mode = WAL")
+        # Off while tables are rebuilt (dropping the old one must not cascade); checked before commit.
+        self._db.execute("PRAGMA foreign_keys = OFF")
         for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
             statements = [s for s in script.split(";") if s.strip()]
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for statement in statements:
                     self._db.execute(statement)
+                if self._db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise StoreError(
+                        f"migrating {self.path} to schema version {target} broke its foreign keys",
+                        fix="Move the file aside and start afresh",
+                    )
                 self._db.execute(f"PRAGMA user_version = {target}")
                 self._db.execute("COMMIT")
             except BaseException:
@@ -164,12 +186,23 @@ class Store:
         environment: Environment,
         devices: tuple[DeviceDescription, ...],
         label: str | None = None,
+        process: tuple[int, float] | None = None,
     ) -> int:
-        """Records a new run in status ``running`` and returns its id."""
+        """Records a new run in status ``running`` and returns its id.
+
+        Args:
+            command: The command line.
+            environment: Where it runs; its host is the run's host.
+            devices: The devices it measures.
+            label: A note.
+            process: The pid and start time (s since the epoch) of the process recording the run;
+                this process by default. Once that process is gone, the run reads ``abandoned``.
+        """
+        pid, process_started_at_s = process or this_process()
         with self._translated():
             cursor = self._db.execute(
-                "INSERT INTO runs (started_at, status, command, hostname, environment, devices, label)"
-                " VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (started_at, status, command, hostname, environment, devices, label, pid,"
+                " process_started_at_s) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _now(),
                     command,
@@ -177,6 +210,8 @@ class Store:
                     json.dumps(asdict(environment)),
                     json.dumps([asdict(d) for d in devices]),
                     label,
+                    pid,
+                    process_started_at_s,
                 ),
             )
         assert cursor.lastrowid is not None
@@ -231,12 +266,36 @@ class Store:
             raise
         self.finish_run(run_id, "complete")
 
+    def mark_abandoned_runs(self) -> list[int]:
+        """Marks ``abandoned`` each run of this host still ``running`` whose process is gone.
+
+        A run of another host cannot be judged from here and stays ``running``; so does one
+        recorded before pids were (schema version 3 and older).
+
+        Returns:
+            The ids of the runs it marked.
+        """
+        with self._translated():
+            rows = self._db.execute(
+                "SELECT run_id, pid, process_started_at_s FROM runs"
+                " WHERE status = 'running' AND hostname = ? AND pid IS NOT NULL",
+                (this_host(),),
+            ).fetchall()
+            gone = [run_id for run_id, pid, started_at_s in rows if not is_process_alive(pid, started_at_s)]
+            for run_id in gone:
+                # The status test keeps a run its process ended meanwhile.
+                self._db.execute(
+                    "UPDATE runs SET status = 'abandoned' WHERE run_id = ? AND status = 'running'", (run_id,)
+                )
+        return gone
+
     def list_runs(self, limit: int | None = None) -> list[RunSummary]:
-        """Returns the most recent runs first."""
+        """Returns the most recent runs first, all of them when ``limit`` is ``None``."""
+        self.mark_abandoned_runs()
         with self._translated():
             rows = self._db.execute(
                 "SELECT r.run_id, r.status, r.started_at, r.ended_at, r.command, r.label, r.hostname,"
-                " r.devices, (SELECT COUNT(*) FROM results WHERE results.run_id = r.run_id)"
+                " r.devices, (SELECT COUNT(*) FROM results WHERE results.run_id = r.run_id), r.pid"
                 " FROM runs r ORDER BY r.run_id DESC LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
@@ -251,6 +310,7 @@ class Store:
                 hostname=row[6],
                 devices=tuple(d["id"] for d in json.loads(row[7])),
                 num_results=row[8],
+                pid=row[9],
             )
             for row in rows
         ]
@@ -282,9 +342,10 @@ class Store:
         """Reads a run with all its results."""
         from pydantic import TypeAdapter
 
+        self.mark_abandoned_runs()
         with self._translated():
             row = self._db.execute(
-                "SELECT run_id, status, started_at, ended_at, command, label, environment, devices"
+                "SELECT run_id, status, started_at, ended_at, command, label, environment, devices, pid"
                 " FROM runs WHERE run_id = ?",
                 (run_id,),
             ).fetchone()
@@ -303,6 +364,7 @@ class Store:
             environment=TypeAdapter(Environment).validate_json(row[6]),
             devices=TypeAdapter(tuple[DeviceDescription, ...]).validate_json(row[7]),
             results=tuple(TypeAdapter(Result).validate_json(record) for (record,) in records),
+            pid=row[8],
         )
 
     def add_calibration(self, run_id: int, model: DeviceModel, *, origin: str = "calibrate") -> int:
@@ -380,6 +442,11 @@ class RunRecorder:
 _FIX = f"Pass --db with a writable file, or set {DB_ENV}; move a damaged file aside to start afresh"
 
 
-def open_store(path: Path | None = None) -> Store:
-    """Opens (creating and migrating as needed) the database at ``path`` or the default location."""
-    return Store(path or default_db_path())
+def open_store(path: str | Path | None = None) -> Store:
+    """Opens (creating and migrating as needed) the database at ``path`` or the default location.
+
+    Raises:
+        UsageError: If ``path`` (as ``--db``) or ``$DEVICEFIT_DB`` cannot name a database.
+        StoreError: If the database cannot be opened.
+    """
+    return Store(default_db_path() if path is None else check_db_path(str(path), source="--db"))
