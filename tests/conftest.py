@@ -1,4 +1,5 @@
-"""Shared fixtures: probe caches cleared between tests, a temporary results database, GPU marker."""
+"""Shared fixtures: probe caches cleared between tests, a temporary results database and analysis cache,
+GPU marker."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ def _isolated_db(tmp_path, monkeypatch):
     """Every test gets its own database; nothing touches the user's data dir."""
     path = tmp_path / "devicefit.db"
     monkeypatch.setenv("DEVICEFIT_DB", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own analysis cache; nothing touches the user's cache dir."""
+    path = tmp_path / "analysis-cache"
+    monkeypatch.setenv("DEVICEFIT_CACHE_DIR", str(path))
     return path
 
 

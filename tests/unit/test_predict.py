@@ -33,7 +33,7 @@ from devicefit.predict.roofline import (
     op_time,
     predict_step,
 )
-from devicefit.predict.targets import resolve_targets
+from devicefit.predict.targets import needs_local_devices, resolve_targets
 from devicefit.records import (
     CPUProperties,
     DeviceDescription,
@@ -1339,6 +1339,18 @@ def test_calibrated_local_gpu_transfers_to_its_architecture(catalog, here):
     assert a100.model.origin == "defaults" and a100.model.source.startswith("uncalibrated")
 
 
+def test_catalog_names_need_no_local_devices_unless_a_local_gpu_is_calibrated(catalog, here):
+    store, run_id = here
+    assert needs_local_devices("local", store) and needs_local_devices("h100, cpu", store)
+    assert needs_local_devices("cuda:1", None) and needs_local_devices("", None)
+    assert not needs_local_devices("h100, a100 80gb pcie", store)
+    store.add_calibration(run_id, fit_device_model(calibration_results(), CPU, num_threads=2, source="t"))
+    assert not needs_local_devices("h100", store)  # a CPU lends nothing to a catalog GPU
+    gpu = dataclasses.replace(catalog_default_model(catalog.get(H100_SXM)), device="cuda:0", name=GPU.name)
+    store.add_calibration(run_id, gpu)
+    assert needs_local_devices("h100", store)
+
+
 # --- the command line -------------------------------------------------------------------------
 
 runner = CliRunner()
@@ -1387,6 +1399,18 @@ def test_predict_json_contract(tmp_path):
     (p,) = data["predictions"]
     assert p["phases"]["backward_s"] == 0 and p["phases"]["optimizer_s"] == 0
     assert p["step_time_s"] == pytest.approx(p["phases"]["forward_s"])
+
+
+def test_predict_for_catalog_devices_does_not_probe_this_machine(monkeypatch):
+    import devicefit.devices
+
+    def refuse():
+        raise AssertionError("probed the local devices")
+
+    monkeypatch.setattr(devicefit.devices, "discover_devices", refuse)
+    result = invoke("predict", "mlp", "--device", "h100-sxm, a100 80gb pcie", "--batch", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["predictions"]) == 2
 
 
 def test_predict_bad_model_and_device_are_one_line(tmp_path):

@@ -114,14 +114,22 @@ def _check_fields(kind: type, entry: Mapping[str, Any], where: str) -> None:
         raise _EntryError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
 
 
+@functools.cache
+def _adapter(kind: type) -> Any:
+    """One validator per record type: building one takes milliseconds, and the catalog has ~170 entries."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
+
+
 def _validate(kind: type, entry: Mapping[str, Any], where: str) -> Any:
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ValidationError
 
     _check_fields(kind, entry, where)
     if kind is DeviceSpec and isinstance(entry.get("price"), Mapping):
         _check_fields(PriceSpec, entry["price"], f"{where}, price")
     try:
-        return TypeAdapter(kind).validate_python(dict(entry))
+        return _adapter(kind).validate_python(dict(entry))
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from devicefit.cli.output import JsonOption, console, print_json
+from devicefit.cli.output import JsonOption, NoCacheOption, console, error_console, print_json
 from devicefit.errors import UsageError
 from devicefit.report.models import render_models, render_profile
 
@@ -94,18 +94,33 @@ def profile(
         str | None, typer.Option(help="Also find the largest batch that trains in this much: 24GiB.")
     ] = None,
     layers: Annotated[int, typer.Option(help="Show the N costliest layers; 0 for all.")] = 25,
+    no_cache: NoCacheOption = False,
     json: JsonOption = False,
 ) -> None:
     """Count a model's parameters, FLOPs, bytes and memory on fake tensors: no real memory is used."""
-    from devicefit.analyze.cost import analyze_model, max_batch_for
+    from devicefit.analyze.cache import analyze_model_cached
+    from devicefit.analyze.memory import max_batch_size
 
     if target not in ("cuda", "cpu", "mps"):
         raise UsageError(f"unknown device kind {target!r}", fix="Choose from: cuda, cpu, mps")
     limit = parse_size(memory) if memory else None
-    cost = analyze_model(
-        model, batch, precision=precision, optimizer=optimizer, sequence_length=seq_len, device_kind=target
+    cost, note = analyze_model_cached(
+        model,
+        batch,
+        precision=precision,
+        optimizer=optimizer,
+        sequence_length=seq_len,
+        device_kind=target,
+        use_cache=not no_cache,
     )
-    fitting = (limit, max_batch_for(cost, limit, device_kind=target)) if limit else None
+    if note:
+        error_console().print(f"[yellow]note:[/] {note}")
+    fitting = None
+    if limit:
+        largest = max_batch_size(
+            cost.traced_memory, limit, optimizer=cost.optimizer, foreach=cost.foreach, device_kind=target
+        )
+        fitting = (limit, largest)
     if json:
         print_json(_profile_json(cost, fitting))
     else:

@@ -31,6 +31,10 @@ DbOption = Annotated[
         help=f"Results database, a .db file (default: devicefit.db in the user data dir, or ${DB_ENV}).",
     ),
 ]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Trace the model again, ignoring (and not writing) the cached analysis."),
+]
 DeviceOption = Annotated[
     str,
     typer.Option(

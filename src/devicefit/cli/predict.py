@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devicefit.cli.bench import run_with_progress
 from devicefit.cli.catalog import CatalogOption
-from devicefit.cli.output import DbOption, DeviceOption, JsonOption, console, error_console, print_json
+from devicefit.cli.output import (
+    DbOption,
+    DeviceOption,
+    JsonOption,
+    NoCacheOption,
+    console,
+    error_console,
+    print_json,
+)
 from devicefit.errors import UsageError
 from devicefit.store.sqlite import open_store
+
+if TYPE_CHECKING:
+    from devicefit.records import DeviceDescription
 
 ThreadsOption = Annotated[
     int | None, typer.Option("--threads", help="CPU threads to predict the local CPU at (default: torch's).")
@@ -93,20 +104,24 @@ def predict(
     seq_len: Annotated[int | None, typer.Option(help="Tokens per sample, for sequence models.")] = None,
     threads: ThreadsOption = None,
     catalog: CatalogOption = None,
+    no_cache: NoCacheOption = False,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
     """Predict step time, throughput, memory fit and the largest batch on local or catalog devices."""
-    from devicefit.analyze.cost import analyze_model
+    from devicefit.analyze.cache import analyze_model_cached
     from devicefit.catalog import load_catalog
-    from devicefit.devices import discover_devices
     from devicefit.predict.roofline import predict_step
-    from devicefit.predict.targets import resolve_targets
+    from devicefit.predict.targets import needs_local_devices, resolve_targets
     from devicefit.report.prediction import prediction_to_dict, render_prediction, render_ranking
 
     loaded = load_catalog(catalog or ())
-    local = tuple(d.properties() for d in discover_devices())
     with open_store(db) as store:
+        local: tuple[DeviceDescription, ...] = ()
+        if needs_local_devices(device, store):
+            from devicefit.devices import discover_devices
+
+            local = tuple(d.properties() for d in discover_devices())
         resolution = resolve_targets(
             device, local_devices=local, catalog=loaded, store=store, num_threads=threads
         )
@@ -115,14 +130,17 @@ def predict(
     mode = "train" if train else "infer"
     for target in resolution.targets:
         if target.memory_kind not in costs:
-            costs[target.memory_kind] = analyze_model(
+            costs[target.memory_kind], note = analyze_model_cached(
                 model,
                 batch,
                 precision=precision,
                 optimizer=optimizer,
                 sequence_length=seq_len,
                 device_kind=target.memory_kind,
+                use_cache=not no_cache,
             )
+            if note:
+                error_console().print(f"[yellow]note:[/] {note}")
         cost = costs[target.memory_kind]
         predictions.append(
             (predict_step(cost, target.model, mode=mode, device_kind=target.memory_kind), target)

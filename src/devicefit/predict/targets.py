@@ -40,6 +40,28 @@ class Resolution:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+#: The local device ids ``--device`` can name (the rest are catalog names).
+LOCAL_ID = re.compile(r"(cpu|cuda(:\d+)?|mps)")
+
+
+def _items(query: str) -> list[str]:
+    return [item.strip() for item in query.split(",") if item.strip()] or ["local"]
+
+
+def needs_local_devices(query: str, store: Store | None) -> bool:
+    """Whether resolving ``query`` needs this machine's devices, which probing them costs seconds.
+
+    It does when ``query`` names them (``local``, ``all``, ``cpu``, ``cuda:0``), or when a GPU of this
+    host is calibrated: a catalog GPU of its architecture borrows its calibration (``catalog_target``).
+    Otherwise the local devices cannot change the targets, and catalog names resolve without them.
+    """
+    if any(item.lower() in ("local", "all") or LOCAL_ID.fullmatch(item.lower()) for item in _items(query)):
+        return True
+    if store is None:
+        return False
+    return any(device != "cpu" for device in store.calibrated_devices(socket.gethostname()))
+
+
 def _memory_kind(kind: str) -> str:
     return "cpu" if kind == "cpu" else ("mps" if kind == "mps" else "cuda")
 
@@ -138,7 +160,7 @@ def resolve_targets(
     locals_ = [
         local_target(d, catalog, store, num_threads=num_threads) for d in local_devices if d.kind != "fake"
     ]
-    items = [item.strip() for item in query.split(",") if item.strip()] or ["local"]
+    items = _items(query)
     seen: set[str] = set()
 
     def add(target: Target) -> None:
@@ -167,7 +189,7 @@ def resolve_targets(
             add(target)
         if matching:
             continue
-        if re.fullmatch(r"(cpu|cuda(:\d+)?|mps)", lowered):
+        if LOCAL_ID.fullmatch(lowered):
             found = ", ".join(t.model.device for t in locals_) or "none"
             raise UsageError(
                 f"this machine has no device {item!r} (found: {found})",

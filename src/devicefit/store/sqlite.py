@@ -424,6 +424,14 @@ class Store:
             ).fetchone()
         return None if row is None else TypeAdapter(DeviceModel).validate_json(row[0])
 
+    def calibrated_devices(self, hostname: str) -> tuple[str, ...]:
+        """The local ids (``cpu``, ``cuda:0``) with a performance model fitted on ``hostname``."""
+        with self._translated():
+            rows = self._db.execute(
+                "SELECT DISTINCT device FROM calibrations WHERE hostname = ? ORDER BY device", (hostname,)
+            ).fetchall()
+        return tuple(device for (device,) in rows)
+
 
 class RunRecorder:
     """Adds results to one open run."""
