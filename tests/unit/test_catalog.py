@@ -207,6 +207,42 @@ def test_local_gpu_takes_datasheet_peaks(catalog):
     assert with_catalog_figures(unknown, catalog) is unknown
 
 
+def test_a_local_mi250x_gcd_links_to_per_gcd_figures(catalog):
+    # ROCm shows each of the package's 2 GCDs as a device named "AMD Instinct MI250X".
+    gcd = DeviceDescription(
+        id="cuda:0", kind="cuda", name="AMD Instinct MI250X", vendor="amd", memory_bytes=1
+    )
+    linked = with_catalog_figures(gcd, catalog)
+    spec = catalog.get("amd-instinct-mi250x")
+    assert linked.catalog_id == spec.id and spec.num_devices_per_package == 2
+    # One GCD: 110 CU x 1024 FLOP/clk x 1.7 GHz = 191.5 TFLOP/s bf16, half the package's 383.
+    assert linked.peak_flops_per_s("bf16") == pytest.approx(110 * 1024 * 1.7e9, rel=1e-3)
+    assert spec.memory_bytes == 64 * 2**30 and spec.bandwidth_bytes_per_s == 1.6384e12
+    assert spec.peak_flops_per_s["fp32"] == pytest.approx(spec.num_multiprocessors * 128 * 1.7e9, rel=1e-3)
+
+
+def test_readme_device_counts_match_the_catalog(catalog):
+    from pathlib import Path
+
+    from devicefit.predict.devices import catalog_default_model
+
+    def predictable(spec):
+        try:
+            catalog_default_model(spec)
+        except UsageError:
+            return False
+        return True
+
+    total = len(catalog.devices)
+    usable = sum(predictable(spec) for spec in catalog.devices)
+    root = Path(__file__).parents[2]
+    readme = root.joinpath("README.md").read_text()
+    assert f"on {usable} of the {total} catalogued" in readme
+    assert f"the {usable} catalog devices it can predict (of {total})" in readme
+    assert f"{total} devices with a source for every figure" in readme
+    assert f"- {total} devices:" in root.joinpath("src/devicefit/catalog/README.md").read_text()
+
+
 def test_user_file_overrides_and_adds(tmp_path, monkeypatch):
     user = tmp_path / "mine.toml"
     user.write_text("""

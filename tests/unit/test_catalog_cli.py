@@ -166,11 +166,34 @@ def test_show_json_for_a_forgiving_name():
     assert data["sources"]["gk-a100"]["url"].startswith("https://")
 
 
-def test_show_ambiguous_name_lists_the_candidates_in_one_line():
-    line = one_line_error(invoke("show", "h100"), 2)
-    for device_id in ("nvidia-h100-pcie-80gb", "nvidia-h100-sxm5-80gb", "nvidia-h100-nvl"):
-        assert device_id in line
-    assert "Name one of them" in line
+H100_IDS = ["nvidia-h100-pcie-80gb", "nvidia-h100-sxm5-80gb", "nvidia-h100-nvl"]
+
+
+def test_show_a_name_several_devices_share_shows_each_as_predict_takes_them():
+    result = invoke("show", "h100")
+    assert result.exit_code == 0, result.output
+    assert f"'h100' matches 3 catalog devices: {', '.join(H100_IDS)}" in result.stdout
+    assert result.stdout.count("Sources") == 3
+    data = json.loads(invoke("show", "h100", "--json").stdout)
+    assert [d["id"] for d in data["devices"]] == H100_IDS  # the 'catalog list --json' shape
+    cited = {key for d in data["devices"] for keys in d["sources"].values() for key in keys}
+    assert cited == set(data["sources"])
+    # The same resolver: predict --device h100 predicts exactly these three.
+    assert [d.id for d in catalog_module.load_catalog().resolve("h100")] == H100_IDS
+
+
+def test_mi250x_is_shown_per_gcd_with_its_package():
+    shown = invoke("show", "mi250x")
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.stdout.splitlines() if "devices per package" in line)
+    assert " 2: PyTorch sees each as its own GPU" in row and "rocm-mi250-doc (vendor)" in row
+    memory = next(line for line in shown.stdout.splitlines() if line.lstrip().startswith("memory "))
+    assert "64.0 GiB" in memory  # one GCD's half of the package's 128 GB
+    listed = invoke("list", "mi250")
+    assert "AMD Instinct MI250 GCD (2 per package)" in listed.stdout
+    assert (
+        "22.6 TFLOP/s" in listed.stdout and "181 TFLOP/s" in listed.stdout
+    )  # 104 CU x 128 / x 1024 x 1.7 GHz
 
 
 def test_show_unknown_name_suggests_close_ones():
@@ -215,6 +238,60 @@ def test_malformed_user_catalog_is_one_line_exit_2_naming_the_file(tmp_path, tex
     bad.write_text(text)
     line = one_line_error(invoke(*command, "--catalog", str(bad)), 2)
     assert str(bad) in line and message in line
+
+
+def test_a_user_entry_without_sources_cites_user_provided_with_the_file(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        '[[devices]]\nid = "my-gpu"\nname = "My GPU"\nvendor = "nvidia"\nkind = "gpu"\n'
+        'architecture = "ada"\nbandwidth_bytes_per_s = 1e12\npeak_flops_per_s = { fp32 = 8e13 }\n'
+        '[[devices]]\nid = "nvidia-geforce-rtx-4090"\ntdp_w = 500\n'
+    )
+    data = list_json("--catalog", str(mine))
+    devices = {d["id"]: d for d in data["devices"]}
+    assert devices["my-gpu"]["sources"] == {
+        "bandwidth_bytes_per_s": ["user-provided"],
+        "peak_flops_per_s.fp32": ["user-provided"],
+    }
+    # An override without a source no longer cites the packaged source of the figure it replaced.
+    assert devices["nvidia-geforce-rtx-4090"]["sources"]["tdp_w"] == ["user-provided"]
+    assert devices["nvidia-geforce-rtx-4090"]["sources"]["bandwidth_bytes_per_s"] != ["user-provided"]
+    assert data["sources"]["user-provided"]["trust"] == "user"
+    assert str(mine) in data["sources"]["user-provided"]["citation"]
+
+
+def test_a_user_entry_reports_every_missing_and_unknown_field_at_once(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[devices]]\nid = "my-gpu"\nname = "My GPU"\nmemory_bytes = "lots"\nbandwith_bytes_per_s = 1e12\n'
+    )
+    line = one_line_error(invoke("list", "--catalog", str(bad)), 2)
+    assert "unknown field 'bandwith_bytes_per_s' (did you mean 'bandwidth_bytes_per_s'?)" in line
+    assert "missing fields 'vendor', 'kind', 'architecture'" in line
+    assert "field 'memory_bytes'" in line
+    assert "docs/catalog.md" in line
+
+
+def test_the_documented_example_entry_loads_and_predicts(tmp_path):
+    from pathlib import Path
+
+    from devicefit.data import load_toml_file
+    from devicefit.predict.devices import catalog_default_model
+
+    doc = Path(__file__).parents[2] / "docs" / "catalog.md"
+    example = tmp_path / "my.toml"
+    example.write_text(doc.read_text().split("```toml\n")[1].split("```")[0])
+    loaded = catalog_module.build_catalog([packaged(), ("my.toml", load_toml_file(example))])
+    acme = loaded.get("acme-x1-48gb")
+    assert acme.peak_flops_per_s["bf16"] == 1.5e14 and acme.price.list_usd == 6500.0
+    assert acme.sources["memory_bytes"] == ("my-datasheet",) and acme.sources["tdp_w"] == ("user-provided",)
+    assert catalog_default_model(acme).device == "acme-x1-48gb"
+
+
+def packaged():
+    from devicefit.data import load_packaged_toml
+
+    return ("devicefit/catalog/devices.toml", load_packaged_toml("devicefit.catalog", "devices.toml"))
 
 
 def test_missing_user_catalog_names_the_path(tmp_path):

@@ -24,6 +24,8 @@ from devicefit.records import ArchitectureSpec, DeviceDescription, DeviceSpec, P
 #: Environment variable naming a user catalog file.
 CATALOG_ENV = "DEVICEFIT_CATALOG"
 _PACKAGED = "devicefit/catalog/devices.toml"
+#: Where a user's catalog entry is documented, with a complete example.
+SCHEMA_DOC = "docs/catalog.md"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,24 +75,36 @@ class Catalog:
             if wanted <= _tokens(" ".join((d.id.replace("-", " "), d.name, *d.aliases)))
         ]
 
-    def find(self, query: str) -> DeviceSpec:
-        """Resolves a forgiving name to one entry.
+    def resolve(self, query: str) -> tuple[DeviceSpec, ...]:
+        """Every entry a forgiving name stands for: ``h100`` is the three H100s, ``4090`` one card.
+
+        The one resolver behind ``catalog show`` and ``predict --device``, so a name means the same
+        devices in both.
 
         Raises:
-            UsageError: Naming close matches when nothing matches, or the candidates when several do.
+            UsageError: Naming close matches when nothing matches.
         """
         matches = self.search(query)
-        if len(matches) == 1:
-            return matches[0]
         if matches:
-            names = ", ".join(d.id for d in matches)
-            raise UsageError(
-                f"{query!r} matches {len(matches)} catalog devices: {names}", fix="Name one of them"
-            )
+            return tuple(matches)
         labels = [d.id for d in self.devices] + [d.name for d in self.devices]
         close = difflib.get_close_matches(query, labels, n=3, cutoff=0.4)
         hint = f"Did you mean: {', '.join(close)}?" if close else "See 'devicefit catalog list'"
         raise UsageError(f"no catalog device matches {query!r}", fix=hint)
+
+    def find(self, query: str) -> DeviceSpec:
+        """Resolves a forgiving name to exactly one entry.
+
+        Raises:
+            UsageError: Naming close matches when nothing matches, or the candidates when several do.
+        """
+        matches = self.resolve(query)
+        if len(matches) > 1:
+            names = ", ".join(d.id for d in matches)
+            raise UsageError(
+                f"{query!r} matches {len(matches)} catalog devices: {names}", fix="Name one of them"
+            )
+        return matches[0]
 
 
 def _tokens(text: str) -> set[str]:
@@ -107,11 +121,20 @@ class _EntryError(Exception):
     pass
 
 
-def _check_fields(kind: type, entry: Mapping[str, Any], where: str) -> None:
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(entry) - known)
-    if unknown:
-        raise _EntryError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+#: The source of a figure in the user's own catalog file that names none.
+USER_SOURCE = "user-provided"
+#: Fields that name or describe an entry rather than state a figure needing a source.
+_IDENTITY_FIELDS = frozenset({"id", "name", "vendor", "kind", "architecture", "aliases", "sources", "notes"})
+
+
+def _unknown_fields(kind: type, entry: Mapping[str, Any], where: str) -> list[str]:
+    known = [f.name for f in dataclasses.fields(kind)]
+    problems = []
+    for name in sorted(set(entry) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"{where}unknown field {name!r}{hint}")
+    return problems
 
 
 @functools.cache
@@ -123,27 +146,55 @@ def _adapter(kind: type) -> Any:
 
 
 def _validate(kind: type, entry: Mapping[str, Any], where: str) -> Any:
+    """Validates an entry, reporting every problem at once: unknown, missing and malformed fields."""
     from pydantic import ValidationError
 
-    _check_fields(kind, entry, where)
+    problems = _unknown_fields(kind, entry, "")
     if kind is DeviceSpec and isinstance(entry.get("price"), Mapping):
-        _check_fields(PriceSpec, entry["price"], f"{where}, price")
+        problems += _unknown_fields(PriceSpec, entry["price"], "price: ")
     try:
-        return _adapter(kind).validate_python(dict(entry))
+        if not problems:
+            return _adapter(kind).validate_python(dict(entry))
+        known = {f.name for f in dataclasses.fields(kind)}
+        _adapter(kind).validate_python({k: v for k, v in entry.items() if k in known})
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise _EntryError(f"{where}: field {field!r}: {first['msg']}") from error
+        missing = [str(e["loc"][0]) for e in error.errors() if e["type"] == "missing" and len(e["loc"]) == 1]
+        if missing:
+            problems.append(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
+        problems += [
+            f"field {'.'.join(str(part) for part in e['loc'])!r}: {e['msg']}"
+            for e in error.errors()
+            if not (e["type"] == "missing" and len(e["loc"]) == 1)
+        ]
+    raise _EntryError(f"{where}: {'; '.join(problems)}")
 
 
-def _merge(base: dict[str, dict[str, Any]], entries: Iterable[Mapping[str, Any]], origin: str) -> None:
+def _figure_paths(entry: Mapping[str, Any]) -> list[str]:
+    """Source paths of the figures an entry states: ``memory_bytes``, ``peak_flops_per_s.bf16``..."""
+    paths: list[str] = []
+    for name, value in entry.items():
+        if name in _IDENTITY_FIELDS:
+            continue
+        if isinstance(value, Mapping):
+            paths += [f"{name}.{key}" for key in value]
+        else:
+            paths.append(name)
+    return paths
+
+
+def _merge(
+    base: dict[str, dict[str, Any]], entries: Iterable[Mapping[str, Any]], origin: str, *, user: bool
+) -> None:
+    """Merges entries by id; a user's figure without a listed source cites ``USER_SOURCE``."""
     for position, entry in enumerate(entries, start=1):
         entry_id = entry.get("id")
         if not isinstance(entry_id, str) or not entry_id:
             raise _EntryError(f"{origin}: entry {position} has no 'id'")
         merged = {**base.get(entry_id, {}), **entry}
-        if isinstance(entry.get("sources"), Mapping):
-            merged["sources"] = {**base.get(entry_id, {}).get("sources", {}), **entry["sources"]}
+        given = entry.get("sources", {})
+        if isinstance(given, Mapping):
+            defaults = {path: [USER_SOURCE] for path in _figure_paths(entry)} if user else {}
+            merged["sources"] = {**base.get(entry_id, {}).get("sources", {}), **defaults, **given}
         base[entry_id] = merged
 
 
@@ -164,20 +215,33 @@ def build_catalog(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> Catalog
     Args:
         documents: ``(origin, parsed TOML)`` pairs; ``origin`` names the file in errors.
 
+    Figures in a user's file (any document after the first) that list no source cite
+    ``USER_SOURCE``, whose citation names the files.
+
     Raises:
-        UsageError: Naming the file, the entry and the field of the first problem.
+        UsageError: Naming the file, the entry and every problem of the first bad entry.
     """
     devices: dict[str, dict[str, Any]] = {}
     architectures: dict[str, dict[str, Any]] = {}
     sources: dict[str, dict[str, Any]] = {}
     origins: dict[str, str] = {}
+    user_files: list[str] = []
     try:
-        for origin, document in documents:
+        for index, (origin, document) in enumerate(documents):
+            # The first document is the packaged catalog; the others are the user's own files.
+            user = index > 0
             for key, value in document.get("sources", {}).items():
                 sources[key] = value
-            _merge(devices, document.get("devices", ()), origin)
-            _merge(architectures, document.get("architectures", ()), origin)
+            _merge(devices, document.get("devices", ()), origin, user=user)
+            _merge(architectures, document.get("architectures", ()), origin, user=user)
             origins.update({entry["id"]: origin for entry in document.get("devices", ())})
+            if user:
+                user_files.append(origin)
+        if USER_SOURCE not in sources and user_files:
+            sources[USER_SOURCE] = {
+                "citation": f"the user's catalog file: {', '.join(user_files)}; devicefit cannot check it",
+                "trust": "user",
+            }
         catalog = Catalog(
             devices=tuple(
                 _validate(DeviceSpec, e, f"{origins[i]}: device {i!r}") for i, e in devices.items()
@@ -188,7 +252,10 @@ def build_catalog(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> Catalog
             sources={k: _validate(SourceSpec, v, f"source {k!r}") for k, v in sources.items()},
         )
     except _EntryError as error:
-        raise UsageError(f"bad catalog: {error}", fix="Correct the entry or remove it") from None
+        raise UsageError(
+            f"bad catalog: {error}",
+            fix=f"Correct the entry or remove it; devicefit's {SCHEMA_DOC} shows a complete one",
+        ) from None
     return catalog
 
 

@@ -13,10 +13,10 @@ from devicefit.catalog import Catalog, load_catalog
 from devicefit.cli.output import JsonOption, console, error_console, print_json
 from devicefit.records import DeviceSpec
 from devicefit.report.catalog import (
-    catalog_device_to_dict,
+    catalog_matches_to_dict,
     catalog_to_dict,
     render_catalog,
-    render_catalog_device,
+    render_catalog_matches,
 )
 
 
@@ -85,14 +85,20 @@ def list_devices(
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Id, name or words of it: '4090', 'a100 80gb pcie'.")],
+    name: Annotated[
+        str, typer.Argument(help="Id, name or words of it: '4090', 'a100 80gb pcie'; 'h100' shows all three.")
+    ],
     catalog: CatalogOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Show every figure of one catalog device with its value and sources, then its notes."""
+    """Show every figure of the catalog devices a name stands for, with values, sources and notes.
+
+    A name resolves as in 'predict --device': every entry whose id, name or aliases contain all its
+    words. '--json' prints {"device", "sources"} for one entry, 'catalog list --json' for several.
+    """
     loaded = load_catalog(catalog or ())
-    device = loaded.find(name)
+    devices = loaded.resolve(name)
     if json:
-        print_json(catalog_device_to_dict(device, loaded.sources))
+        print_json(catalog_matches_to_dict(devices, loaded.sources))
     else:
-        console().print(render_catalog_device(device, loaded.sources))
+        console().print(render_catalog_matches(name, devices, loaded.sources))

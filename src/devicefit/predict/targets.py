@@ -196,7 +196,7 @@ def resolve_targets(
                 fix="Name a catalog device instead ('devicefit catalog list'), or 'local'",
             )
         else:
-            # A name several entries share ('h100') predicts each of them.
-            for spec in catalog.search(item) or [catalog.find(item)]:
+            # A name several entries share ('h100') predicts each of them, as 'catalog show' shows them.
+            for spec in catalog.resolve(item):
                 add(catalog_target(spec, locals_))
     return resolution

@@ -102,12 +102,13 @@ class SourceSpec:
     Attributes:
         citation: The document, readable by a person.
         url: Where to find it, if online.
-        trust: ``vendor``, ``vendor-via-third-party``, ``third-party`` or ``derived``.
+        trust: ``vendor``, ``vendor-via-third-party``, ``third-party``, ``derived``, or ``user``
+            (a figure the user gave in their own catalog file).
     """
 
     citation: str
     url: str = ""
-    trust: Literal["vendor", "vendor-via-third-party", "third-party", "derived"] = "third-party"
+    trust: Literal["vendor", "vendor-via-third-party", "third-party", "derived", "user"] = "third-party"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +144,8 @@ class DeviceSpec:
     memory_type: str | None = None
     bandwidth_bytes_per_s: float | None = None
     num_multiprocessors: int | None = None
+    #: Separate devices one package exposes (MI250X: 2 GCDs); every figure of the entry is per device.
+    num_devices_per_package: int | None = None
     boost_clock_hz: float | None = None
     tdp_w: float | None = None
     interconnect: str | None = None

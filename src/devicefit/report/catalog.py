@@ -6,12 +6,12 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.rule import Rule
 from rich.text import Text
 
 from devicefit.records import DeviceSpec, PriceSpec, SourceSpec
+from devicefit.report.tables import Column, FittedTable, FoldedName
 from devicefit.report.units import format_bytes, format_decimal
 
 #: Fields that name or describe a device rather than state a figure with a source.
@@ -39,6 +39,10 @@ _FIGURES: dict[str, tuple[str, Callable[[Any], str]]] = {
     "memory_type": ("memory type", str),
     "bandwidth_bytes_per_s": ("bandwidth", lambda v: format_decimal(v, "B/s")),
     "num_multiprocessors": ("multiprocessors", str),
+    "num_devices_per_package": (
+        "devices per package",
+        lambda v: f"{v}: PyTorch sees each as its own GPU; every figure here is for one",
+    ),
     "boost_clock_hz": ("boost clock", lambda v: format_decimal(v, "Hz")),
     "tdp_w": ("TDP", _watts),
     "interconnect": ("interconnect", str),
@@ -69,32 +73,51 @@ def _peak(value: float | None, dtype: str) -> str:
     return format_decimal(value, "OP/s" if dtype in _INTEGER_DTYPES else "FLOP/s")
 
 
+def _display_name(device: DeviceSpec) -> str:
+    """The name, and for a package of several devices (MI250X: 2 GCDs) that the figures are per device."""
+    per_package = device.num_devices_per_package
+    if per_package and per_package > 1:
+        return f"{device.name} ({per_package} per package)"
+    return device.name
+
+
 def render_catalog(devices: Sequence[DeviceSpec]) -> RenderableType:
-    """Catalog devices, one row each (id above name), a section per kind; peaks are dense."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    # As wide as the longest id, so ids never fold; names and prices wrap instead.
-    table.add_column("id and name", overflow="fold", width=max((len(d.id) for d in devices), default=2))
-    for name in ("memory", "bandwidth", "fp32", "tf32", "bf16", "TDP", "price"):
-        table.add_column(name, justify="right", no_wrap=name != "price")
-    for index, device in enumerate(devices):
-        if index and devices[index - 1].kind != device.kind:
-            table.add_section()
+    """Catalog devices, one row each (id above name), a section per kind; peaks are dense.
+
+    On a narrow terminal the tf32 peak, then TDP, then the price are left out before any figure
+    would be cut; ids fold at their hyphens and names wrap.
+    """
+    columns = [
+        Column(header="id and name", wrap=True, min_width=22),
+        Column(header="memory", justify="right"),
+        Column(header="bandwidth", justify="right"),
+        Column(header="fp32", justify="right"),
+        Column(header="tf32", justify="right", drop=3),
+        Column(header="bf16", justify="right"),
+        Column(header="TDP", justify="right", drop=2),
+        Column(header="price", justify="right", wrap=True, drop=1),
+    ]
+    rows: list[tuple[RenderableType, ...]] = []
+    for device in devices:
         price = device.price or PriceSpec()
         peaks = device.peak_flops_per_s
-        table.add_row(
-            Text.assemble((device.id, "cyan"), "\n", (device.name, "dim")),
-            format_bytes(device.memory_bytes) if device.memory_bytes else "",
-            format_decimal(device.bandwidth_bytes_per_s, "B/s") if device.bandwidth_bytes_per_s else "",
-            *(_peak(peaks.get(dtype), dtype) for dtype in ("fp32", "tf32", "bf16")),
-            _watts(device.tdp_w) if device.tdp_w else "",
-            "\n".join(p for p in (_list_price(price), _cloud_price(price)) if p),
+        rows.append(
+            (
+                Group(FoldedName(device.id, "cyan", separator="-"), Text(_display_name(device), style="dim")),
+                format_bytes(device.memory_bytes) if device.memory_bytes else "",
+                format_decimal(device.bandwidth_bytes_per_s, "B/s") if device.bandwidth_bytes_per_s else "",
+                *(_peak(peaks.get(dtype), dtype) for dtype in ("fp32", "tf32", "bf16")),
+                _watts(device.tdp_w) if device.tdp_w else "",
+                "\n".join(p for p in (_list_price(price), _cloud_price(price)) if p),
+            )
         )
+    ends = [i for i in range(len(devices) - 1) if devices[i].kind != devices[i + 1].kind]
     note = Text(
         "Peaks are dense (no 2:4 sparsity); prices are list USD or cloud USD per hour, with their date. "
         "'devicefit catalog show ID' shows every figure with its sources.",
         style="dim",
     )
-    return Group(table, note)
+    return Group(FittedTable(columns, rows, pad_edge=False, section_ends=ends), note)
 
 
 def _figures(device: DeviceSpec) -> Iterable[tuple[str, str, str, tuple[str, ...]]]:
@@ -136,21 +159,23 @@ def _source_cell(device: DeviceSpec, paths: Sequence[str], sources: Mapping[str,
     return cell
 
 
-def _sources_table(keys: Iterable[str], sources: Mapping[str, SourceSpec]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, title="Sources", title_justify="left")
-    table.add_column("source", style="cyan", no_wrap=True)
-    table.add_column("trust", no_wrap=True)
-    table.add_column("citation", overflow="fold")
+def _sources_table(keys: Iterable[str], sources: Mapping[str, SourceSpec]) -> RenderableType:
+    columns = [
+        Column(header="source", style="cyan"),
+        Column(header="trust"),
+        Column(header="citation", wrap=True),
+    ]
+    rows: list[tuple[RenderableType, ...]] = []
     for key in keys:
         source = sources.get(key)
         if source is None:
-            table.add_row(Text(key), Text("unknown", style="red"), Text("not in the source table"))
+            rows.append((Text(key), Text("unknown", style="red"), Text("not in the source table")))
             continue
         citation = Text(source.citation)
         if source.url:
             citation.append(f"\n{source.url}", style="dim")
-        table.add_row(Text(key), Text(source.trust), citation)
-    return table
+        rows.append((Text(key), Text(source.trust), citation))
+    return FittedTable(columns, rows, title="Sources")
 
 
 def render_catalog_device(device: DeviceSpec, sources: Mapping[str, SourceSpec]) -> RenderableType:
@@ -160,16 +185,32 @@ def render_catalog_device(device: DeviceSpec, sources: Mapping[str, SourceSpec])
     )
     if device.aliases:
         header.append(f"; reported as {', '.join(device.aliases)}", style="dim")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    # On a narrow terminal the sources wrap between their words rather than values within theirs.
-    table.add_column("figure", style="cyan", no_wrap=True)
-    table.add_column("value", overflow="fold", min_width=16)
-    table.add_column("SI value", justify="right", style="dim", no_wrap=True)
-    table.add_column("sources", overflow="fold")
-    for label, value, stored, paths in _figures(device):
-        table.add_row(label, Text(value), stored, _source_cell(device, paths, sources))
+    # On a narrow terminal the values and sources wrap between their words, and the value as
+    # stored (in SI units) is left out before a figure would be cut.
+    columns = [
+        Column(header="figure", style="cyan"),
+        Column(header="value", wrap=True, min_width=16),
+        Column(header="SI value", justify="right", style="dim", drop=1),
+        Column(header="sources", wrap=True),
+    ]
+    rows = [
+        (label, Text(value), stored, _source_cell(device, paths, sources))
+        for label, value, stored, paths in _figures(device)
+    ]
     notes = Text(f"notes: {device.notes}") if device.notes else Text("")
+    table = FittedTable(columns, rows, pad_edge=False)
     return Group(header, table, _sources_table(used_source_keys([device]), sources), notes)
+
+
+def render_catalog_matches(
+    query: str, devices: Sequence[DeviceSpec], sources: Mapping[str, SourceSpec]
+) -> RenderableType:
+    """Every device a name stands for (``h100``: three), each in full, after a line naming them."""
+    if len(devices) == 1:
+        return render_catalog_device(devices[0], sources)
+    ids = ", ".join(d.id for d in devices)
+    heading = Text(f"{query!r} matches {len(devices)} catalog devices: {ids}", style="bold")
+    return Group(heading, *(Group(Rule(), render_catalog_device(d, sources)) for d in devices))
 
 
 def used_source_keys(devices: Iterable[DeviceSpec]) -> list[str]:
@@ -190,8 +231,17 @@ def catalog_to_dict(devices: Sequence[DeviceSpec], sources: Mapping[str, SourceS
 
 
 def catalog_device_to_dict(device: DeviceSpec, sources: Mapping[str, SourceSpec]) -> dict[str, Any]:
-    """The ``catalog show --json`` shape: the device's fields and the sources it cites."""
+    """The ``catalog show --json`` shape for one device: its fields and the sources it cites."""
     return {
         "device": dataclasses.asdict(device),
         "sources": _sources_to_dict(used_source_keys([device]), sources),
     }
+
+
+def catalog_matches_to_dict(
+    devices: Sequence[DeviceSpec], sources: Mapping[str, SourceSpec]
+) -> dict[str, Any]:
+    """``catalog show --json``: one device as ``{"device", "sources"}``; several as ``catalog list``."""
+    if len(devices) == 1:
+        return catalog_device_to_dict(devices[0], sources)
+    return catalog_to_dict(devices, sources)

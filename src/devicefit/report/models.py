@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devicefit.records import ModelCost
+from devicefit.report.tables import Column, FittedTable, FoldedName
 from devicefit.report.units import format_bytes, format_count, format_decimal, format_percent
 
 
@@ -98,28 +99,39 @@ def _summary(cost: ModelCost, max_batch: tuple[float, int] | None) -> Table:
     return table
 
 
-def _classes(cost: ModelCost) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, title="By operator class", title_justify="left")
-    for name in ("class", "ops", "forward", "backward", "fwd bytes", "bwd bytes", "FLOP/byte", "share"):
-        table.add_column(name, justify="left" if name == "class" else "right")
+def _classes(cost: ModelCost) -> RenderableType:
+    # On a narrow terminal the op count and the bytes per direction go before any figure is cut.
+    columns = [
+        Column(header="class", wrap=True),
+        Column(header="ops", justify="right", drop=3),
+        Column(header="forward", justify="right"),
+        Column(header="backward", justify="right"),
+        Column(header="fwd bytes", justify="right", drop=1),
+        Column(header="bwd bytes", justify="right", drop=2),
+        Column(header="FLOP/byte", justify="right"),
+        Column(header="share", justify="right"),
+    ]
     total = cost.forward_flops + cost.backward_flops
+    rows = []
     for c in cost.classes:
         flops = c.forward_flops + c.backward_flops
         moved = c.forward_bytes + c.backward_bytes
-        table.add_row(
-            c.op_class,
-            str(c.num_ops),
-            _flops(c.forward_flops),
-            _flops(c.backward_flops),
-            format_bytes(c.forward_bytes),
-            format_bytes(c.backward_bytes),
-            f"{flops / moved:.1f}" if moved else "",
-            format_percent(flops / total) if total else "",
+        rows.append(
+            (
+                c.op_class,
+                str(c.num_ops),
+                _flops(c.forward_flops),
+                _flops(c.backward_flops),
+                format_bytes(c.forward_bytes),
+                format_bytes(c.backward_bytes),
+                f"{flops / moved:.1f}" if moved else "",
+                format_percent(flops / total) if total else "",
+            )
         )
-    return table
+    return FittedTable(columns, rows, title="By operator class")
 
 
-def _layers(cost: ModelCost, limit: int) -> Table:
+def _layers(cost: ModelCost, limit: int) -> RenderableType:
     layers = list(cost.layers)
     shown = (
         sorted(layers, key=lambda layer: layer.forward_flops + layer.backward_flops, reverse=True)[:limit]
@@ -133,14 +145,20 @@ def _layers(cost: ModelCost, limit: int) -> Table:
         if limit and limit < len(layers)
         else f"Layers ({len(layers)}, in execution order)"
     )
-    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
-    for name in ("layer", "type", "params", "forward", "backward", "bytes", "activations"):
-        table.add_column(
-            name, justify="left" if name in ("layer", "type") else "right", no_wrap=name != "layer"
-        )
-    for layer in shown:
-        table.add_row(
-            layer.name,
+    # Layer names wrap after a dot ("stages.3.blocks.2." / "attn.qkv"), never losing their tail;
+    # on a narrow terminal activations, bytes and parameters go before any figure is cut.
+    columns = [
+        Column(header="layer", wrap=True, min_width=20),
+        Column(header="type", wrap=True, min_width=10),
+        Column(header="params", justify="right", drop=1),
+        Column(header="forward", justify="right"),
+        Column(header="backward", justify="right"),
+        Column(header="bytes", justify="right", drop=2),
+        Column(header="activations", justify="right", drop=3),
+    ]
+    rows = [
+        (
+            FoldedName(layer.name),
             layer.type,
             format_count(layer.num_parameters) if layer.num_parameters else "",
             _flops(layer.forward_flops),
@@ -148,7 +166,9 @@ def _layers(cost: ModelCost, limit: int) -> Table:
             format_bytes(layer.bytes_moved),
             format_bytes(layer.activation_bytes) if layer.activation_bytes else "",
         )
-    return table
+        for layer in shown
+    ]
+    return FittedTable(columns, rows, title=title)
 
 
 def render_profile(

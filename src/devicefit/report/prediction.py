@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devicefit.records import DeviceModel, Prediction
+from devicefit.report.tables import Column, FittedTable
 from devicefit.report.units import format_bytes, format_decimal, format_percent, format_seconds
 
 
@@ -69,30 +70,35 @@ def render_ranking(
 ) -> RenderableType:
     """Devices ranked by predicted step time: time, throughput, bound, memory fit, largest batch."""
     first = predictions[0]
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        title=f"{first.model}: {first.mode} step, batch {first.batch_size}, {first.precision}",
-        title_justify="left",
-    )
-    table.add_column("device", style="cyan", no_wrap=True, max_width=22)
-    table.add_column("step", justify="right", no_wrap=True)
-    table.add_column("samples/s", justify="right", no_wrap=True)
-    table.add_column("fits", justify="center", no_wrap=True)
-    table.add_column("max batch", justify="right", no_wrap=True)
-    table.add_column("bound", no_wrap=True)
-    table.add_column("±", justify="right", no_wrap=True, min_width=3)
+    # Device names wrap; on a narrow terminal what bounds the step, then the error band (also in
+    # the note below), are left out before a figure would be cut.
+    columns = [
+        Column(header="device", style="cyan", wrap=True, min_width=14),
+        Column(header="step", justify="right"),
+        Column(header="samples/s", justify="right"),
+        Column(header="fits", justify="center"),
+        Column(header="max batch", justify="right"),
+        Column(header="bound", drop=2),
+        Column(header="±", justify="right", drop=1),
+    ]
+    rows = []
     ranked = sorted(predictions, key=lambda p: (p.fits is False, p.step_time_s))
     for p in ranked:
         rate = p.throughput_samples_per_s
-        table.add_row(
-            _short_name(p.device_name),
-            format_seconds(p.step_time_s),
-            f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}",
-            _fits(p),
-            "?" if p.max_batch_size is None else f"{p.max_batch_size:,}",
-            _dominant(p),
-            format_percent(p.error_band),
+        rows.append(
+            (
+                _short_name(p.device_name),
+                format_seconds(p.step_time_s),
+                f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}",
+                _fits(p),
+                "?" if p.max_batch_size is None else f"{p.max_batch_size:,}",
+                _dominant(p),
+                format_percent(p.error_band),
+            )
         )
+    table = FittedTable(
+        columns, rows, title=f"{first.model}: {first.mode} step, batch {first.batch_size}, {first.precision}"
+    )
     bands: dict[str, set[float]] = {}
     for p in predictions:
         bands.setdefault(p.origin, set()).add(p.error_band)

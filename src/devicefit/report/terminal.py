@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devicefit.records import DeviceDescription, Result, Run, RunSummary
+from devicefit.report.tables import Column, FittedTable, FoldedName
 from devicefit.report.units import format_bytes, format_count, format_decimal, format_percent, format_value
 
 
@@ -261,12 +262,14 @@ def render_results(results: Sequence[Result], run_id: int | None = None) -> Rend
                 cells.update({(layout.row(r), layout.extra(r)[0]): layout.extra(r)[1] for r in group})
             columns = list(dict.fromkeys(column for _, column in cells))
             rows = list(dict.fromkeys(layout.row(r) for r in group))
-            table = Table(box=box.SIMPLE_HEAD)
-            table.add_column(layout.row_header, style="cyan")
-            for column in columns:
-                table.add_column(column, justify="right")
-            for row in rows:
-                table.add_row(row, *(cells.get((row, column), Text("")) for column in columns))
+            # Every cell is a measurement: a narrow terminal wraps them between words, never drops one.
+            table = FittedTable(
+                [
+                    Column(header=layout.row_header, style="cyan", wrap=True),
+                    *(Column(header=column, justify="right", wrap=True) for column in columns),
+                ],
+                [(row, *(cells.get((row, column), Text("")) for column in columns)) for row in rows],
+            )
             tables += [Text.from_markup(f"[bold]{device}[/] {layout.title}"), table]
     return Group(*tables, _footnote(results, run_id))
 
@@ -290,11 +293,22 @@ def _footnote(results: Sequence[Result], run_id: int | None) -> Text:
 
 
 def render_details(results: Sequence[Result]) -> RenderableType:
-    """Every result with its full statistics; warnings and errors as numbered notes below."""
-    table = Table(box=box.SIMPLE_HEAD, title="Statistics per case", title_justify="left")
-    table.add_column("case", style="cyan", no_wrap=True)
-    for name in ("value", "median", "IQR", "min", "CV", "n x iters", "note"):
-        table.add_column(name, justify="right", no_wrap=True)
+    """Every result with its full statistics; warnings and errors as numbered notes below.
+
+    On a narrow terminal the repetition counts, the minimum and the CV are left out, in that order,
+    before any figure would be cut; case ids wrap after a dot.
+    """
+    columns = [
+        Column(header="case", style="cyan", wrap=True, min_width=16),
+        Column(header="value", justify="right"),
+        Column(header="median", justify="right"),
+        Column(header="IQR", justify="right"),
+        Column(header="min", justify="right", drop=2),
+        Column(header="CV", justify="right", drop=1),
+        Column(header="n x iters", justify="right", drop=3),
+        Column(header="note", justify="right"),
+    ]
+    rows = []
     notes: list[Text] = []
     several_devices = len({r.device for r in results}) > 1
     for r in results:
@@ -308,17 +322,19 @@ def render_details(results: Sequence[Result]) -> RenderableType:
                     style="magenta" if r.warnings else "yellow",
                 )
             )
-        table.add_row(
-            label,
-            Text(format_value(r.value, r.unit)) if r.value is not None else _cell(r),
-            format_value(s.median_s, "s") if s else "",
-            format_percent(s.relative_iqr) if s else "",
-            format_value(s.min_s, "s") if s else "",
-            format_percent(s.cv) if s else "",
-            f"{s.num_samples} x {r.measurement.iterations_per_sample}" if s and r.measurement else "",
-            f"[{len(notes)}]" if note else "",
+        rows.append(
+            (
+                FoldedName(label),
+                Text(format_value(r.value, r.unit)) if r.value is not None else _cell(r),
+                format_value(s.median_s, "s") if s else "",
+                format_percent(s.relative_iqr) if s else "",
+                format_value(s.min_s, "s") if s else "",
+                format_percent(s.cv) if s else "",
+                f"{s.num_samples} x {r.measurement.iterations_per_sample}" if s and r.measurement else "",
+                f"[{len(notes)}]" if note else "",
+            )
         )
-    return Group(table, *notes)
+    return Group(FittedTable(columns, rows, title="Statistics per case"), *notes)
 
 
 def render_run_header(run: Run) -> RenderableType:
@@ -346,10 +362,15 @@ def render_run_header(run: Run) -> RenderableType:
 
 
 def render_runs(runs: Sequence[RunSummary]) -> RenderableType:
-    """The history table, newest first."""
-    table = Table(box=box.SIMPLE_HEAD)
-    for name in ("run", "started", "status", "devices", "results", "command"):
-        table.add_column(name, justify="right" if name in ("run", "results") else "left")
+    """The history table, newest first; devices and the command wrap on a narrow terminal."""
+    columns = [
+        Column(header="run", justify="right"),
+        Column(header="started"),
+        Column(header="status"),
+        Column(header="devices", wrap=True),
+        Column(header="results", justify="right"),
+        Column(header="command", wrap=True, min_width=20),
+    ]
     styles = {
         "complete": "green",
         "interrupted": "yellow",
@@ -357,15 +378,19 @@ def render_runs(runs: Sequence[RunSummary]) -> RenderableType:
         "abandoned": "red",
         "running": "cyan",
     }
-    for run in runs:
-        # A running run may be another host's, whose process cannot be checked from here.
-        status = f"running on {run.hostname}" if run.status == "running" else run.status
-        table.add_row(
+    rows = [
+        (
             str(run.run_id),
             run.started_at.replace("T", " ")[:19],
-            Text(status, style=styles[run.status]),
+            # A running run may be another host's, whose process cannot be checked from here.
+            Text(
+                f"running on {run.hostname}" if run.status == "running" else run.status,
+                style=styles[run.status],
+            ),
             ", ".join(run.devices),
             str(run.num_results),
             run.label or run.command,
         )
-    return table
+        for run in runs
+    ]
+    return FittedTable(columns, rows)
