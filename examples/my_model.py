@@ -7,8 +7,9 @@ devicefit finds a model by ``FILE.py:FUNCTION`` (or ``package.module:FUNCTION``)
 The protocol:
 
 - ``FUNCTION(batch_size)`` returns ``(module, inputs)`` or ``(module, inputs, loss_fn)``.
-- ``module`` is any ``torch.nn.Module``; ``inputs`` is a tensor, or a tuple of tensors passed to
-  ``module(*inputs)``, batch dimension first. Use random data, never zeros.
+- ``module`` is any ``torch.nn.Module``; ``inputs`` is a tensor, a tuple of tensors passed to
+  ``module(*inputs)``, or a dict passed as ``module(**inputs)`` (``{"input_ids": ..., "decoder_input_ids":
+  ...}``), batch dimension first. Use random data, never zeros.
 - ``loss_fn(output)`` returns a scalar tensor. Without it devicefit trains on the mean of the squares of
   every floating-point tensor in the output.
 - devicefit calls the factory under ``with torch.device(device):``, so create tensors without naming a

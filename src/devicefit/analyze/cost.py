@@ -22,6 +22,7 @@ from devicefit.errors import UsageError
 from devicefit.records import ClassCost, LayerCost, ModelCost, OpCost, TracedMemory
 from devicefit.workloads import model_info
 from devicefit.workloads.base import OPTIMIZERS
+from devicefit.workloads.libraries import OWN_FACTORY
 
 
 def analyze_model(
@@ -86,6 +87,13 @@ def analyze_model(
             first = trace_model(name, small, sequence_length, precision, granule, fake=False)
             second = trace_model(name, 2 * small, sequence_length, precision, granule, fake=False)
         except Exception as real_error:
+            if info.synthesized_inputs:
+                # The model is a library's and devicefit made its inputs: they are the likely culprit.
+                raise UsageError(
+                    f"{name} rejects the inputs devicefit makes for it "
+                    f"({', '.join(info.synthesized_inputs)}): {reason}",
+                    fix=OWN_FACTORY,
+                ) from real_error
             raise UsageError(
                 f"model {name!r} fails on fake tensors ({reason}) and on a real batch of {small} "
                 f"({type(real_error).__name__}: {real_error})",
@@ -93,7 +101,7 @@ def analyze_model(
             ) from real_error
         method = f"a real batch of {small} on the CPU, scaled to {batch}"
         warnings.append(
-            f"the forward pass fails on fake tensors ({reason}); analyzed on a real batch of {small} "
+            f"the model fails on fake tensors ({reason}); analyzed on a real batch of {small} "
             f"on the CPU and scaled linearly to {batch}"
         )
     return _assemble(
@@ -234,7 +242,11 @@ def _assemble(
         num_parameter_tensors=len(trainable),
         parameter_tensor_bytes=tuple(sorted((float(nbytes(p)) for p in trainable), reverse=True)),
         input_bytes=float(
-            sum(nbytes(t) * scale for t in tree_leaves(first.instance.inputs) if isinstance(t, torch.Tensor))
+            sum(
+                nbytes(t) * scale
+                for t in tree_leaves((first.instance.inputs, first.instance.keyword_inputs))
+                if isinstance(t, torch.Tensor)
+            )
         ),
         num_module_calls=first.infer.num_module_calls,
         infer_ops=_scaled(first.infer.ops, scale),

@@ -360,7 +360,11 @@ class _NodeOwners(TorchFunctionMode):
 def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorder, Trace, _Allocator]]:
     trace, allocator = Trace(), _Allocator(granule)
     allocator.track(
-        [*instance.module.parameters(), *instance.module.buffers(), *tree_leaves(instance.inputs)]
+        [
+            *instance.module.parameters(),
+            *instance.module.buffers(),
+            *tree_leaves((instance.inputs, instance.keyword_inputs)),
+        ]
     )
     root = type(instance.module).__name__
 
@@ -396,7 +400,7 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
             with _autocast(precision):
-                loss = instance.loss(module(*instance.inputs))
+                loss = instance.loss(module(*instance.inputs, **instance.keyword_inputs))
             recorder.phase = "backward"
             loss.backward()
         del loss
@@ -407,7 +411,7 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
 def _trace_infer(instance: ModelInstance, precision: str, granule: int) -> Trace:
     module = instance.module.eval()
     with _recording(instance, granule) as (_, trace, _), torch.no_grad(), _autocast(precision):
-        module(*instance.inputs)
+        module(*instance.inputs, **instance.keyword_inputs)
     module.train()
     return trace
 

@@ -51,6 +51,12 @@ def _tensor_bytes(tensors: Any) -> int:
     return sum(seen.values())
 
 
+def _is_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
+
+
 class ModelStep:
     """One training step or inference pass of a built model; callable, and able to measure its memory.
 
@@ -83,6 +89,10 @@ class ModelStep:
                 t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
                 for t in instance.inputs
             )
+            instance.keyword_inputs = {
+                k: t.contiguous(memory_format=torch.channels_last) if _is_tensor(t) and t.dim() == 4 else t
+                for k, t in instance.keyword_inputs.items()
+            }
         self.instance = instance
         self.train = train
         self.module = instance.module.train(train)
@@ -93,30 +103,45 @@ class ModelStep:
         if dtype:
             self._autocast = lambda: torch.autocast(device_type, dtype=getattr(torch, dtype))
         self._scaler = torch.amp.GradScaler(device_type) if train and precision == "fp16" else None
-        self._device = instance.inputs[0].device if instance.inputs else torch.device("cpu")
+        tensors = [t for t in (*instance.inputs, *instance.keyword_inputs.values()) if _is_tensor(t)]
+        self._device = tensors[0].device if tensors else torch.device("cpu")
+
+        def host(value: Any) -> Any:
+            if not _is_tensor(value):
+                return value
+            return value.cpu().pin_memory() if device_type == "cuda" else value.cpu()
+
         self._host_inputs = (
-            tuple(t.cpu().pin_memory() if device_type == "cuda" else t.cpu() for t in instance.inputs)
+            (tuple(map(host, instance.inputs)), {k: host(v) for k, v in instance.keyword_inputs.items()})
             if transfer
             else None
         )
 
-    def _inputs(self) -> tuple[Any, ...]:
+    def _inputs(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword inputs of one call, copied from pinned host memory if transferring."""
         if self._host_inputs is None:
-            return self.instance.inputs
-        return tuple(t.to(self._device, non_blocking=True) for t in self._host_inputs)
+            return self.instance.inputs, self.instance.keyword_inputs
+
+        def device(value: Any) -> Any:
+            return value.to(self._device, non_blocking=True) if _is_tensor(value) else value
+
+        args, kwargs = self._host_inputs
+        return tuple(map(device, args)), {k: device(v) for k, v in kwargs.items()}
 
     def __call__(self) -> None:
         """Runs one step (or forward pass)."""
         import torch
 
         if not self.train:
+            args, kwargs = self._inputs()
             with torch.no_grad(), self._autocast():
-                self._forward(*self._inputs())
+                self._forward(*args, **kwargs)
             return
         assert self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
+        args, kwargs = self._inputs()
         with self._autocast():
-            loss = self.instance.loss(self._forward(*self._inputs()))
+            loss = self.instance.loss(self._forward(*args, **kwargs))
         if self._scaler is not None:
             self._scaler.scale(loss).backward()
             self._scaler.step(self.optimizer)
@@ -133,7 +158,12 @@ class ModelStep:
         """
         if self.optimizer is not None:
             self.optimizer.zero_grad(set_to_none=True)
-        alive = [*self.module.parameters(), *self.module.buffers(), *self.instance.inputs]
+        alive = [
+            *self.module.parameters(),
+            *self.module.buffers(),
+            *self.instance.inputs,
+            *self.instance.keyword_inputs.values(),
+        ]
         if self.optimizer is not None:
             alive.extend(self.optimizer.state.values())
         growth = device.step_peak_bytes(self)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 
 import torch
 
 from devicefit.errors import UsageError
 from devicefit.workloads.base import OPTIMIZERS, Factory, ModelInfo, ModelInstance
 from devicefit.workloads.decoder import DecoderConfig
+from devicefit.workloads.initialization import skipping_initialization
+from devicefit.workloads.libraries import find_library_model, is_library_model
 from devicefit.workloads.user import find_user_model, is_user_model, mean_square_loss
 from devicefit.workloads.zoo import ZOO, decoder_factory, find
 
@@ -97,7 +100,9 @@ def build_decoder(
 
 
 def _find(name: str) -> tuple[ModelInfo, Factory]:
-    """Dispatches a name to the user loader or to the zoo."""
+    """Dispatches a name to the library loader, the user loader or the zoo."""
+    if is_library_model(name):
+        return find_library_model(name)
     return find_user_model(name) if is_user_model(name) else find(name)
 
 
@@ -119,8 +124,17 @@ def _build(
     except RuntimeError as error:
         raise UsageError(f"unknown device {device!r}", fix="Use meta, cpu, cuda, cuda:1 or mps") from error
     length = sequence_length or info.sequence_length
-    module, inputs, loss = factory(batch, length, device)
+    # Parameters' values are irrelevant to an analysis: tensors without data skip their initializers.
+    with skipping_initialization():
+        module, inputs, loss = factory(batch, length, device)
     module.train()
+    keyword_inputs = dict(inputs) if isinstance(inputs, Mapping) else {}
     return ModelInstance(
-        info=info, module=module, inputs=inputs, loss=loss, batch_size=batch, sequence_length=length
+        info=info,
+        module=module,
+        inputs=() if keyword_inputs else tuple(inputs),
+        keyword_inputs=keyword_inputs,
+        loss=loss,
+        batch_size=batch,
+        sequence_length=length,
     )

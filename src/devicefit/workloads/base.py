@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ class ModelInfo:
         optimizer: Default optimizer, one of ``OPTIMIZERS``.
         sequence_length: Default tokens per sample for sequence models, else ``None``.
         source: The paper or reference implementation the architecture follows.
+        synthesized_inputs: The keyword inputs devicefit makes up for a library model (``input_ids``,
+            ``pixel_values``...), named when the model rejects them; empty where a factory made them.
     """
 
     name: str
@@ -37,6 +39,7 @@ class ModelInfo:
     optimizer: str
     sequence_length: int | None = None
     source: str = ""
+    synthesized_inputs: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -47,6 +50,7 @@ class ModelInstance:
         info: The workload's description.
         module: The model, on the device it was built on (``meta`` for analysis).
         inputs: Positional arguments of one forward call, batch dimension first.
+        keyword_inputs: Keyword arguments of the same call (an encoder-decoder's ``decoder_input_ids``).
         loss: Turns the forward output into a scalar loss (targets are closed over).
         batch_size: Samples in ``inputs``.
         sequence_length: Tokens per sample, for sequence models.
@@ -58,10 +62,13 @@ class ModelInstance:
     loss: Callable[[Any], torch.Tensor]
     batch_size: int
     sequence_length: int | None = None
+    keyword_inputs: dict[str, Any] = field(default_factory=dict)
 
 
 #: Builds a workload: ``factory(batch_size, sequence_length, device)`` returns the module, the
-#: inputs and the loss, all created on ``device`` (the module under ``torch.device(device)``).
+#: inputs (a tuple of positional arguments or a dict of keyword arguments) and the loss, all created
+#: on ``device`` (the module under ``torch.device(device)``).
 Factory = Callable[
-    [int, "int | None", str], "tuple[torch.nn.Module, tuple[Any, ...], Callable[[Any], torch.Tensor]]"
+    [int, "int | None", str],
+    "tuple[torch.nn.Module, tuple[Any, ...] | dict[str, Any], Callable[[Any], torch.Tensor]]",
 ]

@@ -1,4 +1,4 @@
-"""Builds the models users name: their own factories and torchvision, timm or transformers models."""
+"""Builds the models users write: factories named ``file.py:function`` or ``package.module:function``."""
 
 from __future__ import annotations
 
@@ -14,30 +14,30 @@ from types import ModuleType
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException
 
 from devicefit.errors import UsageError
 from devicefit.workloads.base import Factory, ModelInfo
 
-Built = tuple[nn.Module, tuple[Any, ...], Callable[[Any], torch.Tensor]]
-
-#: Libraries reachable as ``library:NAME``; each is imported only when such a name is built.
-LIBRARIES = ("torchvision", "timm", "transformers")
+Inputs = tuple[Any, ...] | dict[str, Any]
+Built = tuple[nn.Module, Inputs, Callable[[Any], torch.Tensor]]
 
 PROTOCOL = (
     "A factory takes batch_size and returns (module, inputs) or (module, inputs, loss_fn): an nn.Module, "
-    "a tensor or tuple of tensors, and a callable turning the output into a scalar"
+    "a tensor, a tuple of tensors or a dict of keyword inputs, and a callable turning the output into a "
+    "scalar"
 )
+
+#: What a factory cannot do on fake tensors (read a value, size an output by its values): the
+#: analysis then builds the model on real CPU tensors rather than failing.
+DATA_DEPENDENT = (DataDependentOutputException, DynamicOutputShapeException)
 
 #: Batch size of a factory whose ``batch_size`` parameter has no integer default.
 DEFAULT_BATCH_SIZE = 16
 
 #: Longest quoted exception message, in characters, so that an error stays one readable line.
 MAX_MESSAGE_CHARS = 160
-
-#: Tokens per sample fed to ``transformers`` models unless told otherwise (BERT's pre-training length).
-DEFAULT_SEQUENCE_LENGTH = 128
 
 
 def is_user_model(name: str) -> bool:
@@ -49,19 +49,17 @@ def find_user_model(name: str) -> tuple[ModelInfo, Factory]:
     """Resolves a user model name to its description and a zoo-style factory.
 
     Args:
-        name: ``path/to/file.py:factory``, ``package.module:factory`` or ``library:NAME``.
+        name: ``path/to/file.py:factory`` or ``package.module:factory``.
 
     Returns:
         The description (family ``user``) and a ``factory(batch_size, sequence_length, device)``.
 
     Raises:
-        UsageError: The file, module, attribute or library is missing.
+        UsageError: The file, module or attribute is missing, or the factory takes no batch size.
     """
     target, _, attribute = name.strip().rpartition(":")
     if not target or not attribute:
         raise UsageError(f"model {name!r} names no factory", fix=f"Write {name.rstrip(':')}:FUNCTION")
-    if target in LIBRARIES:
-        return _library_model(target, attribute, name)
     user_factory = getattr(_load_module(target), attribute, None)
     if user_factory is None:
         raise UsageError(
@@ -69,7 +67,14 @@ def find_user_model(name: str) -> tuple[ModelInfo, Factory]:
         )
     if not callable(user_factory):
         raise UsageError(f"{name} is not callable", fix=PROTOCOL)
-    parameters = _parameters(user_factory)
+    introspected = _parameters(user_factory)
+    parameters = introspected if introspected is not None else {}
+    batch_by_name = _passes_batch_by_name(parameters) if introspected is not None else False
+    if batch_by_name is None:
+        raise UsageError(
+            f"model factory {name} takes no batch_size parameter",
+            fix=f"Define it as {attribute}(batch_size) and make inputs of batch_size samples",
+        )
     default = parameters["batch_size"].default if "batch_size" in parameters else None
     batch_size = default if isinstance(default, int) and default >= 1 else DEFAULT_BATCH_SIZE
     length_default = parameters["sequence_length"].default if "sequence_length" in parameters else None
@@ -84,15 +89,39 @@ def find_user_model(name: str) -> tuple[ModelInfo, Factory]:
         sequence_length=length_default if isinstance(length_default, int) else None,
         source=target,
     )
-    return info, _wrap(name, user_factory, takes_length="sequence_length" in parameters)
+    return info, _wrap(
+        name,
+        user_factory,
+        takes_length="sequence_length" in parameters,
+        batch_by_name=bool(batch_by_name),
+    )
 
 
-def _parameters(function: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
-    """The named parameters of ``function``, empty when Python cannot introspect it."""
+def _parameters(function: Callable[..., Any]) -> Mapping[str, inspect.Parameter] | None:
+    """The named parameters of ``function``, ``None`` when Python cannot introspect it."""
     try:
         return inspect.signature(function).parameters
     except (TypeError, ValueError):
-        return {}
+        return None
+
+
+def _passes_batch_by_name(parameters: Mapping[str, inspect.Parameter]) -> bool | None:
+    """How a factory takes the batch size: by position (``False``), as ``batch_size=`` (``True``), or not.
+
+    The first parameter takes it by position (``make(batch_size)``, ``make(n)``, ``make(*args)``);
+    a keyword-only ``batch_size`` or a ``**kwargs`` takes it by name; ``None`` when neither can.
+    """
+    first = next(iter(parameters.values()), None)
+    if first is not None and first.kind in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    ):
+        return first.name != "batch_size" and "batch_size" in parameters
+    by_name = "batch_size" in parameters or any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
+    )
+    return True if by_name else None
 
 
 def _load_module(target: str) -> ModuleType:
@@ -114,7 +143,9 @@ def _load_module(target: str) -> ModuleType:
             spec.loader.exec_module(module)
         except Exception as error:
             del sys.modules[module_name]
-            raise UsageError(f"importing {target} raised {_describe(error)}", fix="Fix the file") from error
+            raise UsageError(
+                f"importing {target} raised {describe_error(error)}", fix="Fix the file"
+            ) from error
         return module
     try:
         return importlib.import_module(target)
@@ -122,17 +153,19 @@ def _load_module(target: str) -> ModuleType:
         if error.name is None or not target.startswith(error.name):
             # The module exists but one of its own imports is missing.
             raise UsageError(
-                f"importing {target} raised {_describe(error)}", fix="Install what it imports"
+                f"importing {target} raised {describe_error(error)}", fix="Install what it imports"
             ) from error
         raise UsageError(
             f"cannot import module {target!r}",
             fix="Install it or add it to PYTHONPATH; for a file write file.py:name",
         ) from error
     except Exception as error:
-        raise UsageError(f"importing {target} raised {_describe(error)}", fix="Fix the module") from error
+        raise UsageError(
+            f"importing {target} raised {describe_error(error)}", fix="Fix the module"
+        ) from error
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     """``ValueError: first line of the message``, for one-line errors."""
     message = str(error).strip().splitlines()
     if not message:
@@ -142,7 +175,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}"
 
 
-def _wrap(name: str, user_factory: Callable[..., Any], *, takes_length: bool) -> Factory:
+def _wrap(name: str, user_factory: Callable[..., Any], *, takes_length: bool, batch_by_name: bool) -> Factory:
     """Turns ``user_factory(batch_size)`` into a zoo factory that checks the protocol and places tensors."""
 
     def factory(batch_size: int, sequence_length: int | None, device: str) -> Built:
@@ -150,26 +183,37 @@ def _wrap(name: str, user_factory: Callable[..., Any], *, takes_length: bool) ->
             raise UsageError(
                 f"model factory {name} takes no sequence_length", fix="Add a sequence_length parameter to it"
             )
-        kwargs = {"sequence_length": sequence_length} if sequence_length is not None else {}
+        kwargs: dict[str, Any] = {"sequence_length": sequence_length} if sequence_length is not None else {}
+        if batch_by_name:
+            kwargs["batch_size"] = batch_size
         try:
             with torch.device(device):
-                returned = user_factory(batch_size, **kwargs)
-        except UsageError:
+                returned = user_factory(**kwargs) if batch_by_name else user_factory(batch_size, **kwargs)
+        except (UsageError, *DATA_DEPENDENT):
             raise
         except Exception as error:
             raise UsageError(
-                f"model factory {name} raised {_describe(error)}", fix="Rerun with --debug for the traceback"
+                f"model factory {name} raised {describe_error(error)}",
+                fix="Rerun with --debug for the traceback",
             ) from error
         module, inputs, loss = _check_protocol(name, returned)
         target = torch.device(device)
+
+        def place(value: Any) -> Any:
+            on = not isinstance(value, torch.Tensor) or _is_on(value, target)
+            return value if on else value.to(target)
+
         try:
             # Only a module that is elsewhere moves: .to() swaps parameters, which fake tensors refuse.
             if not all(_is_on(tensor, target) for tensor in (*module.parameters(), *module.buffers())):
                 module = module.to(target)
-            inputs = tuple(tensor if _is_on(tensor, target) else tensor.to(target) for tensor in inputs)
+            if isinstance(inputs, dict):
+                inputs = {key: place(value) for key, value in inputs.items()}
+            else:
+                inputs = tuple(place(tensor) for tensor in inputs)
         except (NotImplementedError, RuntimeError) as error:
             raise UsageError(
-                f"model factory {name} built tensors that cannot move to {device}: {_describe(error)}",
+                f"model factory {name} built tensors that cannot move to {device}: {describe_error(error)}",
                 fix="Create them on the current device (the factory runs under torch.device(device))",
             ) from error
         return module, inputs, loss or mean_square_loss
@@ -182,8 +226,12 @@ def _is_on(tensor: torch.Tensor, device: torch.device) -> bool:
     return tensor.device.type == device.type and device.index in (None, tensor.device.index)
 
 
-def _check_protocol(name: str, returned: Any) -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
-    """Splits a factory's return value, raising ``UsageError`` with the protocol when it does not fit."""
+def _check_protocol(name: str, returned: Any) -> tuple[nn.Module, Inputs, Any]:
+    """Splits a factory's return value, raising ``UsageError`` with the protocol when it does not fit.
+
+    Inputs are a tensor, a tuple of tensors (``module(*inputs)``) or a dict of keyword inputs
+    (``module(**inputs)``), whose values may also be flags such as ``use_cache=False``.
+    """
     if not isinstance(returned, (tuple, list)) or len(returned) not in (2, 3):
         raise UsageError(f"model factory {name} returned {type(returned).__name__}", fix=PROTOCOL)
     module, inputs, *rest = returned
@@ -193,11 +241,16 @@ def _check_protocol(name: str, returned: Any) -> tuple[nn.Module, tuple[torch.Te
         raise UsageError(
             f"model factory {name} returned a {type(module).__name__} as its module", fix=PROTOCOL
         )
-    if not isinstance(inputs, (tuple, list)) or not all(isinstance(item, torch.Tensor) for item in inputs):
+    if isinstance(inputs, Mapping):
+        if not inputs or not all(isinstance(key, str) for key in inputs):
+            raise UsageError(f"model factory {name} returned a dict of inputs without names", fix=PROTOCOL)
+        if not any(isinstance(value, torch.Tensor) for value in inputs.values()):
+            raise UsageError(f"model factory {name} returned keyword inputs without a tensor", fix=PROTOCOL)
+    elif not isinstance(inputs, (tuple, list)) or not all(isinstance(item, torch.Tensor) for item in inputs):
         raise UsageError(f"model factory {name} returned inputs that are not tensors", fix=PROTOCOL)
     if loss is not None and not callable(loss):
         raise UsageError(f"model factory {name} returned a loss_fn that is not callable", fix=PROTOCOL)
-    return module, tuple(inputs), loss
+    return module, dict(inputs) if isinstance(inputs, Mapping) else tuple(inputs), loss
 
 
 def mean_square_loss(output: Any) -> torch.Tensor:
@@ -235,91 +288,3 @@ def _floating_tensors(value: Any) -> Iterator[torch.Tensor]:
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for field in dataclasses.fields(value):
             yield from _floating_tensors(getattr(value, field.name))
-
-
-def _library_model(library: str, model: str, name: str) -> tuple[ModelInfo, Factory]:
-    """A torchvision, timm or transformers model with random weights; nothing is downloaded."""
-    if importlib.util.find_spec(library) is None:
-        raise UsageError(
-            f"{library} is not installed, so {name!r} cannot be built", fix=f"pip install {library}"
-        )
-    is_text = library == "transformers"
-    info = ModelInfo(
-        name=name,
-        family="transformer" if is_text else "user",
-        description=f"{library} {model}, random weights, "
-        + (
-            f"{DEFAULT_SEQUENCE_LENGTH} random token ids"
-            if is_text
-            else "random 3x224x224 images or its own size"
-        ),
-        default_batch_size=8 if is_text else 32,
-        benchmark_batch_sizes=(1, 2, 4) if is_text else (1, 4, 16),
-        optimizer="adamw" if is_text else "sgd-momentum",
-        sequence_length=DEFAULT_SEQUENCE_LENGTH if is_text else None,
-        source=library,
-    )
-
-    def factory(batch_size: int, sequence_length: int | None, device: str) -> Built:
-        if sequence_length is not None and not is_text:
-            raise UsageError(f"{name} takes no sequence length", fix="Leave the sequence length out")
-        try:
-            with torch.device(device):
-                if is_text:
-                    return _transformers_model(
-                        model, batch_size, sequence_length or DEFAULT_SEQUENCE_LENGTH, device
-                    )
-                return _vision_model(library, model, batch_size, device)
-        except UsageError:
-            raise
-        except Exception as error:
-            raise UsageError(
-                f"{library} could not build {model!r}: {_describe(error)}", fix="Check the name"
-            ) from error
-
-    return info, factory
-
-
-def _vision_model(library: str, model: str, batch_size: int, device: str) -> Built:
-    """A torchvision or timm image classifier, with cross-entropy against random classes."""
-    if library == "torchvision":
-        import torchvision
-
-        if model not in torchvision.models.list_models(module=torchvision.models):
-            raise UsageError(
-                f"torchvision has no classification model {model!r}", fix="See torchvision.models"
-            )
-        # Inception v3's auxiliary head needs its native 299x299 input in training mode.
-        side = 299 if model.startswith("inception") else 224
-        module, num_classes, shape = torchvision.models.get_model(model, weights=None), 1000, (3, side, side)
-    else:
-        import timm
-
-        module = timm.create_model(model, pretrained=False)
-        num_classes, shape = module.num_classes, (3, 224, 224)
-        # Some timm models are fixed to their own image size (vit_*_384).
-        shape = tuple(getattr(module, "pretrained_cfg", {}).get("input_size", shape))
-    images = torch.randn(batch_size, *shape, device=device)
-    targets = torch.randint(0, num_classes, (batch_size,), device=device)
-
-    def loss(output: Any) -> torch.Tensor:
-        # Inception and GoogLeNet return (logits, aux_logits) in training mode.
-        logits = output[0] if isinstance(output, tuple) else output
-        return F.cross_entropy(logits, targets)
-
-    return module, (images,), loss
-
-
-def _transformers_model(model_type: str, batch_size: int, sequence_length: int, device: str) -> Built:
-    """A HuggingFace base model of ``model_type`` from its default config, fed random token ids."""
-    from transformers import AutoConfig, AutoModel
-
-    config = AutoConfig.for_model(model_type)
-    module = AutoModel.from_config(config)
-    limit = getattr(config, "max_position_embeddings", None)
-    if limit is not None and sequence_length > limit:
-        raise UsageError(
-            f"transformers:{model_type} takes at most {limit} tokens", fix="Pass a shorter sequence"
-        )
-    tokens = torch.randint(0, config.vocab_size, (batch_size, sequence_length), device=device)
-    return module, (tokens,), mean_square_loss
