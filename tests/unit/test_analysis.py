@@ -5,10 +5,10 @@ import math
 import pytest
 
 from devicefit.analyze import memory as memory_model
-from devicefit.analyze.cost import analyze_model
+from devicefit.analyze.cost import analyze_model, max_batch_for
 from devicefit.analyze.opclass import classify, convention_flops
 from devicefit.errors import UsageError
-from devicefit.records import TracedMemory
+from devicefit.records import LiveMemory, TracedMemory
 
 
 def matmul_conv_flops(cost, phase="forward"):
@@ -151,12 +151,14 @@ def test_memory_components(resnet50):
     memory = resnet50.memory
     weights = 25_557_032 * 4
     assert memory.weights_bytes == pytest.approx(weights, rel=0.01)
-    assert memory.gradients_bytes == pytest.approx(weights, rel=0.01)
     assert memory.optimizer_state_bytes == pytest.approx(weights, rel=0.01)  # SGD momentum: one buffer
-    assert (
-        memory.train_peak_bytes
-        >= memory.weights_bytes + memory.gradients_bytes + memory.optimizer_state_bytes
-    )
+    # The peak comes late in backward: most gradients exist, the early layers' activations remain.
+    assert memory.train_peak_phase == "backward"
+    assert 0.5 * weights < memory.gradients_bytes <= 1.01 * weights
+    assert memory.activations_bytes > 0
+    parts = memory.weights_bytes + memory.gradients_bytes + memory.optimizer_state_bytes
+    parts += memory.activations_bytes + memory.transient_bytes
+    assert memory.train_peak_bytes == pytest.approx(parts, rel=1e-12)
     assert memory.infer_peak_bytes < memory.train_peak_bytes
     assert memory.train_bytes_per_sample > memory.infer_bytes_per_sample > 0
     assert memory.overhead_bytes > 0
@@ -164,17 +166,7 @@ def test_memory_components(resnet50):
 
 def test_largest_batch_fits_and_one_more_does_not():
     cost = analyze_model("resnet18", 8, device_kind="cuda")
-    traced = TracedMemory(
-        batch_size=8,
-        weights_bytes=cost.memory.weights_bytes,
-        trainable_bytes=cost.memory.gradients_bytes,
-        largest_parameter_bytes=4 * 512 * 512 * 9,
-        activations_bytes=cost.memory.activations_bytes,
-        train_peak_bytes=cost.memory.train_peak_bytes - cost.memory.optimizer_state_bytes,
-        infer_peak_bytes=cost.memory.infer_peak_bytes,
-        train_bytes_per_sample=cost.memory.train_bytes_per_sample,
-        infer_bytes_per_sample=cost.memory.infer_bytes_per_sample,
-    )
+    traced = cost.traced_memory
     limit = 8 * 2**30
     best = memory_model.max_batch_size(
         traced, limit, optimizer="sgd-momentum", foreach=True, device_kind="cuda"
@@ -262,18 +254,36 @@ def test_conventions_count_elementwise_and_leave_unknown_ops_uncounted():
     assert convention_flops("mystery_op", "other", input_elements=10, output_elements=10) is None
 
 
-def test_adam_foreach_holds_a_copy_of_the_parameters():
-    traced = TracedMemory(
+def live(phase, *, gradients=0.0, activations=0.0, transient=0.0, per_sample=0.0, weights=400.0):
+    """A moment whose activations grow by ``per_sample``."""
+    return LiveMemory(
+        phase=phase,
+        weights_bytes=weights,
+        gradients_bytes=gradients,
+        activations_bytes=activations,
+        transient_bytes=transient,
+        gradients_bytes_per_sample=0.0,
+        activations_bytes_per_sample=per_sample,
+        transient_bytes_per_sample=0.0,
+    )
+
+
+def hand_traced(train_moments, infer_moments=None):
+    return TracedMemory(
         batch_size=1,
+        traced_batch_sizes=(1, 2),
         weights_bytes=400.0,
         trainable_bytes=400.0,
         largest_parameter_bytes=100.0,
-        activations_bytes=50.0,
-        train_peak_bytes=900.0,
-        infer_peak_bytes=450.0,
-        train_bytes_per_sample=10.0,
-        infer_bytes_per_sample=5.0,
+        train_moments=tuple(train_moments),
+        train_end=live("end", gradients=400.0),
+        infer_moments=tuple(infer_moments or [live("forward", transient=40.0, per_sample=5.0)]),
     )
+
+
+def test_adam_foreach_holds_a_copy_of_the_parameters():
+    # Forward-backward: 400 weights + 490 + 10 per sample; at batch 1, 900.
+    traced = hand_traced([live("backward", gradients=200.0, activations=290.0, per_sample=10.0)])
     gpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=True, device_kind="cuda")
     cpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=False, device_kind="cpu")
     # State: 2 x 400. Optimizer step: weights 400 + grads 400 + state 800 + sqrt(v) for all (400) or
@@ -281,7 +291,99 @@ def test_adam_foreach_holds_a_copy_of_the_parameters():
     assert gpu.optimizer_state_bytes == 800
     assert gpu.train_peak_bytes == max(900 + 800, 400 + 400 + 800 + 400) == 2000
     assert cpu.train_peak_bytes == max(1700, 400 + 400 + 800 + 200) == 1800
+    # At the optimizer step nothing of forward and backward is left but weights and gradients.
+    assert (gpu.train_peak_phase, gpu.activations_bytes, gpu.transient_bytes) == ("optimizer step", 0, 400)
     at_ten = memory_model.estimate_memory(
         traced, optimizer="sgd", foreach=True, device_kind="cuda", batch_size=10
     )
-    assert at_ten.train_peak_bytes == 900 + 9 * 10 and at_ten.infer_peak_bytes == 450 + 9 * 5
+    assert at_ten.train_peak_bytes == 900 + 9 * 10 and at_ten.infer_peak_bytes == 40 + 400 + 10 * 5
+    # SGD keeps no state: the backward moment holds the peak, with its own parts.
+    assert at_ten.train_peak_phase == "backward"
+    assert (at_ten.gradients_bytes, at_ten.activations_bytes) == (200, 290 + 10 * 10)
+
+
+def test_peak_is_the_largest_moment_at_every_batch():
+    # 1400 flat leads up to batch 6, 1100 + 50 per sample up to 14, then 400 + 100 per sample;
+    # 500 + 20 per sample never leads.
+    flat = live("backward", gradients=400.0, transient=600.0)
+    middle = live("backward", activations=700.0, per_sample=50.0)
+    steep = live("forward", per_sample=100.0)
+    never = live("forward", activations=100.0, per_sample=20.0)
+    hull = memory_model.peak_moments([steep, never, middle, flat])
+    assert hull == (flat, middle, steep)
+    traced = hand_traced([flat, middle, steep, never])
+    for batch in (0, 1, 7, 10, 13, 20, 1000):
+        at_batch = memory_model.estimate_memory(
+            traced, optimizer="sgd", foreach=True, device_kind="cuda", batch_size=batch
+        )
+        everything = max(memory_model.moment_bytes(m, batch) for m in (flat, middle, steep, never))
+        assert at_batch.train_peak_bytes == pytest.approx(max(everything, 800.0))
+
+
+def test_breakdown_adds_up_to_the_peak_at_every_batch(tiny_lm):
+    cost = analyze_model(tiny_lm, 2, optimizer="adamw", device_kind="cuda")
+    phases = set()
+    for batch in (1, 2, 10, 100, 1000):
+        m = memory_model.estimate_memory(
+            cost.traced_memory, optimizer="adamw", foreach=True, device_kind="cuda", batch_size=batch
+        )
+        phases.add(m.train_peak_phase)
+        parts = (
+            m.weights_bytes,
+            m.gradients_bytes,
+            m.optimizer_state_bytes,
+            m.master_weights_bytes,
+            m.activations_bytes,
+            m.transient_bytes,
+        )
+        assert min(parts) >= 0
+        assert sum(parts) == pytest.approx(m.train_peak_bytes, rel=1e-12)
+    # AdamW's step holds the peak at small batches, activations at large ones.
+    assert phases == {"optimizer step", "backward"}
+
+
+#: A language model whose weights dwarf its activations at small batches: a 20,000-token vocabulary,
+#: width 64, 8 tokens per sample.
+TINY_LM = """
+import torch
+import torch.nn.functional as F
+
+
+class TinyLM(torch.nn.Module):
+    def __init__(self, vocab=20000, width=64):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, width)
+        self.hidden = torch.nn.Linear(width, width)
+        self.head = torch.nn.Linear(width, vocab)
+
+    def forward(self, tokens):
+        return self.head(torch.relu(self.hidden(self.embed(tokens))))
+
+
+def make(batch_size):
+    tokens = torch.randint(0, 20000, (batch_size, 8))
+    labels = torch.randint(0, 20000, (batch_size, 8))
+    return TinyLM(), tokens, lambda logits: F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "tiny_lm.py"
+    path.write_text(TINY_LM)
+    return f"{path}:make"
+
+
+def test_largest_batch_is_the_same_whatever_batch_it_is_asked_from(tiny_lm):
+    # At small batches AdamW's step (weights, gradients, two moments, sqrt(v): 5 x 5.2 MB) holds
+    # the peak and the forward-backward peak barely grows: the slope between two small batches
+    # says nothing about large ones. The memory model evaluated at candidate batches does.
+    limit = 2**30
+    costs = [analyze_model(tiny_lm, batch, optimizer="adamw", device_kind="cuda") for batch in (1, 2, 4, 16)]
+    assert costs[0].memory.train_peak_phase == "optimizer step"
+    for train in (True, False):
+        largest = [max_batch_for(cost, limit, device_kind="cuda", train=train) for cost in costs]
+        assert max(largest) <= 1.02 * min(largest), largest
+    # The logits and their gradient alone take 2 x 8 x 20,000 x 4 bytes = 1.28 MB per sample; the
+    # 512 MiB left beside the runtime overhead hold a few hundred samples, not hundreds of thousands.
+    assert 100 < max_batch_for(costs[0], limit, device_kind="cuda") < 512 * 2**20 / 1.28e6

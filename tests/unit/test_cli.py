@@ -211,6 +211,9 @@ def test_profile_json_contract():
         assert key in data, key
     assert data["batch_size"] == 4 and data["num_parameters"] == 11_689_512
     assert {"train_peak_bytes", "infer_peak_bytes"} <= set(data["memory"])
+    memory = data["memory"]
+    parts = ("weights", "gradients", "optimizer_state", "master_weights", "activations", "transient")
+    assert sum(memory[f"{part}_bytes"] for part in parts) == pytest.approx(memory["train_peak_bytes"])
     assert data["max_batch_size"]["batch_size"] > 4
     assert data["layers"][0]["name"] and "forward_flops" in data["layers"][0]
 

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from devicefit.analyze.memory import RUNTIME_OVERHEAD_BYTES, estimate_memory
@@ -40,6 +41,7 @@ from devicefit.records import (
     DeviceModel,
     EfficiencyCurve,
     Environment,
+    LiveMemory,
     Measurement,
     ModelCost,
     OpCost,
@@ -54,6 +56,7 @@ from devicefit.records.prediction import (
     interpolate_shape,
     runs_blocked,
 )
+from devicefit.report.prediction import prediction_to_dict, render_prediction
 from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
 
 H100_SXM = "nvidia-h100-sxm5-80gb"
@@ -276,16 +279,31 @@ VIEW = OpCost(
     dtype="fp32",
 )
 
+
+def moment(phase, *, gradients=0.0, activations_per_sample=0.0, transient_per_sample=0.0):
+    return LiveMemory(
+        phase=phase,
+        weights_bytes=4e6,
+        gradients_bytes=gradients,
+        activations_bytes=0.0,
+        transient_bytes=0.0,
+        gradients_bytes_per_sample=0.0,
+        activations_bytes_per_sample=activations_per_sample,
+        transient_bytes_per_sample=transient_per_sample,
+    )
+
+
+#: Weights 4e6; training peaks at 4e6 + 1e6 per sample (1.2e7 at batch 8), inference at
+#: 4e6 + 1.25e5 per sample (5e6 at batch 8); what outlives backward: weights and gradients.
 TRACED = TracedMemory(
     batch_size=8,
+    traced_batch_sizes=(8, 16),
     weights_bytes=4e6,
     trainable_bytes=4e6,
     largest_parameter_bytes=2e6,
-    activations_bytes=1e6,
-    train_peak_bytes=1.2e7,
-    infer_peak_bytes=5e6,
-    train_bytes_per_sample=1e6,
-    infer_bytes_per_sample=2.5e5,
+    train_moments=(moment("backward", activations_per_sample=1e6),),
+    train_end=moment("end", gradients=4e6),
+    infer_moments=(moment("forward", transient_per_sample=1.25e5),),
 )
 
 
@@ -497,13 +515,28 @@ def test_memory_fit_and_largest_batch():
     small = predict_step(cost, make_device(memory_bytes=1e8), mode="train", device_kind="cpu")
     assert (small.fits, small.max_batch_size) == (False, 0)
 
-    # 1 GB: room = 1e9 - 384 MiB; fixed = 1.2e7 - 8 * 1e6 + 4e6 = 8e6; 1e6 per sample.
+    # 1 GB: room = 1e9 - 384 MiB; fixed = 4e6 weights + 4e6 momentum = 8e6; 1e6 per sample.
     large = predict_step(cost, make_device(memory_bytes=1e9), mode="train", device_kind="cpu")
     assert large.fits is True
     assert large.max_batch_size == math.floor((1e9 - CPU_OVERHEAD - 8e6) / 1e6) == 589
-    # Inference: fixed = 5e6 - 8 * 2.5e5 = 3e6; 2.5e5 per sample.
+    # Inference: fixed = 4e6 weights; 1.25e5 per sample.
     infer = predict_step(cost, make_device(memory_bytes=1e9), mode="infer", device_kind="cpu")
-    assert infer.max_batch_size == math.floor((1e9 - CPU_OVERHEAD - 3e6) / 2.5e5) == 2377
+    assert infer.max_batch_size == math.floor((1e9 - CPU_OVERHEAD - 4e6) / 1.25e5) == 4746
+
+
+def test_prediction_shows_what_the_training_peak_holds():
+    prediction = predict_step(make_cost(), make_device(memory_bytes=1e9), mode="train", device_kind="cpu")
+    console = Console(width=200, record=True, color_system=None)
+    console.print(render_prediction(prediction))
+    # The backward moment at batch 8: weights 4e6, activations 8 x 1e6, plus 4e6 of momentum.
+    assert (
+        "15.3 MiB peak of 954 MiB, in the backward pass: weights 3.81 MiB, gradients 0 B, "
+        "optimizer state 3.81 MiB, activations 7.63 MiB, transient 0 B"
+    ) in console.export_text()
+    data = prediction_to_dict(prediction)
+    assert data["memory"]["train_peak_bytes"] == data["peak_memory_bytes"] == 1.6e7
+    inference = predict_step(make_cost(), make_device(memory_bytes=1e9), mode="infer", device_kind="cpu")
+    assert prediction_to_dict(inference)["memory"] is None
 
 
 def test_measured_shapes_replace_the_intensity_curve():
@@ -1385,6 +1418,10 @@ def test_predict_json_contract(tmp_path):
     assert phases["backward_s"] > 0 and phases["optimizer_s"] > 0
     assert p["fits"] is True
     assert 0 < p["peak_memory_bytes"] < 85_899_345_920
+    memory = p["memory"]
+    parts = ("weights", "gradients", "optimizer_state", "master_weights", "activations", "transient")
+    assert sum(memory[f"{part}_bytes"] for part in parts) == pytest.approx(p["peak_memory_bytes"])
+    assert memory["train_peak_phase"] in ("forward", "backward", "optimizer step")
     assert p["max_batch_size"] > 8
     assert p["error_band"] == 0.35
     assert p["breakdown"] and {"op_class", "time_s", "bound", "num_ops"} <= set(p["breakdown"][0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -14,12 +15,13 @@ from devicefit.analyze.trace import (
     ALLOCATION_GRANULE_BYTES,
     FALLBACK_BATCH,
     PRECISIONS,
+    Snapshot,
     Traced,
     nbytes,
     trace_model,
 )
 from devicefit.errors import UsageError
-from devicefit.records import ClassCost, LayerCost, ModelCost, OpCost, TracedMemory
+from devicefit.records import ClassCost, LayerCost, LiveMemory, ModelCost, OpCost, TracedMemory
 from devicefit.workloads import model_info
 from devicefit.workloads.base import OPTIMIZERS
 from devicefit.workloads.libraries import OWN_FACTORY
@@ -70,6 +72,7 @@ def analyze_model(
     sequence_length = sequence_length or info.sequence_length
     granule = ALLOCATION_GRANULE_BYTES.get(device_kind, 512)
     warnings: list[str] = []
+    fake = True
     try:
         first = trace_model(name, batch, sequence_length, precision, granule, fake=True)
         second = trace_model(name, 2 * batch, sequence_length, precision, granule, fake=True)
@@ -99,11 +102,20 @@ def analyze_model(
                 f"({type(real_error).__name__}: {real_error})",
                 fix="Check that its forward pass runs on a CPU tensor batch",
             ) from real_error
+        fake = False
         method = f"a real batch of {small} on the CPU, scaled to {batch}"
         warnings.append(
             f"the model fails on fake tensors ({reason}); analyzed on a real batch of {small} "
             f"on the CPU and scaled linearly to {batch}"
         )
+    traced = _traced_memory(
+        first,
+        second,
+        lambda size: trace_model(name, size, sequence_length, precision, granule, fake=fake),
+        batch=batch,
+        granule=granule,
+        warnings=warnings,
+    )
     return _assemble(
         name,
         batch,
@@ -111,11 +123,107 @@ def analyze_model(
         precision,
         optimizer,
         first,
-        second,
+        traced,
         method,
         warnings,
         device_kind=device_kind,
         foreach=device_kind == "cuda" if foreach is None else foreach,
+    )
+
+
+def _aligned(low: Traced, high: Traced) -> bool:
+    """Whether two traces allocated in the same order (the same moments at two batch sizes)."""
+    pairs = [(low.train.snapshots, high.train.snapshots), (low.infer.snapshots, high.infer.snapshots)]
+    return all(
+        len(first) == len(second)
+        and all(
+            a.phase == b.phase and a.weights_bytes == b.weights_bytes
+            for a, b in zip(first, second, strict=True)
+        )
+        for first, second in pairs
+    )
+
+
+def _line(low: Snapshot, low_batch: int, high: Snapshot, high_batch: int) -> LiveMemory:
+    """One moment at two batch sizes, as linear functions of the batch."""
+
+    def fit(at_low: int, at_high: int) -> tuple[float, float]:
+        slope = (at_high - at_low) / (high_batch - low_batch)
+        return at_low - low_batch * slope, slope
+
+    gradients, gradients_slope = fit(low.gradients_bytes, high.gradients_bytes)
+    activations, activations_slope = fit(low.activations_bytes, high.activations_bytes)
+    transient, transient_slope = fit(low.transient_bytes, high.transient_bytes)
+    return LiveMemory(
+        phase=low.phase,
+        weights_bytes=float(low.weights_bytes),
+        gradients_bytes=gradients,
+        activations_bytes=activations,
+        transient_bytes=transient,
+        gradients_bytes_per_sample=gradients_slope,
+        activations_bytes_per_sample=activations_slope,
+        transient_bytes_per_sample=transient_slope,
+    )
+
+
+def _moments(low: Traced, high: Traced, pass_name: str) -> tuple[LiveMemory, ...]:
+    """The moments of a pass that hold its peak at some batch, from aligned traces at two batches."""
+    pairs = zip(getattr(low, pass_name).snapshots, getattr(high, pass_name).snapshots, strict=True)
+    return memory_model.peak_moments(_line(a, low.batch_size, b, high.batch_size) for a, b in pairs)
+
+
+def _traced_memory(
+    first: Traced,
+    second: Traced,
+    retrace: Callable[[int], Traced],
+    *,
+    batch: int,
+    granule: int,
+    warnings: list[str],
+) -> TracedMemory:
+    """The memory model from traces at two batch sizes: every moment of a pass, linear in batch.
+
+    Each allocation of the first trace meets its counterpart in the second, so what was live
+    then is known at any batch, and the peak at any batch is the largest of those moments: the
+    model does not depend on which two batches were traced. A batch of one may skip copies that
+    larger batches make (a transpose of a size-1 dimension is already contiguous); when the two
+    traces do not allocate alike, a third at three times the batch pairs with the second. Should
+    those differ too, the peaks of the two traces are joined by one line (and a warning says so).
+    """
+    low, high = first, second
+    if not _aligned(low, high):
+        low, high = second, retrace(3 * first.batch_size)
+    if _aligned(low, high):
+        train, infer = _moments(low, high, "train"), _moments(low, high, "infer")
+    else:
+        low, high = first, second
+        train, infer = (
+            (
+                _line(
+                    max(getattr(low, name).snapshots, key=lambda snapshot: snapshot.total_bytes),
+                    low.batch_size,
+                    max(getattr(high, name).snapshots, key=lambda snapshot: snapshot.total_bytes),
+                    high.batch_size,
+                ),
+            )
+            for name in ("train", "infer")
+        )
+        warnings.append(
+            f"the traces at batches {low.batch_size} and {high.batch_size} allocate differently; "
+            "the memory model extrapolates their peaks linearly"
+        )
+    module = first.instance.module
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    weights = sum(-(-nbytes(t) // granule) * granule for t in (*module.parameters(), *module.buffers()))
+    return TracedMemory(
+        batch_size=batch,
+        traced_batch_sizes=(low.batch_size, high.batch_size),
+        weights_bytes=float(weights),
+        trainable_bytes=float(sum(nbytes(p) for p in trainable)),
+        largest_parameter_bytes=float(max((nbytes(p) for p in trainable), default=0)),
+        train_moments=train,
+        train_end=_line(low.train.end, low.batch_size, high.train.end, high.batch_size),
+        infer_moments=infer,
     )
 
 
@@ -192,7 +300,7 @@ def _assemble(
     precision: str,
     optimizer: str,
     first: Traced,
-    second: Traced,
+    traced: TracedMemory,
     method: str,
     warnings: list[str],
     *,
@@ -204,20 +312,6 @@ def _assemble(
     ops = _scaled(first.train.ops, scale)
     parameters = list(module.parameters())
     trainable = [p for p in parameters if p.requires_grad]
-    granule = ALLOCATION_GRANULE_BYTES.get(device_kind, 512)
-    weights = sum(-(-nbytes(t) // granule) * granule for t in (*parameters, *module.buffers()))
-    step = second.batch_size - first.batch_size
-    traced = TracedMemory(
-        batch_size=first.batch_size,
-        weights_bytes=float(weights),
-        trainable_bytes=float(sum(nbytes(p) for p in trainable)),
-        largest_parameter_bytes=float(max((nbytes(p) for p in trainable), default=0)),
-        activations_bytes=first.train.activation_bytes,
-        train_peak_bytes=first.train.peak_bytes,
-        infer_peak_bytes=first.infer.peak_bytes,
-        train_bytes_per_sample=(second.train.peak_bytes - first.train.peak_bytes) / step,
-        infer_bytes_per_sample=(second.infer.peak_bytes - first.infer.peak_bytes) / step,
-    )
     num_trainable = sum(p.numel() for p in trainable)
     optimizer_flops, optimizer_bytes = memory_model.optimizer_work(
         optimizer, num_trainable, trainable[0].element_size() if trainable else 4

@@ -5,14 +5,15 @@ simulated allocator counts every storage from its creation to its release (round
 caching allocator rounds). This module adds what the trace does not run: the optimizer's state
 and the temporaries of its step, which depend on the implementation PyTorch picks — one fused
 ``foreach`` pass over all parameters on GPUs, a loop over parameters on CPUs (``torch.optim``
-defaults). It is pure arithmetic, so it is cheap to evaluate for any batch size.
+defaults). It is pure arithmetic, so it is cheap to evaluate for any batch size: the traced
+passes arrive as moments whose live bytes are linear in batch size, and the peak is their maximum.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 
-from devicefit.records import MemoryEstimate, TracedMemory
+from devicefit.records import LiveMemory, MemoryEstimate, TracedMemory
 
 #: Optimizer state per trainable parameter, in parameter-sized buffers (PyTorch's torch.optim):
 #: SGD with momentum keeps ``momentum_buffer``; Adam and AdamW keep ``exp_avg`` and ``exp_avg_sq``.
@@ -56,48 +57,114 @@ def optimizer_transient_bytes(
     return trainable_bytes if foreach else LOOP_TEMPORARIES_PER_PARAMETER[optimizer] * largest_parameter_bytes
 
 
+#: The largest batch ``max_batch_size`` reports, for a model whose memory does not grow with the
+#: batch (a signed 32-bit count, well past any batch a device holds).
+MAX_BATCH = 2**31 - 1
+
+
+def moment_bytes(moment: LiveMemory, batch_size: float) -> float:
+    """The bytes live at a moment of a traced pass, at ``batch_size``."""
+    return (
+        moment.weights_bytes
+        + moment.gradients_bytes
+        + moment.activations_bytes
+        + moment.transient_bytes
+        + batch_size
+        * (
+            moment.gradients_bytes_per_sample
+            + moment.activations_bytes_per_sample
+            + moment.transient_bytes_per_sample
+        )
+    )
+
+
+def _slope(moment: LiveMemory) -> float:
+    return moment_bytes(moment, 1.0) - moment_bytes(moment, 0.0)
+
+
+def peak_moments(moments: Iterable[LiveMemory]) -> tuple[LiveMemory, ...]:
+    """The moments that hold the peak at some batch size from 0 up, by growing batch.
+
+    Each moment's total is a line over batch size and the peak is their maximum, a convex
+    piecewise-linear function; only the lines on its upper envelope matter (the convex hull trick:
+    by increasing slope, a line leaves the envelope when its neighbours cross above it).
+    """
+    by_slope: dict[float, LiveMemory] = {}
+    for moment in moments:
+        slope = _slope(moment)
+        if slope not in by_slope or moment_bytes(moment, 0.0) > moment_bytes(by_slope[slope], 0.0):
+            by_slope[slope] = moment
+    hull: list[LiveMemory] = []
+
+    def crossing(low: LiveMemory, high: LiveMemory) -> float:
+        """The batch from which ``high`` (the steeper line) exceeds ``low``."""
+        return (moment_bytes(low, 0.0) - moment_bytes(high, 0.0)) / (_slope(high) - _slope(low))
+
+    for slope in sorted(by_slope):
+        line = by_slope[slope]
+        while len(hull) >= 2 and crossing(hull[-2], line) <= crossing(hull[-2], hull[-1]):
+            hull.pop()
+        hull.append(line)
+    # Lines that lead only at negative batches.
+    while len(hull) >= 2 and crossing(hull[0], hull[1]) <= 0:
+        hull.pop(0)
+    return tuple(hull)
+
+
 def estimate_memory(
     traced: TracedMemory, *, optimizer: str, foreach: bool, device_kind: str, batch_size: int | None = None
 ) -> MemoryEstimate:
-    """Assembles the memory of a steady-state training step and of inference.
+    """Assembles the memory of a steady-state training step and of inference at one batch size.
+
+    A training step peaks either during forward and backward (the traced moments, plus the
+    optimizer state, which persists from step to step) or in the optimizer step (what outlives
+    backward, plus the state and the step's temporaries); the breakdown is that moment's.
 
     Args:
-        traced: The traced figures.
+        traced: The traced memory model.
         optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw``.
         foreach: Whether the optimizer runs as one ``foreach`` pass (PyTorch's default on GPUs).
         device_kind: ``cuda``, ``cpu`` or ``mps``, for the runtime overhead.
-        batch_size: Evaluate at this batch instead of the traced one (linear in batch size).
+        batch_size: Evaluate at this batch instead of the traced one.
 
     Returns:
         The estimate; peaks are allocator-level, the overhead comes on top.
     """
-    batch_size = traced.batch_size if batch_size is None else batch_size
-    extra_samples = batch_size - traced.batch_size
+    batch = traced.batch_size if batch_size is None else batch_size
     state = OPTIMIZER_STATE_BUFFERS[optimizer] * traced.trainable_bytes
-    gradients = traced.trainable_bytes
     step_transient = optimizer_transient_bytes(
         optimizer,
         trainable_bytes=traced.trainable_bytes,
         largest_parameter_bytes=traced.largest_parameter_bytes,
         foreach=foreach,
     )
-    forward_backward = traced.train_peak_bytes + extra_samples * traced.train_bytes_per_sample + state
-    optimizer_step = traced.weights_bytes + gradients + state + step_transient
-    train_peak = max(forward_backward, optimizer_step)
-    activations = traced.activations_bytes * batch_size / traced.batch_size
-    persistent = traced.weights_bytes + gradients + state + activations
+    moment = max(traced.train_moments, key=lambda m: moment_bytes(m, batch))
+    end = traced.train_end
+    optimizer_step = moment_bytes(end, batch) + state + step_transient
+    if moment_bytes(moment, batch) + state >= optimizer_step:
+        phase, held = moment.phase, moment
+        activations = moment.activations_bytes + batch * moment.activations_bytes_per_sample
+        transient = moment.transient_bytes + batch * moment.transient_bytes_per_sample
+    else:
+        # What outlives backward besides weights and gradients (the batch's inputs) is transient here.
+        phase, held, activations = "optimizer step", end, 0.0
+        transient = moment_bytes(end, batch) - end.weights_bytes - end.gradients_bytes
+        transient -= batch * end.gradients_bytes_per_sample
+        transient += step_transient
+    gradients = held.gradients_bytes + batch * held.gradients_bytes_per_sample
     return MemoryEstimate(
-        weights_bytes=traced.weights_bytes,
+        weights_bytes=held.weights_bytes,
         gradients_bytes=gradients,
         optimizer_state_bytes=state,
         master_weights_bytes=0.0,
         activations_bytes=activations,
-        transient_bytes=max(train_peak - persistent, 0.0),
+        transient_bytes=transient,
         overhead_bytes=float(RUNTIME_OVERHEAD_BYTES.get(device_kind, 0)),
-        train_peak_bytes=train_peak,
-        infer_peak_bytes=traced.infer_peak_bytes + extra_samples * traced.infer_bytes_per_sample,
-        train_bytes_per_sample=traced.train_bytes_per_sample,
-        infer_bytes_per_sample=traced.infer_bytes_per_sample,
+        train_peak_bytes=held.weights_bytes + gradients + state + activations + transient,
+        train_peak_phase=phase,
+        infer_peak_bytes=max(moment_bytes(m, batch) for m in traced.infer_moments),
+        train_bytes_per_sample=max(_slope(m) for m in traced.train_moments),
+        infer_bytes_per_sample=max(_slope(m) for m in traced.infer_moments),
     )
 
 
@@ -112,33 +179,30 @@ def max_batch_size(
 ) -> int:
     """The largest batch whose peak plus runtime overhead fits in ``memory_bytes`` (0 if none).
 
-    The training peak is the larger of the forward-backward peak, linear in batch size, and the
-    optimizer step's, which does not depend on it; both must fit.
+    It evaluates the memory model at candidate batches, doubling from 1 until one does not fit,
+    then bisecting; the peak is convex in batch size, so the batches that fit form a range and
+    the search finds its end whatever batch the model was traced at.
     """
-    at_zero = estimate_memory(
-        traced, optimizer=optimizer, foreach=foreach, device_kind=device_kind, batch_size=0
-    )
-    room = memory_bytes - at_zero.overhead_bytes
-    if train:
-        step_only = at_zero.weights_bytes + at_zero.gradients_bytes + at_zero.optimizer_state_bytes
-        step_only += optimizer_transient_bytes(
-            optimizer,
-            trainable_bytes=traced.trainable_bytes,
-            largest_parameter_bytes=traced.largest_parameter_bytes,
-            foreach=foreach,
+
+    def fits(batch: int) -> bool:
+        memory = estimate_memory(
+            traced, optimizer=optimizer, foreach=foreach, device_kind=device_kind, batch_size=batch
         )
-        if step_only > room:
-            return 0
-        fixed = traced.train_peak_bytes - traced.batch_size * traced.train_bytes_per_sample
-        fixed += at_zero.optimizer_state_bytes
-        slope = traced.train_bytes_per_sample
-    else:
-        fixed, slope = at_zero.infer_peak_bytes, traced.infer_bytes_per_sample
-    if fixed > room:
+        peak = memory.train_peak_bytes if train else memory.infer_peak_bytes
+        return peak + memory.overhead_bytes <= memory_bytes
+
+    if not fits(1):
         return 0
-    if slope <= 0:
-        return 2**31 - 1
-    return max(math.floor((room - fixed) / slope), 0)
+    low = 1
+    while fits(high := min(2 * low, MAX_BATCH)):
+        if high == MAX_BATCH:
+            return MAX_BATCH
+        low = high
+    # ``low`` fits, ``high`` does not.
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
 
 
 def optimizer_work(optimizer: str, trainable_parameters: int, element_bytes: int) -> tuple[float, float]:

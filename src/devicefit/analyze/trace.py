@@ -146,16 +146,36 @@ def nbytes(tensor: torch.Tensor) -> int:
 
 
 class _Allocator:
-    """Counts live storages from creation to release, rounded to the allocator's granule."""
+    """Counts live storages from creation to release, rounded to the allocator's granule.
+
+    It also keeps the timeline of allocations and releases (by serial number), so that what was
+    live at each allocation can be told apart afterwards by kind: weights, gradients, activations.
+    """
 
     def __init__(self, granule: int) -> None:
         self.granule = granule
         self.live = 0
         self.peak = 0
-        self._sizes: dict[int, int] = {}
+        #: Serial number of each live storage, by storage key (keys are reused once released).
+        self._serials: dict[int, int] = {}
+        #: Rounded size of every storage ever allocated, by serial number.
+        self.sizes: list[int] = []
+        #: Serial ``n`` for an allocation, ``~n`` (negative) for its release.
+        self.timeline: list[int] = []
+        #: Storages tracked before the pass that are parameters and buffers (serials below it).
+        self.num_weights = 0
+        #: Serials of the storages that end as a parameter's ``.grad``, and of those saved for backward.
+        self.gradients: set[int] = set()
+        self.activations: set[int] = set()
+        #: Where in the timeline the backward pass begins (``None``: no backward pass).
+        self.backward_start: int | None = None
 
     def _size(self, storage: Any) -> int:
         return -(-int(storage.nbytes()) // self.granule) * self.granule
+
+    def serial(self, tensor: torch.Tensor) -> int | None:
+        """The serial number of a tensor's live storage, ``None`` if it is not tracked."""
+        return self._serials.get(_storage_key(tensor))
 
     def track(self, tensors: Any) -> None:
         for tensor in tree_leaves(tensors):
@@ -163,27 +183,83 @@ class _Allocator:
                 continue
             storage = tensor.untyped_storage()
             key = int(storage._cdata)
-            if key in self._sizes:
+            if key in self._serials:
                 continue
             size = self._size(storage)
-            self._sizes[key] = size
+            serial = len(self.sizes)
+            self._serials[key] = serial
+            self.sizes.append(size)
+            self.timeline.append(serial)
             self.live += size
             self.peak = max(self.peak, self.live)
             weakref.finalize(storage, self._release, key)
 
     def _release(self, key: int) -> None:
-        self.live -= self._sizes.pop(key, 0)
+        serial = self._serials.pop(key, None)
+        if serial is not None:
+            self.live -= self.sizes[serial]
+            self.timeline.append(~serial)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Bytes live right after one allocation of a traced pass, by kind."""
+
+    phase: str
+    weights_bytes: int
+    gradients_bytes: int
+    activations_bytes: int
+    transient_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        """All bytes live at this moment."""
+        return self.weights_bytes + self.gradients_bytes + self.activations_bytes + self.transient_bytes
+
+
+def _snapshots(allocator: _Allocator) -> tuple[list[Snapshot], Snapshot]:
+    """Replays an allocator's timeline: what was live after each allocation, and at the end.
+
+    Parameters and buffers are weights; storages that end as a parameter's ``.grad`` are
+    gradients; those saved for backward are activations; the rest is transient (inputs not
+    saved, temporaries).
+    """
+    live = [0, 0, 0, 0]
+    num_weights, gradients, activations = allocator.num_weights, allocator.gradients, allocator.activations
+    backward_start = len(allocator.timeline) if allocator.backward_start is None else allocator.backward_start
+
+    def kind(serial: int) -> int:
+        if serial < num_weights:
+            return 0
+        return 1 if serial in gradients else 2 if serial in activations else 3
+
+    snapshots = []
+    for index, entry in enumerate(list(allocator.timeline)):
+        if entry < 0:
+            live[kind(~entry)] -= allocator.sizes[~entry]
+            continue
+        live[kind(entry)] += allocator.sizes[entry]
+        if entry >= num_weights:
+            phase = "backward" if index >= backward_start else "forward"
+            snapshots.append(Snapshot(phase, *live))
+    return snapshots, Snapshot("end", *live)
 
 
 @dataclass
 class Trace:
-    """What one traced pass recorded: every op, the tensors saved for backward, the peak."""
+    """What one traced pass recorded: every op, the tensors saved for backward, the peak.
+
+    ``snapshots`` holds what was live after each allocation of the pass, ``end`` what was live
+    once it finished (weights, inputs and, after a backward pass, the gradients).
+    """
 
     ops: list[OpCost] = field(default_factory=list)
     activation_bytes: float = 0.0
     activations_by_module: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     peak_bytes: float = 0.0
     num_module_calls: int = 0
+    snapshots: list[Snapshot] = field(default_factory=list)
+    end: Snapshot = Snapshot("end", 0, 0, 0, 0)
 
 
 class _Recorder(TorchDispatchMode):
@@ -359,13 +435,9 @@ class _NodeOwners(TorchFunctionMode):
 @contextlib.contextmanager
 def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorder, Trace, _Allocator]]:
     trace, allocator = Trace(), _Allocator(granule)
-    allocator.track(
-        [
-            *instance.module.parameters(),
-            *instance.module.buffers(),
-            *tree_leaves((instance.inputs, instance.keyword_inputs)),
-        ]
-    )
+    allocator.track([*instance.module.parameters(), *instance.module.buffers()])
+    allocator.num_weights = len(allocator.sizes)
+    allocator.track(tree_leaves((instance.inputs, instance.keyword_inputs)))
     root = type(instance.module).__name__
 
     def count_call(*_: Any) -> None:
@@ -381,12 +453,13 @@ def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorde
     finally:
         counting.remove()
     trace.peak_bytes = allocator.peak
+    trace.snapshots, trace.end = _snapshots(allocator)
 
 
 def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace:
     module = instance.module.train()
     weights = {_storage_key(t) for t in (*module.parameters(), *module.buffers())}
-    with _recording(instance, granule) as (recorder, trace, _):
+    with _recording(instance, granule) as (recorder, trace, allocator):
         saved: set[int] = set()
 
         def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -396,14 +469,22 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
                 size = int(tensor.untyped_storage().nbytes())
                 trace.activation_bytes += size
                 trace.activations_by_module[recorder.module()] += size
+            serial = allocator.serial(tensor)
+            if serial is not None and serial >= allocator.num_weights:
+                allocator.activations.add(serial)
             return tensor
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
             with _autocast(precision):
                 loss = instance.loss(module(*instance.inputs, **instance.keyword_inputs))
             recorder.phase = "backward"
+            allocator.backward_start = len(allocator.timeline)
             loss.backward()
         del loss
+        for parameter in module.parameters():
+            serial = None if parameter.grad is None else allocator.serial(parameter.grad)
+            if serial is not None:
+                allocator.gradients.add(serial)
     module.zero_grad(set_to_none=True)
     return trace
 

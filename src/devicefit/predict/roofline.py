@@ -464,6 +464,7 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         memory_capacity_bytes=capacity,
         fits=fits,
         max_batch_size=largest,
+        memory=memory,
         error_band=device.error_band,
         calibration=device.source,
         origin=device.origin,

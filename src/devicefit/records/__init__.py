@@ -22,7 +22,15 @@ from devicefit.records.measurement import (
     RunSummary,
     Summary,
 )
-from devicefit.records.model import ClassCost, LayerCost, MemoryEstimate, ModelCost, OpCost, TracedMemory
+from devicefit.records.model import (
+    ClassCost,
+    LayerCost,
+    LiveMemory,
+    MemoryEstimate,
+    ModelCost,
+    OpCost,
+    TracedMemory,
+)
 from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "Environment",
     "GPUProperties",
     "LayerCost",
+    "LiveMemory",
     "Measurement",
     "MemoryEstimate",
     "ModelCost",

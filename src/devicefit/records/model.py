@@ -63,30 +63,60 @@ class ClassCost:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TracedMemory:
-    """What the traced steps measured at two batch sizes, in bytes (allocator-level).
+class LiveMemory:
+    """The bytes live at one moment of a traced pass, by kind, as linear functions of batch size.
+
+    At batch ``b`` a kind holds ``*_bytes + b * *_bytes_per_sample`` (the weights do not grow).
+    Two traces at different batches give the two coefficients of each moment.
 
     Attributes:
-        batch_size: The batch of the ``*_peak_bytes`` figures.
+        phase: ``forward``, ``backward``, or ``end`` (what outlives the pass).
+        weights_bytes: Parameters and buffers.
+        gradients_bytes: Storages that end as a parameter's gradient, at batch 0.
+        activations_bytes: Storages saved for backward (saved inputs included), at batch 0.
+        transient_bytes: Everything else: temporaries, inputs not saved, the loss, at batch 0.
+        gradients_bytes_per_sample: Growth of the gradients per sample.
+        activations_bytes_per_sample: Growth of the activations per sample.
+        transient_bytes_per_sample: Growth of the transient bytes per sample.
+    """
+
+    phase: str
+    weights_bytes: float
+    gradients_bytes: float
+    activations_bytes: float
+    transient_bytes: float
+    gradients_bytes_per_sample: float
+    activations_bytes_per_sample: float
+    transient_bytes_per_sample: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TracedMemory:
+    """What the traced steps measured, as a memory model over batch size (bytes, allocator-level).
+
+    Each pass is kept as the moments that hold its peak at some batch size: the peak at batch ``b``
+    is the largest of their totals at ``b``, exact when every allocation grows linearly with the
+    batch (fake tensors have no data-dependent sizes).
+
+    Attributes:
+        batch_size: The batch the step was traced at (``profile``'s and ``predict``'s batch).
+        traced_batch_sizes: The two batches whose traces fitted the moments.
         weights_bytes: Parameters and buffers.
         trainable_bytes: Parameters that receive gradients.
         largest_parameter_bytes: The largest single parameter (per-parameter optimizer temporaries).
-        activations_bytes: Tensors the forward pass saved for backward.
-        train_peak_bytes: Peak of forward, loss and backward (weights, inputs and gradients included).
-        infer_peak_bytes: Peak of a no-grad forward pass (weights and inputs included).
-        train_bytes_per_sample: Slope of the training peak over batch size.
-        infer_bytes_per_sample: Slope of the inference peak over batch size.
+        train_moments: Moments of forward, loss and backward that hold the training peak at some batch.
+        train_end: What outlives the backward pass (weights, gradients, inputs): the optimizer step's base.
+        infer_moments: Moments of a no-grad forward pass that hold the inference peak at some batch.
     """
 
     batch_size: int
+    traced_batch_sizes: tuple[int, int]
     weights_bytes: float
     trainable_bytes: float
     largest_parameter_bytes: float
-    activations_bytes: float
-    train_peak_bytes: float
-    infer_peak_bytes: float
-    train_bytes_per_sample: float
-    infer_bytes_per_sample: float
+    train_moments: tuple[LiveMemory, ...]
+    train_end: LiveMemory
+    infer_moments: tuple[LiveMemory, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,21 +125,28 @@ class MemoryEstimate:
 
     ``train_peak_bytes`` and ``infer_peak_bytes`` are what a caching allocator's peak statistic
     would show (``torch.cuda.max_memory_allocated``); ``overhead_bytes`` (runtime, context,
-    libraries) comes on top when deciding whether a device has room.
+    libraries) comes on top when deciding whether a device has room. The parts describe the
+    moment of the training peak and add up to it: weights + gradients + optimizer state + master
+    weights + activations + transient = ``train_peak_bytes``.
 
     Attributes:
         weights_bytes: Parameters and buffers.
-        gradients_bytes: One gradient per trainable parameter.
+        gradients_bytes: Gradients live at the peak (all of them at the optimizer step, none
+            during a forward pass: ``zero_grad`` frees them).
         optimizer_state_bytes: Momentum and second-moment buffers.
         master_weights_bytes: fp32 copies kept beside low-precision weights (0 under autocast,
             where the weights themselves are the fp32 master copy).
-        activations_bytes: Tensors saved by the forward pass for the backward pass.
-        transient_bytes: What the peak holds beyond the above: temporaries, casts, workspace.
+        activations_bytes: Tensors saved by the forward pass for backward, live at the peak (none
+            at the optimizer step).
+        transient_bytes: What the peak holds beyond the above: temporaries, casts, the batch's
+            inputs, the optimizer step's temporaries.
         overhead_bytes: Runtime and context memory outside the allocator (CUDA context...).
         train_peak_bytes: Peak of a steady-state training step.
+        train_peak_phase: Where it happens: ``forward``, ``backward`` or ``optimizer step``.
         infer_peak_bytes: Peak of a no-grad forward pass.
-        train_bytes_per_sample: Growth of the training peak per added sample.
-        infer_bytes_per_sample: Growth of the inference peak per added sample.
+        train_bytes_per_sample: Growth of the training peak per added sample once activations
+            hold it (at large batches; at small ones the optimizer step may hold it instead).
+        infer_bytes_per_sample: Growth of the inference peak per added sample, at large batches.
     """
 
     weights_bytes: float
@@ -120,6 +157,7 @@ class MemoryEstimate:
     transient_bytes: float
     overhead_bytes: float
     train_peak_bytes: float
+    train_peak_phase: str
     infer_peak_bytes: float
     train_bytes_per_sample: float
     infer_bytes_per_sample: float

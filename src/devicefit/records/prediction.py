@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from devicefit.records.model import MemoryEstimate
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EfficiencyCurve:
@@ -184,6 +186,7 @@ class Prediction:
         overhead_s: Time of the ops dominated by launch or dispatch cost, plus module calls.
         breakdown: Per operator class.
         peak_memory_bytes: Predicted peak memory of the step (allocator-level).
+        memory: The memory model at this batch for this device: a training peak's parts.
         memory_capacity_bytes: The device's memory, if known.
         fits: Peak plus runtime overhead fits the capacity (``None`` when unknown).
         max_batch_size: The largest batch that fits (``None`` when the capacity is unknown).
@@ -216,6 +219,7 @@ class Prediction:
     calibration: str
     origin: str = "calibrated"
     warnings: tuple[str, ...] = field(default=())
+    memory: MemoryEstimate | None = None
 
     @property
     def throughput_samples_per_s(self) -> float:

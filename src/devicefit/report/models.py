@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from devicefit.records import ModelCost
+from devicefit.records import MemoryEstimate, ModelCost
 from devicefit.report.tables import Column, FittedTable, FoldedName
 from devicefit.report.units import format_bytes, format_count, format_decimal, format_percent
 
@@ -28,6 +28,25 @@ def render_models(rows: Sequence[tuple[str, str, int, str]]) -> RenderableType:
 
 def _flops(value: float) -> str:
     return format_decimal(value, "FLOP")
+
+
+_PHASES = {"forward": "forward pass", "backward": "backward pass"}
+
+
+def training_peak_parts(memory: MemoryEstimate) -> str:
+    """Where the training peak happens and its parts, which add up to it: what is live then."""
+    parts = [
+        ("weights", memory.weights_bytes),
+        ("gradients", memory.gradients_bytes),
+        ("optimizer state", memory.optimizer_state_bytes),
+        ("master weights", memory.master_weights_bytes),
+        ("activations", memory.activations_bytes),
+        ("transient", memory.transient_bytes),
+    ]
+    # Master weights appear only where a precision keeps them; float noise never shows as negative.
+    shown = [(name, value) for name, value in parts if value or name != "master weights"]
+    listed = ", ".join(f"{name} {format_bytes(max(value, 0.0))}" for name, value in shown)
+    return f"in the {_PHASES.get(memory.train_peak_phase, memory.train_peak_phase)}: {listed}"
 
 
 def _summary(cost: ModelCost, max_batch: tuple[float, int] | None) -> Table:
@@ -65,13 +84,7 @@ def _summary(cost: ModelCost, max_batch: tuple[float, int] | None) -> Table:
             f"{format_percent(cost.flop_coverage)} of operator calls have a formula"
             + (f"; uncounted: {', '.join(cost.uncounted_ops)}" if cost.uncounted_ops else ""),
         ),
-        (
-            "training memory",
-            f"peak {format_bytes(memory.train_peak_bytes)}: weights "
-            f"{format_bytes(memory.weights_bytes)}, gradients {format_bytes(memory.gradients_bytes)}, "
-            f"optimizer state {format_bytes(memory.optimizer_state_bytes)}, activations "
-            f"{format_bytes(memory.activations_bytes)}, transient {format_bytes(memory.transient_bytes)}",
-        ),
+        ("training memory", f"peak {format_bytes(memory.train_peak_bytes)} {training_peak_parts(memory)}"),
         ("inference memory", f"peak {format_bytes(memory.infer_peak_bytes)}"),
         (
             "per extra sample",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devicefit.records import DeviceModel, Prediction
+from devicefit.report.models import training_peak_parts
 from devicefit.report.tables import Column, FittedTable
 from devicefit.report.units import format_bytes, format_decimal, format_percent, format_seconds
 
@@ -28,6 +30,7 @@ def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> 
         "peak_memory_bytes": p.peak_memory_bytes,
         "memory_capacity_bytes": p.memory_capacity_bytes,
         "max_batch_size": p.max_batch_size,
+        "memory": dataclasses.asdict(p.memory) if p.memory is not None and p.mode == "train" else None,
         "error_band": p.error_band,
         "phases": {"forward_s": p.forward_s, "backward_s": p.backward_s, "optimizer_s": p.optimizer_s},
         "transfer_s": p.transfer_s,
@@ -146,7 +149,11 @@ def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableTyp
             f"compute {format_percent(p.compute_s / total)}, memory {format_percent(p.memory_s / total)}, "
             f"overhead {format_percent(p.overhead_s / total)}",
         ),
-        ("memory", f"{format_bytes(p.peak_memory_bytes)} peak{capacity}"),
+        (
+            "memory",
+            f"{format_bytes(p.peak_memory_bytes)} peak{capacity}"
+            + (f", {training_peak_parts(p.memory)}" if p.memory is not None and p.mode == "train" else ""),
+        ),
         (
             "largest batch",
             "unknown (no memory size)" if p.max_batch_size is None else f"{p.max_batch_size:,}",
