@@ -12,7 +12,9 @@ from devicefit.devices.base import Device
 from devicefit.measure.micro import Case
 from devicefit.measure.plan import ModelPlan
 from devicefit.measure.session import BenchOutcome, plan_cases, run_benchmarks
+from devicefit.records import DeviceModel
 from devicefit.report.export import result_to_dict
+from devicefit.report.prediction import fit_warnings, render_fit_checks
 from devicefit.report.terminal import progress_bar, render_results
 from devicefit.store.sqlite import Store, open_store
 
@@ -64,8 +66,7 @@ def bench(
         cases = plan_cases(selected, suite="models" if model else suite, quick=quick, only=only, models=plan)
         debug = bool(ctx.parent and ctx.parent.params.get("debug"))
         outcome = run_with_progress(cases, selected, store, quick=quick, label=label, debug=debug)
-        if not outcome.interrupted:
-            _store_bench_calibrations(outcome, selected, store)
+        fitted = [] if outcome.interrupted else _store_bench_calibrations(outcome, selected, store)
     if json:
         status = "interrupted" if outcome.interrupted else "complete"
         print_json(
@@ -73,10 +74,13 @@ def bench(
                 "run_id": outcome.run_id,
                 "status": status,
                 "results": [result_to_dict(r) for r in outcome.results],
+                "warnings": fit_warnings(fitted),
             }
         )
     else:
         console().print(render_results(outcome.results, outcome.run_id))
+        if fit_warnings(fitted):
+            error_console().print(render_fit_checks(fitted))
     if outcome.interrupted:
         error_console().print(
             f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} finished results"
@@ -107,28 +111,32 @@ def run_with_progress(
         )
 
 
-#: Expected error of a device model fitted from the micro suite alone: square products only, no
-#: layer kernels or host costs beyond the launch (``calibrate`` measures those).
-BENCH_ERROR_BAND = 0.3
+def _store_bench_calibrations(
+    outcome: BenchOutcome, devices: tuple[Device, ...], store: Store
+) -> list[DeviceModel]:
+    """Fits each device's model from the micro suite's results, for predict until ``calibrate`` runs.
 
+    Each fit is judged against the device's peak, its noise and this machine's earlier runs, and
+    stored with the verdict: a rejected one is kept for the record but never predicts.
+    """
+    from devicefit.predict.calibration import fit_bench_model
+    from devicefit.predict.plausibility import judge_fit
 
-def _store_bench_calibrations(outcome: BenchOutcome, devices: tuple[Device, ...], store: Store) -> None:
-    """Fits each device's model from the micro suite's results, for predict until ``calibrate`` runs."""
-    import dataclasses
-
-    from devicefit.predict.calibration import fit_device_model
-
+    fitted = []
     for device in devices:
         description = device.properties()
         measured = {r.benchmark for r in outcome.results if r.device == device.id and r.status == "ok"}
         if device.kind == "fake" or not {"matmul", "triad", "launch"} <= measured:
             continue
-        model = fit_device_model(
+        model = fit_bench_model(
             outcome.results,
             description,
-            num_threads=None,
             source=f"devicefit bench, run {outcome.run_id} (micro suite; 'devicefit calibrate' fits more)",
         )
-        threads = description.cpu.num_threads if description.cpu else None
-        model = dataclasses.replace(model, num_threads=threads, error_band=BENCH_ERROR_BAND)
+        earlier = store.earlier_results(
+            outcome.run_id, device.id, (r.case_id for r in outcome.results if r.device == device.id)
+        )
+        model = judge_fit(model, outcome.results, description, earlier=earlier)
         store.add_calibration(outcome.run_id, model, origin="bench")
+        fitted.append(model)
+    return fitted

@@ -44,6 +44,7 @@ def calibrate(
     from devicefit.devices import select_devices
     from devicefit.measure.plan import plan_calibration
     from devicefit.predict.calibration import calibration_threads, fit_device_model
+    from devicefit.predict.plausibility import judge_fit
     from devicefit.report.prediction import calibration_to_dict, render_calibrations
 
     selected = tuple(d for d in select_devices(device) if d.kind != "fake")
@@ -74,6 +75,9 @@ def calibrate(
                 source=f"devicefit calibrate, run {outcome.run_id}, {created[:10]}",
                 created_at=created,
             )
+            mine = [r for r in outcome.results if r.device == description.id and r.num_threads == threads]
+            earlier = store.earlier_results(outcome.run_id, description.id, (r.case_id for r in mine))
+            model = judge_fit(model, mine, description, earlier=earlier)
             fitted.append((model, store.add_calibration(outcome.run_id, model)))
     if json:
         print_json({"run_id": outcome.run_id, "calibrations": [calibration_to_dict(m, i) for m, i in fitted]})

@@ -13,6 +13,7 @@ parameter tensor.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -65,6 +66,13 @@ _MIN_LAUNCHES = 2.0
 #: a Xeon VM, 14% on a Zen 4 VM: tests/data/prediction_cpu_*.json); on GPUs not yet measured, the
 #: issue's bar for them.
 LOCAL_ERROR_BAND = {"cpu": 0.20, "gpu": 0.15}
+#: Expected relative error of a model fitted from ``devicefit bench``'s micro suite alone. On CPUs,
+#: the 80th percentile of |error|, rounded up, of the recorded Zen 3 run's 54 two-thread steps
+#: predicted from a ``bench --quick`` on the same kind of VM (237%, median 28%:
+#: tests/data/bench_quick_cpu_epyc_zen3_2vcpu_1206.json.gz, ``benchmarks/repredict.py --bench``);
+#: its CNN steps came out 2-8x too slow. Issue 17's ``validate`` after the README's ``bench --quick``
+#: measured a 56% median. On GPUs not measured: no tighter than the defaults (defaults.toml).
+BENCH_ERROR_BAND = {"cpu": 2.4, "gpu": 0.35}
 
 
 def _median_value(results: Sequence[Result], benchmark: str, default: float) -> float:
@@ -273,6 +281,23 @@ def fit_device_model(
         source=source,
         error_band=LOCAL_ERROR_BAND[kind],
         created_at=created_at,
+    )
+
+
+def fit_bench_model(
+    results: Sequence[Result], device: DeviceDescription, *, source: str, created_at: str | None = None
+) -> DeviceModel:
+    """A device's model from a ``devicefit bench`` run's micro suite, until ``calibrate`` fits one.
+
+    Square products only, one convolution, no layer kernels: the curves hold for the thread count
+    torch uses (all of them), and the error band is ``BENCH_ERROR_BAND``'s.
+    """
+    model = fit_device_model(results, device, num_threads=None, source=source, created_at=created_at)
+    return dataclasses.replace(
+        model,
+        num_threads=device.cpu.num_threads if device.cpu else None,
+        origin="bench",
+        error_band=BENCH_ERROR_BAND[model.kind],
     )
 
 

@@ -468,4 +468,5 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         error_band=device.error_band,
         calibration=device.source,
         origin=device.origin,
+        warnings=device.warnings,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 from dataclasses import dataclass, field
 
 from devicefit.catalog import Catalog
 from devicefit.errors import UsageError
+from devicefit.predict.calibration import BENCH_ERROR_BAND
 from devicefit.predict.devices import catalog_default_model, local_default_model, transferred_model
 from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec
 from devicefit.store.sqlite import Store
@@ -66,10 +68,32 @@ def _memory_kind(kind: str) -> str:
     return "cpu" if kind == "cpu" else ("mps" if kind == "mps" else "cuda")
 
 
+def _usable(
+    candidates: list[tuple[str, DeviceModel]],
+) -> tuple[DeviceModel | None, list[DeviceModel]]:
+    """The best stored model not rejected, and the better-ranked ones that were.
+
+    A bench fit predicts as ``bench`` with today's band for bench fits, also when stored before
+    they had their own origin.
+    """
+    passed_over: list[DeviceModel] = []
+    for origin, model in candidates:
+        if origin == "bench":
+            band = BENCH_ERROR_BAND.get(model.kind, model.error_band)
+            model = dataclasses.replace(model, origin="bench", error_band=band)
+        if not model.rejected:
+            return model, passed_over
+        passed_over.append(model)
+    return None, passed_over
+
+
 def local_target(
     device: DeviceDescription, catalog: Catalog, store: Store | None, *, num_threads: int | None = None
 ) -> Target:
-    """A local device's model: its newest calibration on this host, else the defaults.
+    """A local device's model: its best usable calibration on this host, else the defaults.
+
+    A full calibration comes before a bench fit, and a newer before an older; a model whose
+    measurements were rejected (a busy machine) is passed over, with a warning saying why.
 
     Args:
         device: The local device.
@@ -81,14 +105,16 @@ def local_target(
     spec = catalog.get(device.catalog_id) if device.catalog_id else None
     architecture = spec.architecture if spec else None
     model = None
+    passed_over: list[DeviceModel] = []
     notes: list[str] = []
     if store is not None:
         host = socket.gethostname()
-        model = store.latest_calibration(
-            device.id, device_name=device.name, hostname=host, num_threads=threads
+        model, passed_over = _usable(
+            store.calibrations(device.id, device_name=device.name, hostname=host, num_threads=threads)
         )
         if model is None and threads is not None:
-            model = store.latest_calibration(device.id, device_name=device.name, hostname=host)
+            model, others = _usable(store.calibrations(device.id, device_name=device.name, hostname=host))
+            passed_over += [m for m in others if m not in passed_over]
             if model is not None:
                 notes.append(
                     f"calibrated with {model.num_threads} threads, not {threads}; "
@@ -96,8 +122,18 @@ def local_target(
                 )
     if model is None:
         model = local_default_model(device, architecture)
-        notes.append(
-            f"{device.id} is not calibrated: run 'devicefit calibrate' for a prediction worth trusting"
+        if not passed_over:
+            notes.append(
+                f"{device.id} is not calibrated: run 'devicefit calibrate' for a prediction worth trusting"
+            )
+    if passed_over:
+        rejected = passed_over[0]
+        model = dataclasses.replace(
+            model,
+            warnings=(
+                f"left out the fit of {rejected.source}: {rejected.rejected[0]}",
+                *model.warnings,
+            ),
         )
     return Target(
         model=model,
@@ -119,7 +155,7 @@ def catalog_target(spec: DeviceSpec, references: list[Target]) -> Target:
             spec.kind == "gpu"
             and reference.model.kind == "gpu"
             and reference.architecture == spec.architecture
-            and reference.model.origin == "calibrated"
+            and reference.model.origin in ("calibrated", "bench")
         ):
             return Target(
                 model=transferred_model(reference.model, spec),

@@ -102,10 +102,17 @@ class DeviceModel:
             whose efficiency is not interpolated from measured shapes.
         matmul_tile: Output tile ``(rows, columns)`` one multiprocessor computes at a time.
         source: Where the peaks and curves came from.
-        origin: ``calibrated`` (measured on this device), ``transferred`` (another device's
-            calibration with this one's datasheet figures) or ``defaults`` (the shipped defaults).
+        origin: ``calibrated`` (measured on this device by ``devicefit calibrate``), ``bench``
+            (fitted on this device from a ``devicefit bench`` run's micro suite), ``transferred``
+            (another device's calibration with this one's datasheet figures) or ``defaults`` (the
+            shipped defaults).
         error_band: Expected relative error of predictions made with this model.
         created_at: When it was calibrated (ISO time), for stored calibrations.
+        warnings: What a reader of its predictions should know about the measurements it was
+            fitted from (noisy, slower than earlier runs), each naming what to run.
+        rejected: Why its measurements cannot be the device's when it is idle (a matrix product
+            far below any plausible share of the peak); a model with reasons is stored, for the
+            record, but never predicts.
     """
 
     device: str
@@ -141,6 +148,8 @@ class DeviceModel:
     matmul_tile: tuple[int, int] | None = None
     origin: str = "calibrated"
     created_at: str | None = None
+    warnings: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype``; without one (no native units), the fp32 peak it runs at."""
@@ -192,8 +201,8 @@ class Prediction:
         max_batch_size: The largest batch that fits (``None`` when the capacity is unknown).
         error_band: Expected relative error of ``step_time_s``.
         calibration: Where the device's figures came from.
-        origin: ``calibrated``, ``transferred`` or ``defaults`` (see ``DeviceModel.origin``).
-        warnings: What the reader should know.
+        origin: ``calibrated``, ``bench``, ``transferred`` or ``defaults`` (see ``DeviceModel.origin``).
+        warnings: What the reader should know about the figures it came from, and what to run.
     """
 
     model: str

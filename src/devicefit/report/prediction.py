@@ -49,8 +49,30 @@ def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> 
         ],
         "calibration": p.calibration,
         "origin": p.origin,
-        "notes": [*notes, *p.warnings],
+        "notes": list(notes),
+        "warnings": list(p.warnings),
     }
+
+
+def fit_warnings(models: Sequence[DeviceModel]) -> list[str]:
+    """What fitted models' measurements call for, one line each, naming the device."""
+    lines = []
+    for model in models:
+        lines += [f"{model.device}: not used by predict: {reason}" for reason in model.rejected]
+        lines += [f"{model.device}: {warning}" for warning in model.warnings]
+    return lines
+
+
+def render_fit_checks(models: Sequence[DeviceModel]) -> RenderableType:
+    """Fitted models that predict will not use, and warnings on those it will."""
+    parts = []
+    for model in models:
+        parts += [
+            Text(f"{model.device}: this fit is not used by predict: {reason}", style="bold red")
+            for reason in model.rejected
+        ]
+        parts += [Text(f"warning: {model.device}: {warning}", style="yellow") for warning in model.warnings]
+    return Group(*parts)
 
 
 def _band(p: Prediction) -> str:
@@ -113,6 +135,11 @@ def render_ranking(
             + ", ".join(f"{band} {origin}" for origin, band in origins),
             style="dim",
         ),
+    ]
+    parts += [
+        Text(f"warning: {_short_name(p.device_name)}: {warning}", style="bold yellow")
+        for p in ranked
+        for warning in p.warnings
     ]
     if skipped:
         parts.append(
@@ -177,7 +204,8 @@ def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableTyp
         )
     title = Text(f"{p.model}: {p.mode} step, batch {p.batch_size}, {p.precision}", style="bold")
     parts: list[RenderableType] = [title, summary, classes]
-    parts += [Text(f"note: {note}", style="yellow") for note in (*notes, *p.warnings)]
+    parts += [Text(f"note: {note}", style="yellow") for note in notes]
+    parts += [Text(f"warning: {warning}", style="bold yellow") for warning in p.warnings]
     return Group(*parts)
 
 
@@ -192,6 +220,8 @@ def calibration_to_dict(model: DeviceModel, calibration_id: int | None) -> dict[
         "num_threads": model.num_threads,
         **summarize(model),
         "curves": sorted([*model.compute, *(f"memory.{k}" for k in model.memory)]),
+        "rejected": list(model.rejected),
+        "warnings": list(model.warnings),
     }
 
 
@@ -224,7 +254,7 @@ def render_calibrations(models: Sequence[tuple[DeviceModel, int | None]]) -> Ren
             format_seconds(model.module_overhead_s),
             str(len(model.compute) + len(model.memory)),
         )
-    return table
+    return Group(table, render_fit_checks([model for model, _ in models]))
 
 
 def error_summary(errors: Sequence[float]) -> dict[str, float | int | None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -402,27 +402,56 @@ class Store:
     ) -> DeviceModel | None:
         """The newest performance model of a local device on this host, or ``None``.
 
-        A full calibration is taken before a newer one fitted from a bench run.
+        A full calibration is taken before a newer one fitted from a bench run. Arguments as for
+        ``calibrations``.
+        """
+        found = self.calibrations(device, device_name=device_name, hostname=hostname, num_threads=num_threads)
+        return found[0][1] if found else None
+
+    def calibrations(
+        self, device: str, *, device_name: str, hostname: str, num_threads: int | None = None
+    ) -> list[tuple[str, DeviceModel]]:
+        """Every stored performance model of a local device on this host, best first, with its origin.
+
+        Full calibrations (origin ``calibrate``) come before bench fits (``bench``), each newest first.
 
         Args:
             device: Local id (``cpu``, ``cuda:0``).
             device_name: What the device reports: a calibration of another GPU in the same slot
                 does not apply.
             hostname: This machine.
-            num_threads: On CPUs, the thread count it was fitted for; ``None`` takes the newest
-                run's, with the most threads of that run.
+            num_threads: On CPUs, the thread count it was fitted for; ``None`` takes any, the
+                newest run's first, with the most threads of that run.
         """
         from pydantic import TypeAdapter
 
         with self._translated():
-            row = self._db.execute(
-                "SELECT record FROM calibrations WHERE device = ? AND device_name = ? AND hostname = ?"
-                " AND (? IS NULL OR num_threads = ?)"
-                " ORDER BY origin = 'calibrate' DESC, run_id DESC, num_threads DESC, calibration_id DESC"
-                " LIMIT 1",
+            rows = self._db.execute(
+                "SELECT origin, record FROM calibrations"
+                " WHERE device = ? AND device_name = ? AND hostname = ? AND (? IS NULL OR num_threads = ?)"
+                " ORDER BY origin = 'calibrate' DESC, run_id DESC, num_threads DESC, calibration_id DESC",
                 (device, device_name, hostname, num_threads, num_threads),
-            ).fetchone()
-        return None if row is None else TypeAdapter(DeviceModel).validate_json(row[0])
+            ).fetchall()
+        adapter = TypeAdapter(DeviceModel)
+        return [(origin, adapter.validate_json(record)) for origin, record in rows]
+
+    def earlier_results(self, run_id: int, device: str, case_ids: Iterable[str]) -> list[Result]:
+        """Results of these cases on ``device`` from runs before ``run_id`` on the same host, ``ok`` only."""
+        from pydantic import TypeAdapter
+
+        wanted = sorted(set(case_ids))
+        if not wanted:
+            return []
+        with self._translated():
+            rows = self._db.execute(
+                "SELECT results.record FROM results JOIN runs ON runs.run_id = results.run_id"
+                " WHERE results.run_id < ? AND results.device = ? AND results.status = 'ok'"
+                " AND runs.hostname = (SELECT hostname FROM runs WHERE run_id = ?)"
+                f" AND results.case_id IN ({', '.join('?' * len(wanted))})",
+                (run_id, device, run_id, *wanted),
+            ).fetchall()
+        adapter = TypeAdapter(Result)
+        return [adapter.validate_json(record) for (record,) in rows]
 
     def calibrated_devices(self, hostname: str) -> tuple[str, ...]:
         """The local ids (``cpu``, ``cuda:0``) with a performance model fitted on ``hostname``."""
