@@ -39,10 +39,13 @@ def devicefit_command() -> list[str]:
 
 
 def wall_s(command: list[str], environment: dict[str, str]) -> float:
-    """Seconds from spawning ``command`` to its exit; raises if it fails."""
+    """Seconds from spawning ``command`` to its exit; raises, with its stderr, if it fails."""
     start = time.perf_counter()
-    subprocess.run(command, env=environment, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed_s = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.decode().strip()}")
+    return elapsed_s
 
 
 def main() -> None:
