@@ -57,7 +57,8 @@ from devicefit.records.prediction import (
     runs_blocked,
 )
 from devicefit.report.prediction import prediction_to_dict, render_prediction
-from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
+from devicefit.store.schema import MIGRATIONS, SCHEMA_VERSION
+from devicefit.store.sqlite import Store
 
 H100_SXM = "nvidia-h100-sxm5-80gb"
 H200 = "nvidia-h200-sxm-141gb"

@@ -12,7 +12,8 @@ from devicefit.errors import StoreError, UsageError
 from devicefit.records import DeviceDescription, Environment, Measurement, Peak, Result, Summary
 from devicefit.store.location import check_db_path
 from devicefit.store.process import this_host, this_process
-from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store, default_db_path
+from devicefit.store.schema import MIGRATIONS, SCHEMA_VERSION
+from devicefit.store.sqlite import Store, default_db_path
 
 ENVIRONMENT = Environment(
     devicefit_version="0.1.0",

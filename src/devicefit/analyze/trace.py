@@ -5,8 +5,8 @@ a 70-billion-parameter model runs its forward and backward passes here without m
 ``TorchDispatchMode`` sees every ATen operator call: PyTorch's FLOP counter formulas
 (``torch.utils.flop_counter``) give the FLOPs where they cover the operator, ``analyze/opclass.py``
 the conventions for the rest; bytes are the sizes of the tensors read and written. A simulated
-allocator follows every storage from its first appearance to its release (a weak reference on the
-storage), rounding sizes as the device's allocator does, which yields the peak memory.
+allocator (``analyze/allocator.py``) follows every storage from its first appearance to its release,
+rounding sizes as the device's allocator does, which yields the peak memory.
 
 The trade-off: the fake step runs CPU kernel selection (autocast, attention backend) and knows
 nothing of library workspaces; ``analyze/memory.py`` adds the optimizer, ``predict/`` the devices.
@@ -15,7 +15,6 @@ nothing of library workspaces; ``analyze/memory.py`` adds the optimizer, ``predi
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from torch.utils.flop_counter import (
 )
 from torch.utils.module_tracker import ModuleTracker
 
+from devicefit.analyze.allocator import Allocator, Snapshot, nbytes, replay_timeline, storage_key
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
 from devicefit.records import OpCost
 from devicefit.records.prediction import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
@@ -42,10 +42,6 @@ from devicefit.workloads.base import ModelInstance
 
 #: Precisions ``profile`` accepts: fp32, or autocast mixed precision with bf16 or fp16 compute.
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-#: Allocation granularity by device kind: CUDA's caching allocator rounds every request up to 512
-#: bytes (c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize); the CPU allocator aligns to 64.
-ALLOCATION_GRANULE_BYTES = {"cuda": 512, "cpu": 64, "mps": 256}
 
 #: The batch the real-CPU fallback traces when a model cannot run on fake tensors.
 FALLBACK_BATCH = 2
@@ -136,115 +132,6 @@ FLOP_FORMULAS = {
 }
 
 
-def _storage_key(tensor: torch.Tensor) -> int:
-    return int(tensor.untyped_storage()._cdata)
-
-
-def nbytes(tensor: torch.Tensor) -> int:
-    """Bytes of a tensor's elements (not of its whole storage)."""
-    return tensor.numel() * tensor.element_size()
-
-
-class _Allocator:
-    """Counts live storages from creation to release, rounded to the allocator's granule.
-
-    It also keeps the timeline of allocations and releases (by serial number), so that what was
-    live at each allocation can be told apart afterwards by kind: weights, gradients, activations.
-    """
-
-    def __init__(self, granule: int) -> None:
-        self.granule = granule
-        self.live = 0
-        self.peak = 0
-        #: Serial number of each live storage, by storage key (keys are reused once released).
-        self._serials: dict[int, int] = {}
-        #: Rounded size of every storage ever allocated, by serial number.
-        self.sizes: list[int] = []
-        #: Serial ``n`` for an allocation, ``~n`` (negative) for its release.
-        self.timeline: list[int] = []
-        #: Storages tracked before the pass that are parameters and buffers (serials below it).
-        self.num_weights = 0
-        #: Serials of the storages that end as a parameter's ``.grad``, and of those saved for backward.
-        self.gradients: set[int] = set()
-        self.activations: set[int] = set()
-        #: Where in the timeline the backward pass begins (``None``: no backward pass).
-        self.backward_start: int | None = None
-
-    def _size(self, storage: Any) -> int:
-        return -(-int(storage.nbytes()) // self.granule) * self.granule
-
-    def serial(self, tensor: torch.Tensor) -> int | None:
-        """The serial number of a tensor's live storage, ``None`` if it is not tracked."""
-        return self._serials.get(_storage_key(tensor))
-
-    def track(self, tensors: Any) -> None:
-        for tensor in tree_leaves(tensors):
-            if not isinstance(tensor, torch.Tensor):
-                continue
-            storage = tensor.untyped_storage()
-            key = int(storage._cdata)
-            if key in self._serials:
-                continue
-            size = self._size(storage)
-            serial = len(self.sizes)
-            self._serials[key] = serial
-            self.sizes.append(size)
-            self.timeline.append(serial)
-            self.live += size
-            self.peak = max(self.peak, self.live)
-            weakref.finalize(storage, self._release, key)
-
-    def _release(self, key: int) -> None:
-        serial = self._serials.pop(key, None)
-        if serial is not None:
-            self.live -= self.sizes[serial]
-            self.timeline.append(~serial)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Bytes live right after one allocation of a traced pass, by kind."""
-
-    phase: str
-    weights_bytes: int
-    gradients_bytes: int
-    activations_bytes: int
-    transient_bytes: int
-
-    @property
-    def total_bytes(self) -> int:
-        """All bytes live at this moment."""
-        return self.weights_bytes + self.gradients_bytes + self.activations_bytes + self.transient_bytes
-
-
-def _snapshots(allocator: _Allocator) -> tuple[list[Snapshot], Snapshot]:
-    """Replays an allocator's timeline: what was live after each allocation, and at the end.
-
-    Parameters and buffers are weights; storages that end as a parameter's ``.grad`` are
-    gradients; those saved for backward are activations; the rest is transient (inputs not
-    saved, temporaries).
-    """
-    live = [0, 0, 0, 0]
-    num_weights, gradients, activations = allocator.num_weights, allocator.gradients, allocator.activations
-    backward_start = len(allocator.timeline) if allocator.backward_start is None else allocator.backward_start
-
-    def kind(serial: int) -> int:
-        if serial < num_weights:
-            return 0
-        return 1 if serial in gradients else 2 if serial in activations else 3
-
-    snapshots = []
-    for index, entry in enumerate(list(allocator.timeline)):
-        if entry < 0:
-            live[kind(~entry)] -= allocator.sizes[~entry]
-            continue
-        live[kind(entry)] += allocator.sizes[entry]
-        if entry >= num_weights:
-            phase = "backward" if index >= backward_start else "forward"
-            snapshots.append(Snapshot(phase, *live))
-    return snapshots, Snapshot("end", *live)
-
-
 @dataclass
 class Trace:
     """What one traced pass recorded: every op, the tensors saved for backward, the peak.
@@ -265,7 +152,7 @@ class Trace:
 class _Recorder(TorchDispatchMode):
     """Records every ATen call: class, module, phase, FLOPs and bytes; feeds the allocator."""
 
-    def __init__(self, tracker: ModuleTracker, allocator: _Allocator, trace: Trace, root: str) -> None:
+    def __init__(self, tracker: ModuleTracker, allocator: Allocator, trace: Trace, root: str) -> None:
         super().__init__()
         self.tracker, self.allocator, self.trace, self.root = tracker, allocator, trace, root
         self.phase = "forward"
@@ -433,8 +320,8 @@ class _NodeOwners(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorder, Trace, _Allocator]]:
-    trace, allocator = Trace(), _Allocator(granule)
+def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorder, Trace, Allocator]]:
+    trace, allocator = Trace(), Allocator(granule)
     allocator.track([*instance.module.parameters(), *instance.module.buffers()])
     allocator.num_weights = len(allocator.sizes)
     allocator.track(tree_leaves((instance.inputs, instance.keyword_inputs)))
@@ -453,17 +340,17 @@ def _recording(instance: ModelInstance, granule: int) -> Iterator[tuple[_Recorde
     finally:
         counting.remove()
     trace.peak_bytes = allocator.peak
-    trace.snapshots, trace.end = _snapshots(allocator)
+    trace.snapshots, trace.end = replay_timeline(allocator)
 
 
 def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace:
     module = instance.module.train()
-    weights = {_storage_key(t) for t in (*module.parameters(), *module.buffers())}
+    weights = {storage_key(t) for t in (*module.parameters(), *module.buffers())}
     with _recording(instance, granule) as (recorder, trace, allocator):
         saved: set[int] = set()
 
         def pack(tensor: torch.Tensor) -> torch.Tensor:
-            key = _storage_key(tensor)
+            key = storage_key(tensor)
             if key not in weights and key not in saved:
                 saved.add(key)
                 size = int(tensor.untyped_storage().nbytes())

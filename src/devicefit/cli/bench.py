@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devicefit.cli.output import DbOption, DeviceOption, JsonOption, console, error_console, print_json
-from devicefit.devices import select_devices
-from devicefit.devices.base import Device
-from devicefit.measure.micro import Case
-from devicefit.measure.plan import ModelPlan
-from devicefit.measure.session import BenchOutcome, plan_cases, run_benchmarks
-from devicefit.records import DeviceModel
-from devicefit.report.export import result_to_dict
-from devicefit.report.prediction import fit_warnings, render_fit_checks
-from devicefit.report.terminal import progress_bar, render_results
-from devicefit.store.sqlite import Store, open_store
+
+if TYPE_CHECKING:
+    from devicefit.devices.base import Device
+    from devicefit.measure.micro import Case
+    from devicefit.measure.session import BenchOutcome
+    from devicefit.records import DeviceModel
+    from devicefit.store.sqlite import Store
 
 _MODEL_HELP = "Models suite: "
 
@@ -53,6 +50,15 @@ def bench(
     json: JsonOption = False,
 ) -> None:
     """Measure matmul FLOP/s, bandwidth, transfers, launch latency, scaling, and model steps."""
+    # Imported here, so that other commands do not pay for the measuring code.
+    from devicefit.devices import select_devices
+    from devicefit.measure.plan import ModelPlan
+    from devicefit.measure.session import plan_cases
+    from devicefit.report.export import result_to_dict
+    from devicefit.report.prediction import fit_warnings, render_fit_checks
+    from devicefit.report.terminal import render_results
+    from devicefit.store.sqlite import open_store
+
     selected = select_devices(device)
     plan = ModelPlan(
         models=tuple(model or ()),
@@ -100,6 +106,9 @@ def run_with_progress(
     debug: bool,
 ) -> BenchOutcome:
     """Runs ``cases`` into a new stored run with a progress bar on stderr."""
+    from devicefit.measure.session import run_benchmarks
+    from devicefit.report.terminal import progress_bar
+
     with progress_bar(error_console()) as progress:
         task = progress.add_task("starting", total=len(cases))
 

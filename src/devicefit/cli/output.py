@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from devicefit.store.sqlite import DB_ENV
+from devicefit.store.location import DB_ENV
 
 #: The parser's exceptions: recent typer carries its own copy of click, older typer uses click's.
 click_exceptions = importlib.import_module(

@@ -255,14 +255,14 @@ def probe_cpu(num_threads: int, cpu_info: Mapping[str, Any] | None = None) -> CP
 
     Args:
         num_threads: Threads PyTorch uses for intra-op parallelism.
-        cpu_info: A ``cpuinfo.get_cpu_info()`` dict; probed when ``None``.
+        cpu_info: A ``cpuinfo.get_cpu_info()`` dict; probed (once per boot) when ``None``.
     """
     import psutil
 
     if cpu_info is None:
-        import cpuinfo
+        from devicefit.devices.probe_cache import cpu_info as cached_cpu_info
 
-        cpu_info = cpuinfo.get_cpu_info()
+        cpu_info = cached_cpu_info()
     features = tuple(sorted({normalize_feature(f) for f in cpu_info.get("flags", ())}))
     ordered = tuple(f for f in DL_FEATURES if f in features)
     brand = cpu_info.get("brand_raw") or platform.processor() or "unknown CPU"

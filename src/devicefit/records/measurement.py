@@ -32,11 +32,6 @@ class Environment:
     cudnn_version: str | None = None
     nvidia_driver_version: str | None = None
 
-    def differences(self, other: Environment) -> tuple[str, ...]:
-        """Names the fields that make results from ``other`` not comparable to this one."""
-        checked = ("hostname", "cpu_model", "torch_version", "cuda_runtime_version", "nvidia_driver_version")
-        return tuple(name for name in checked if getattr(self, name) != getattr(other, name))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Summary:

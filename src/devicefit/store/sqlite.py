@@ -1,8 +1,7 @@
 """The results store: runs and their results in an embedded SQLite database, one commit per result.
 
 Each result is committed as soon as it is measured, so an interrupted or failed run keeps every
-result that finished. The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]``
-takes a database from version ``i`` to ``i + 1`` and runs inside one transaction.
+result that finished. The schema and its migrations are in ``store/schema.py``.
 """
 
 from __future__ import annotations
@@ -27,83 +26,7 @@ from devicefit.records import (
 )
 from devicefit.store.location import DB_ENV, check_db_path, default_db_path
 from devicefit.store.process import is_process_alive, this_host, this_process
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: runs with their environment and devices; results with the full record as JSON.
-    """
-    CREATE TABLE runs (
-        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        started_at TEXT NOT NULL,
-        ended_at TEXT,
-        status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted', 'failed')),
-        command TEXT NOT NULL,
-        hostname TEXT NOT NULL,
-        environment TEXT NOT NULL,
-        devices TEXT NOT NULL
-    );
-    CREATE TABLE results (
-        result_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-        device TEXT NOT NULL,
-        benchmark TEXT NOT NULL,
-        case_id TEXT NOT NULL,
-        dtype TEXT,
-        value REAL,
-        unit TEXT NOT NULL,
-        median_s REAL,
-        status TEXT NOT NULL,
-        record TEXT NOT NULL
-    );
-    CREATE INDEX results_by_run ON results (run_id);
-    """,
-    # 2: a label per run (bench --label), and an index for comparing one benchmark across runs.
-    """
-    ALTER TABLE runs ADD COLUMN label TEXT;
-    CREATE INDEX results_by_benchmark ON results (benchmark, device);
-    """,
-    # 3: fitted performance models (devicefit calibrate), each from the results of one run.
-    """
-    CREATE TABLE calibrations (
-        calibration_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-        device TEXT NOT NULL,
-        device_name TEXT NOT NULL,
-        num_threads INTEGER,
-        origin TEXT NOT NULL CHECK (origin IN ('calibrate', 'bench')),
-        hostname TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        record TEXT NOT NULL
-    );
-    CREATE INDEX calibrations_by_device ON calibrations (device, hostname);
-    """,
-    # 4: the process recording a run (its pid, and its start time so that a reused pid is not taken
-    # for it), and status 'abandoned' for a run whose process died without ending it (kill -9, a
-    # crash). SQLite cannot change a CHECK constraint in place, so the table is rebuilt as
-    # sqlite.org/lang_altertable.html#otheralter prescribes (foreign keys are off while migrating).
-    """
-    CREATE TABLE runs_new (
-        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        started_at TEXT NOT NULL,
-        ended_at TEXT,
-        status TEXT NOT NULL
-            CHECK (status IN ('running', 'complete', 'interrupted', 'failed', 'abandoned')),
-        command TEXT NOT NULL,
-        hostname TEXT NOT NULL,
-        environment TEXT NOT NULL,
-        devices TEXT NOT NULL,
-        label TEXT,
-        pid INTEGER,
-        process_started_at_s REAL
-    );
-    INSERT INTO runs_new
-        (run_id, started_at, ended_at, status, command, hostname, environment, devices, label)
-        SELECT run_id, started_at, ended_at, status, command, hostname, environment, devices, label
-        FROM runs;
-    DROP TABLE runs;
-    ALTER TABLE runs_new RENAME TO runs;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+from devicefit.store.schema import migrate
 
 
 def _now() -> str:
@@ -129,7 +52,7 @@ class Store:
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the database {path}: {error}", fix=_FIX) from error
         with self._translated():
-            self._migrate()
+            migrate(self._db, path)
             self._db.execute("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
@@ -148,36 +71,6 @@ class Store:
             yield
         except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot use the database {self.path}: {error}", fix=_FIX) from error
-
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database {self.path} has schema version {version}, newer than this devicefit reads "
-                f"({SCHEMA_VERSION})",
-                fix="Upgrade devicefit, or pass --db with another file",
-            )
-        if version == SCHEMA_VERSION:
-            return
-        self._db.execute("PRAGMA journal_mode = WAL")
-        # Off while tables are rebuilt (dropping the old one must not cascade); checked before commit.
-        self._db.execute("PRAGMA foreign_keys = OFF")
-        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            statements = [s for s in script.split(";") if s.strip()]
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in statements:
-                    self._db.execute(statement)
-                if self._db.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                    raise StoreError(
-                        f"migrating {self.path} to schema version {target} broke its foreign keys",
-                        fix="Move the file aside and start afresh",
-                    )
-                self._db.execute(f"PRAGMA user_version = {target}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def start_run(
         self,
