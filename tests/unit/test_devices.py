@@ -81,3 +81,18 @@ def test_this_machines_cpu_is_always_discovered():
     from devicefit.devices import discover_devices
 
     assert discover_devices()[0].id == "cpu"
+
+
+def test_no_device_backend_imports_the_measuring_code():
+    import ast
+    from pathlib import Path
+
+    import devicefit.devices
+
+    imported = {}
+    for path in Path(devicefit.devices.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        imported[path.name] = [name for name in names if name.startswith("devicefit.measure")]
+    assert imported and not any(imported.values()), imported

@@ -12,13 +12,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from devicefit.data import load_packaged_toml
 from devicefit.records import CPUProperties, DeviceDescription, DeviceKind, Peak
-
-if TYPE_CHECKING:
-    from devicefit.measure.micro import Case
 
 #: Instruction-set features worth showing for deep learning, in display order (Linux flag names).
 DL_FEATURES = (
@@ -398,13 +395,6 @@ class CPUDevice:
         """Returns ``time.perf_counter()``."""
         return time.perf_counter()
 
-    def reset_peak_memory(self) -> None:
-        """Peak CPU memory is tracked by the model benchmarks' allocator hook, not here."""
-
-    def peak_memory_bytes(self) -> int | None:
-        """Not tracked at the device level on CPUs."""
-        return None
-
     def available_memory_bytes(self) -> int | None:
         """Returns the memory the OS reports as available."""
         import psutil
@@ -429,10 +419,6 @@ class CPUDevice:
         if self._description is None:
             self._description = self._probe()
         return self._description
-
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Allocates the case's inputs and returns its callable."""
-        return case.build()
 
     @staticmethod
     def _probe_local() -> DeviceDescription:

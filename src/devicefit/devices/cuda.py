@@ -16,7 +16,6 @@ from devicefit.records import DeviceDescription, DeviceKind, GPUProperties, Peak
 
 if TYPE_CHECKING:
     from devicefit.catalog import Catalog
-    from devicefit.measure.micro import Case
     from devicefit.records import ArchitectureSpec
 
 #: PCIe transfer rate per lane (GT/s) and encoding efficiency by generation (PCI-SIG base
@@ -182,18 +181,6 @@ class CUDADevice:
         """Returns ``time.perf_counter()``; read it only after ``synchronize``."""
         return time.perf_counter()
 
-    def reset_peak_memory(self) -> None:
-        """Resets the caching allocator's peak statistics."""
-        import torch
-
-        torch.cuda.reset_peak_memory_stats(self.index)
-
-    def peak_memory_bytes(self) -> int | None:
-        """Returns the allocator's peak allocated bytes since the last reset."""
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(self.index))
-
     def available_memory_bytes(self) -> int | None:
         """Returns free device memory plus what the caching allocator holds unused."""
         import torch
@@ -228,10 +215,6 @@ class CUDADevice:
             described = gpu_description(self._probe(), catalog.architecture)
             self._description = with_catalog_figures(described, catalog)
         return self._description
-
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Allocates the case's inputs on this GPU and returns its callable."""
-        return case.build()
 
     def _probe(self) -> GPUProperties:
         import torch

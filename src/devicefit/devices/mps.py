@@ -6,12 +6,8 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from devicefit.records import DeviceDescription, DeviceKind
-
-if TYPE_CHECKING:
-    from devicefit.measure.micro import Case
 
 
 def apple_chip_name() -> str:
@@ -49,13 +45,6 @@ class MPSDevice:
         """Returns ``time.perf_counter()``; read it only after ``synchronize``."""
         return time.perf_counter()
 
-    def reset_peak_memory(self) -> None:
-        """The MPS allocator keeps no peak statistic to reset."""
-
-    def peak_memory_bytes(self) -> int | None:
-        """The MPS allocator keeps no peak statistic."""
-        return None
-
     def available_memory_bytes(self) -> int | None:
         """Returns Metal's recommended working-set size minus what the driver holds."""
         import torch
@@ -92,7 +81,3 @@ class MPSDevice:
                 load_catalog(),
             )
         return self._description
-
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Allocates the case's inputs on the GPU and returns its callable."""
-        return case.build()
