@@ -96,3 +96,29 @@ def test_no_device_backend_imports_the_measuring_code():
         names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         imported[path.name] = [name for name in names if name.startswith("devicefit.measure")]
     assert imported and not any(imported.values()), imported
+
+
+def test_discovery_links_the_cpu_to_its_catalog_entry_once(monkeypatch):
+    import devicefit.devices as devices
+    from devicefit.catalog import load_catalog
+
+    spec = next(d for d in load_catalog().devices if d.kind == "cpu" and d.bandwidth_bytes_per_s)
+    probed, linked, link = [], [], devices.link_to_catalog
+
+    def probe():
+        probed.append(1)
+        return DeviceDescription(id="cpu", kind="cpu", name=spec.name, vendor="x", memory_bytes=1)
+
+    def counted_link(description):
+        linked.append(description)
+        return link(description)
+
+    monkeypatch.setattr(devices.CPUDevice, "_probe_local", staticmethod(probe))
+    monkeypatch.setattr(devices, "link_to_catalog", counted_link)
+    cpu = devices.discover_devices()[0]
+    assert cpu.properties() is cpu.properties()
+    assert len(probed) == len(linked) == 1
+    assert cpu.properties().catalog_id == spec.id
+    assert cpu.properties().peak_bandwidth_bytes_per_s == spec.bandwidth_bytes_per_s
+    # A device made outside discovery is not linked: it keeps what the hardware says.
+    assert CPUDevice(probe).properties().peak_bandwidth_bytes_per_s is None

@@ -288,14 +288,25 @@ def cpu_description(props: CPUProperties) -> DeviceDescription:
 
 
 class CPUDevice:
-    """The host CPU as a measurement target; synchronization is a no-op."""
+    """The host CPU as a measurement target; synchronization is a no-op.
+
+    Args:
+        probe: Describes the CPU; probes this machine's when ``None``.
+        link: Adds catalog figures to the probed description (discovery passes it).
+    """
 
     id = "cpu"
     kind: DeviceKind = "cpu"
     torch_device = "cpu"
 
-    def __init__(self, probe: Callable[[], DeviceDescription] | None = None) -> None:
+    def __init__(
+        self,
+        probe: Callable[[], DeviceDescription] | None = None,
+        *,
+        link: Callable[[DeviceDescription], DeviceDescription] | None = None,
+    ) -> None:
         self._probe = probe or self._probe_local
+        self._link = link
         self._description: DeviceDescription | None = None
 
     def synchronize(self) -> None:
@@ -327,13 +338,12 @@ class CPUDevice:
     def properties(self) -> DeviceDescription:
         """Probes the CPU once and returns its description."""
         if self._description is None:
-            self._description = self._probe()
+            described = self._probe()
+            self._description = self._link(described) if self._link else described
         return self._description
 
     @staticmethod
     def _probe_local() -> DeviceDescription:
         import torch
 
-        from devicefit.catalog import load_catalog, with_catalog_figures
-
-        return with_catalog_figures(cpu_description(probe_cpu(torch.get_num_threads())), load_catalog())
+        return cpu_description(probe_cpu(torch.get_num_threads()))

@@ -160,15 +160,29 @@ def gpu_description(
 
 
 class CUDADevice:
-    """One ``torch.cuda`` device (NVIDIA CUDA or AMD ROCm)."""
+    """One ``torch.cuda`` device (NVIDIA CUDA or AMD ROCm).
+
+    Args:
+        index: The torch device index.
+        catalog: Where the architecture's per-multiprocessor rates come from; the packaged one
+            (plus the user's files) when ``None``.
+        link: Adds catalog figures to the probed description (discovery passes it).
+    """
 
     kind: DeviceKind = "cuda"
 
-    def __init__(self, index: int, *, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self,
+        index: int,
+        *,
+        catalog: Catalog | None = None,
+        link: Callable[[DeviceDescription], DeviceDescription] | None = None,
+    ) -> None:
         self.index = index
         self.id = f"cuda:{index}"
         self.torch_device = f"cuda:{index}"
         self._catalog = catalog
+        self._link = link
         self._description: DeviceDescription | None = None
 
     def synchronize(self) -> None:
@@ -209,11 +223,11 @@ class CUDADevice:
     def properties(self) -> DeviceDescription:
         """Probes the GPU once (torch and NVML) and returns its description."""
         if self._description is None:
-            from devicefit.catalog import load_catalog, with_catalog_figures
+            from devicefit.catalog import load_catalog
 
             catalog = self._catalog or load_catalog()
             described = gpu_description(self._probe(), catalog.architecture)
-            self._description = with_catalog_figures(described, catalog)
+            self._description = self._link(described) if self._link else described
         return self._description
 
     def _probe(self) -> GPUProperties:

@@ -26,13 +26,18 @@ def apple_chip_name() -> str:
 
 
 class MPSDevice:
-    """The Apple-silicon GPU; memory is unified with the CPU's."""
+    """The Apple-silicon GPU; memory is unified with the CPU's.
+
+    Args:
+        link: Adds catalog figures to the probed description (discovery passes it).
+    """
 
     id = "mps"
     kind: DeviceKind = "mps"
     torch_device = "mps"
 
-    def __init__(self) -> None:
+    def __init__(self, *, link: Callable[[DeviceDescription], DeviceDescription] | None = None) -> None:
+        self._link = link
         self._description: DeviceDescription | None = None
 
     def synchronize(self) -> None:
@@ -63,21 +68,17 @@ class MPSDevice:
         return None
 
     def properties(self) -> DeviceDescription:
-        """Describes the GPU; peak figures come from the catalog when the chip is listed."""
+        """Describes the GPU; peak figures come from the catalog when the chip is listed (``link``)."""
         if self._description is None:
             import torch
 
-            from devicefit.catalog import load_catalog, with_catalog_figures
-
-            self._description = with_catalog_figures(
-                DeviceDescription(
-                    id="mps",
-                    kind="mps",
-                    name=f"{apple_chip_name()} GPU",
-                    vendor="apple",
-                    memory_bytes=int(torch.mps.recommended_max_memory()),
-                    bandwidth_derivation="unknown: Apple publishes it per chip; see the catalog",
-                ),
-                load_catalog(),
+            described = DeviceDescription(
+                id="mps",
+                kind="mps",
+                name=f"{apple_chip_name()} GPU",
+                vendor="apple",
+                memory_bytes=int(torch.mps.recommended_max_memory()),
+                bandwidth_derivation="unknown: Apple publishes it per chip; see the catalog",
             )
+            self._description = self._link(described) if self._link else described
         return self._description
