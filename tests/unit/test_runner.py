@@ -8,6 +8,7 @@ import torch
 from devicefit.devices.fake import FakeDevice
 from devicefit.errors import DevicefitError
 from devicefit.measure import micro
+from devicefit.measure.case import Case
 from devicefit.measure.runner import RunnerConfig, execute, run_case
 from devicefit.measure.session import plan_cases, run_benchmarks
 from devicefit.measure.timer import TimerConfig
@@ -21,7 +22,7 @@ def failing_case(error, case_id="broken"):
     def build():
         raise error
 
-    return micro.Case(
+    return Case(
         id=case_id,
         benchmark="matmul",
         device="fake",

@@ -9,7 +9,7 @@ import typer
 from devicefit.cli.output import DbOption, DeviceOption, JsonOption, console, error_console, print_json
 from devicefit.devices import select_devices
 from devicefit.devices.base import Device
-from devicefit.measure.micro import Case
+from devicefit.measure.case import Case
 from devicefit.measure.plan import ModelPlan
 from devicefit.measure.session import BenchOutcome, plan_cases, run_benchmarks
 from devicefit.records import DeviceModel

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from devicefit.measure import layers, micro, steps
-from devicefit.measure.micro import Case
+from devicefit.measure.case import DTYPE_BYTES, Case, rotating, torch_threads, with_threads
 from devicefit.measure.timer import TimerConfig
 from devicefit.records import DeviceDescription
 
@@ -58,7 +58,7 @@ def cold_working_set_bytes(device: DeviceDescription) -> int:
 def _stream_sizes(device: DeviceDescription, quick: bool) -> tuple[list[int], int]:
     """Elements per array, from L1-resident to several times the last-level cache, and the DRAM size."""
     dram_bytes = max(DRAM_CACHE_MULTIPLE * last_level_cache_bytes(device), 64 * 2**20)
-    dram_elements = dram_bytes // micro.DTYPE_BYTES["fp32"]
+    dram_elements = dram_bytes // DTYPE_BYTES["fp32"]
     if quick:
         return [4 * 2**10, 64 * 2**10], dram_elements
     return [n for n in _powers_of_two(2**10, dram_elements) if n < dram_elements], dram_elements
@@ -155,11 +155,9 @@ def _thread_scaling(device: DeviceDescription, quick: bool) -> Iterable[Case]:
     for threads in counts:
         # A thread can use one core's share of the peak FLOP/s.
         peak = fp32_peak * threads / cores if fp32_peak else None
-        yield micro.with_threads(matmul, threads, benchmark="matmul_threads", peak=peak)
+        yield with_threads(matmul, threads, benchmark="matmul_threads", peak=peak)
     for threads in counts:
-        yield micro.with_threads(
-            triad, threads, benchmark="triad_threads", peak=device.peak_bandwidth_bytes_per_s
-        )
+        yield with_threads(triad, threads, benchmark="triad_threads", peak=device.peak_bandwidth_bytes_per_s)
 
 
 def _convs(device: DeviceDescription, quick: bool, gpu_like: bool) -> Iterable[Case]:
@@ -396,8 +394,8 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
     # Matrix products, convolutions and layers run over more data than the cache holds, as in a model.
     # Matrix products both ways: a small model's weights stay in the cache from one step to the next.
     cold_bytes = cold_working_set_bytes(device)
-    cases = [micro.rotating(case, cold_bytes) if case.benchmark in _COLD else case for case in cases]
-    cases += [case for case in warm_matmuls if micro.rotating(case, cold_bytes) is not case]
+    cases = [rotating(case, cold_bytes) if case.benchmark in _COLD else case for case in cases]
+    cases += [case for case in warm_matmuls if rotating(case, cold_bytes) is not case]
     if not quick:
         cases = [replace(case, timer=CALIBRATION_TIMER) for case in cases]
     return cases if num_threads is None else pin_threads(cases, num_threads)
@@ -514,7 +512,7 @@ _CONV_LAYERS = tuple(
 def _pinned(case: Case, num_threads: int) -> Callable[[], AbstractContextManager[Any]]:
     @contextmanager
     def both() -> Iterator[None]:
-        with micro.torch_threads(num_threads), case.context():
+        with torch_threads(num_threads), case.context():
             yield
 
     return both

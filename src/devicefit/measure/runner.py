@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from devicefit.devices.base import Device, SimulatedDevice
 from devicefit.errors import DevicefitError
-from devicefit.measure.micro import Case
+from devicefit.measure.case import Case
 from devicefit.measure.timer import TimerConfig, measure
 from devicefit.records import Measurement, Result, ResultStatus
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from devicefit.measure import steps
-from devicefit.measure.micro import Case
+from devicefit.measure.case import Case
 from devicefit.measure.plan import QUICK_SEQUENCE_LENGTH, pin_threads
 from devicefit.measure.timer import TimerConfig
 from devicefit.predict.roofline import predict_step
