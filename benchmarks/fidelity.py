@@ -37,8 +37,8 @@ import torch
 from devicefit.devices import discover_devices
 from devicefit.devices.base import Device
 from devicefit.measure import micro
+from devicefit.measure.bench_plan import plan_micro
 from devicefit.measure.case import Case, tf32_enabled
-from devicefit.measure.plan import plan_micro
 from devicefit.measure.runner import FULL, QUICK, execute, run_case
 from devicefit.measure.timer import TimerConfig
 

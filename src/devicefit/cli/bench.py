@@ -9,8 +9,8 @@ import typer
 from devicefit.cli.output import DbOption, DeviceOption, JsonOption, console, error_console, print_json
 from devicefit.devices import select_devices
 from devicefit.devices.base import Device
+from devicefit.measure.bench_plan import ModelPlan
 from devicefit.measure.case import Case
-from devicefit.measure.plan import ModelPlan
 from devicefit.measure.session import BenchOutcome, plan_cases, run_benchmarks
 from devicefit.records import DeviceModel
 from devicefit.report.export import result_to_dict
