@@ -34,7 +34,7 @@ from pathlib import Path
 from devicefit.catalog import load_catalog
 from devicefit.devices import select_devices
 from devicefit.devices.base import Device
-from devicefit.measure.bench_plan import plan_calibration
+from devicefit.measure.calibration_plan import plan_calibration
 from devicefit.measure.case import Case
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model

@@ -5,7 +5,8 @@ import torch
 
 from devicefit.devices.fake import FakeDevice
 from devicefit.measure import micro
-from devicefit.measure.bench_plan import plan_calibration, plan_micro
+from devicefit.measure.bench_plan import plan_micro
+from devicefit.measure.calibration_plan import plan_calibration
 from devicefit.measure.case import tf32_enabled, torch_threads
 from devicefit.records import CPUProperties, DeviceDescription, Peak
 
