@@ -37,7 +37,8 @@ import torch
 from devicefit.devices import discover_devices
 from devicefit.devices.base import Device
 from devicefit.measure import micro
-from devicefit.measure.plan import plan_micro
+from devicefit.measure.bench_plan import plan_micro
+from devicefit.measure.case import Case, tf32_enabled
 from devicefit.measure.runner import FULL, QUICK, execute, run_case
 from devicefit.measure.timer import TimerConfig
 
@@ -78,7 +79,7 @@ def numpy_copy(destination: np.ndarray, source: np.ndarray, num_threads: int) ->
     return lambda: list(pool.map(lambda chunk: np.copyto(destination[chunk], source[chunk]), chunks))
 
 
-def devicefit_s(case: micro.Case, device: Device, timer: TimerConfig = QUICK.timer) -> float:
+def devicefit_s(case: Case, device: Device, timer: TimerConfig = QUICK.timer) -> float:
     result = run_case(case, device, timer)
     assert result.status == "ok" and result.median_s is not None, result.error
     return result.median_s
@@ -88,7 +89,7 @@ def verdict(ratio: float) -> str:
     return "PASS" if abs(ratio - 1.0) <= TOLERANCE else "FAIL"
 
 
-def compare(name: str, case: micro.Case, device: Device, reference: Callable[[], float], rounds: int) -> bool:
+def compare(name: str, case: Case, device: Device, reference: Callable[[], float], rounds: int) -> bool:
     """Interleaves devicefit, reference and control in ABBA order; prints both ratios."""
     ours: list[float] = []
     theirs: list[float] = []
@@ -142,7 +143,7 @@ def check_fidelity(device: Device, rounds: int) -> bool:
     ok = True
     n = best_matmul_size(device)
     case = micro.matmul(device=device.id, device_kind=kind, dtype="fp32", n=n, peak=None)
-    with micro.tf32_enabled(False):
+    with tf32_enabled(False):
         ok &= compare(
             f"best fp32 matmul (n={n}) vs torch.matmul",
             case,

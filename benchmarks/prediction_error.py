@@ -34,8 +34,8 @@ from pathlib import Path
 from devicefit.catalog import load_catalog
 from devicefit.devices import select_devices
 from devicefit.devices.base import Device
-from devicefit.measure.micro import Case
-from devicefit.measure.plan import plan_calibration
+from devicefit.measure.calibration_plan import plan_calibration
+from devicefit.measure.case import Case
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model
 from devicefit.predict.devices import transferred_model

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from devicefit.catalog.cores import core_table
 from devicefit.devices import discover_devices
-from devicefit.devices.cpu import _core_table
 
 
 @pytest.fixture(autouse=True)
 def _fresh_probes():
     discover_devices.cache_clear()
-    _core_table.cache_clear()
+    core_table.cache_clear()
     yield
     discover_devices.cache_clear()
 

@@ -6,15 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from devicefit.catalog.cores import core_table, select_core
 from devicefit.devices import cpu
-from devicefit.devices.cpu import (
-    _core_table,
-    derive_cpu_peaks,
-    normalize_feature,
-    probe_cpu,
-    read_cache_sizes,
-    select_core,
-)
+from devicefit.devices.cpu import derive_cpu_peaks, normalize_feature, probe_cpu, read_cache_sizes
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -25,7 +19,7 @@ def recorded_cpuinfo():
 
 def core_for(vendor="", family=None, model=None, brand="", features=()):
     return select_core(
-        vendor=vendor, family=family, model=model, brand=brand, features=features, table=_core_table()
+        vendor=vendor, family=family, model=model, brand=brand, features=features, table=core_table()
     )
 
 

@@ -81,3 +81,44 @@ def test_this_machines_cpu_is_always_discovered():
     from devicefit.devices import discover_devices
 
     assert discover_devices()[0].id == "cpu"
+
+
+def test_no_device_backend_imports_the_measuring_code():
+    import ast
+    from pathlib import Path
+
+    import devicefit.devices
+
+    imported = {}
+    for path in Path(devicefit.devices.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        imported[path.name] = [name for name in names if name.startswith("devicefit.measure")]
+    assert imported and not any(imported.values()), imported
+
+
+def test_discovery_links_the_cpu_to_its_catalog_entry_once(monkeypatch):
+    import devicefit.devices as devices
+    from devicefit.catalog import load_catalog
+
+    spec = next(d for d in load_catalog().devices if d.kind == "cpu" and d.bandwidth_bytes_per_s)
+    probed, linked, link = [], [], devices.link_to_catalog
+
+    def probe():
+        probed.append(1)
+        return DeviceDescription(id="cpu", kind="cpu", name=spec.name, vendor="x", memory_bytes=1)
+
+    def counted_link(description):
+        linked.append(description)
+        return link(description)
+
+    monkeypatch.setattr(devices.CPUDevice, "_probe_local", staticmethod(probe))
+    monkeypatch.setattr(devices, "link_to_catalog", counted_link)
+    cpu = devices.discover_devices()[0]
+    assert cpu.properties() is cpu.properties()
+    assert len(probed) == len(linked) == 1
+    assert cpu.properties().catalog_id == spec.id
+    assert cpu.properties().peak_bandwidth_bytes_per_s == spec.bandwidth_bytes_per_s
+    # A device made outside discovery is not linked: it keeps what the hardware says.
+    assert CPUDevice(probe).properties().peak_bandwidth_bytes_per_s is None

@@ -5,7 +5,9 @@ import torch
 
 from devicefit.devices.fake import FakeDevice
 from devicefit.measure import micro
-from devicefit.measure.plan import plan_calibration, plan_micro
+from devicefit.measure.bench_plan import plan_micro
+from devicefit.measure.calibration_plan import plan_calibration
+from devicefit.measure.case import tf32_enabled, torch_threads
 from devicefit.records import CPUProperties, DeviceDescription, Peak
 
 CPU_PROPS = CPUProperties(
@@ -91,14 +93,14 @@ def test_inputs_are_random_not_zeros():
 
 def test_tf32_switch_is_restored():
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    with micro.tf32_enabled(True):
+    with tf32_enabled(True):
         assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
 
 
 def test_thread_pinning_is_restored():
     before = torch.get_num_threads()
-    with micro.torch_threads(1):
+    with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
 

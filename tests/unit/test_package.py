@@ -9,7 +9,7 @@ from devicefit.data import load_packaged_toml
 
 
 def test_cpu_core_table_loads_from_the_installed_package():
-    table = load_packaged_toml("devicefit.devices", "cpu_cores.toml")["cores"]
+    table = load_packaged_toml("devicefit.catalog", "cpu_cores.toml")["cores"]
     assert table and all({"name", "fma_units", "fma_width_bits", "source"} <= set(entry) for entry in table)
 
 

@@ -8,6 +8,7 @@ import torch
 from devicefit.devices.fake import FakeDevice
 from devicefit.errors import DevicefitError
 from devicefit.measure import micro
+from devicefit.measure.case import Case
 from devicefit.measure.runner import RunnerConfig, execute, run_case
 from devicefit.measure.session import plan_cases, run_benchmarks
 from devicefit.measure.timer import TimerConfig
@@ -21,7 +22,7 @@ def failing_case(error, case_id="broken"):
     def build():
         raise error
 
-    return micro.Case(
+    return Case(
         id=case_id,
         benchmark="matmul",
         device="fake",
@@ -33,10 +34,9 @@ def failing_case(error, case_id="broken"):
 
 
 class BuildingFake(FakeDevice):
-    """A fake device that builds the case's real callable (to exercise build-time failures)."""
+    """A fake device that simulates nothing, so the runner builds the case's real callable."""
 
-    def prepare(self, case):
-        return case.build()
+    simulate = None
 
 
 def test_values_follow_from_work_and_median():
@@ -57,6 +57,48 @@ def test_bandwidth_and_latency_units():
     launch = run_case(micro.launch(device="fake"), device, FAST)
     assert launch.unit == "s" and launch.value == pytest.approx(4e-6, rel=1e-3)
     assert launch.peak_fraction is None
+
+
+class RecordingFake(FakeDevice):
+    """A fake device that remembers the work the runner declared to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.simulated = []
+
+    def simulate(self, **work):
+        self.simulated.append(work)
+        return super().simulate(**work)
+
+
+def test_a_simulated_device_is_fed_the_work_the_case_declares():
+    device = RecordingFake()
+    matmul = micro.matmul(device="fake", device_kind="fake", dtype="bf16", n=64, peak=None)
+    copy = micro.transfer(device="fake", direction="h2d", num_bytes=2**20, pinned=True, peak=None)
+    for case in (matmul, copy):
+        assert run_case(case, device, FAST).status == "ok"
+    assert device.simulated == [
+        dict(
+            flops=2.0 * 64**3,
+            bytes_moved=3 * 64**2 * 2.0,
+            memory_bytes=3 * 64**2 * 2,
+            dtype="bf16",
+            link=False,
+        ),
+        dict(flops=0.0, bytes_moved=2.0**20, memory_bytes=2**20, dtype="fp32", link=True),
+    ]
+
+
+def test_a_real_device_runs_the_callable_the_case_builds():
+    device, built = BuildingFake(), []
+
+    def build():
+        built.append(1)
+        return device.work(bytes_moved=1e9)  # advances the simulated clock, as real work would
+
+    case = dataclasses.replace(micro.launch(device="fake"), build=build)
+    assert run_case(case, device, FAST).status == "ok"
+    assert built == [1]
 
 
 def test_out_of_memory_is_recorded_and_memory_released():

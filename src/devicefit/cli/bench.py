@@ -10,7 +10,7 @@ from devicefit.cli.output import DbOption, DeviceOption, JsonOption, console, er
 
 if TYPE_CHECKING:
     from devicefit.devices.base import Device
-    from devicefit.measure.micro import Case
+    from devicefit.measure.case import Case
     from devicefit.measure.session import BenchOutcome
     from devicefit.records import DeviceModel
     from devicefit.store.sqlite import Store
@@ -52,7 +52,7 @@ def bench(
     """Measure matmul FLOP/s, bandwidth, transfers, launch latency, scaling, and model steps."""
     # Imported here, so that other commands do not pay for the measuring code.
     from devicefit.devices import select_devices
-    from devicefit.measure.plan import ModelPlan
+    from devicefit.measure.bench_plan import ModelPlan
     from devicefit.measure.session import plan_cases
     from devicefit.report.export import result_to_dict
     from devicefit.report.prediction import fit_warnings, render_fit_checks

@@ -42,7 +42,7 @@ def calibrate(
     kernels and host costs; on CPUs with one thread and with all. Never a model step.
     """
     from devicefit.devices import select_devices
-    from devicefit.measure.plan import plan_calibration
+    from devicefit.measure.calibration_plan import plan_calibration
     from devicefit.predict.calibration import calibration_threads, fit_device_model
     from devicefit.predict.plausibility import judge_fit
     from devicefit.report.prediction import calibration_to_dict, render_calibrations

@@ -12,6 +12,7 @@ from devicefit.devices.cuda import CUDADevice
 from devicefit.devices.fake import FakeDevice
 from devicefit.devices.mps import MPSDevice
 from devicefit.errors import UsageError
+from devicefit.records import DeviceDescription
 
 __all__ = [
     "CPUDevice",
@@ -21,6 +22,7 @@ __all__ = [
     "MPSDevice",
     "discover_devices",
     "explain_missing_cuda",
+    "link_to_catalog",
     "select_devices",
 ]
 
@@ -33,16 +35,26 @@ def discover_devices() -> tuple[Device, ...]:
     """Returns every local device: the CPU, each CUDA/ROCm GPU, and the Apple GPU.
 
     Probing happens here, on first call, never at import; ``discover_devices.cache_clear()``
-    forgets the result.
+    forgets the result. Each device is linked to the catalog here (``link_to_catalog``), once.
     """
     import torch
 
-    devices: list[Device] = [CPUDevice()]
+    devices: list[Device] = [CPUDevice(link=link_to_catalog)]
     if torch.cuda.is_available():
-        devices.extend(CUDADevice(index) for index in range(torch.cuda.device_count()))
+        devices.extend(CUDADevice(index, link=link_to_catalog) for index in range(torch.cuda.device_count()))
     if torch.backends.mps.is_available():
-        devices.append(MPSDevice())
+        devices.append(MPSDevice(link=link_to_catalog))
     return tuple(devices)
+
+
+def link_to_catalog(description: DeviceDescription) -> DeviceDescription:
+    """Links a probed local device to its catalog entry: the one place catalog figures meet local devices.
+
+    Discovery hands it to every device it makes; each applies it once, when it is first described.
+    """
+    from devicefit.catalog import load_catalog, with_catalog_figures
+
+    return with_catalog_figures(description, load_catalog())
 
 
 def select_devices(spec: str, available: tuple[Device, ...] | None = None) -> tuple[Device, ...]:

@@ -1,14 +1,15 @@
-"""The ``Device`` protocol every backend implements: identity, clock, synchronization, memory."""
+"""The ``Device`` protocol every backend implements: identity, clock, synchronization, memory.
+
+Devices know nothing of benchmark cases: the runner builds what it times. A device that simulates
+work instead of running it (the fake GPU) says so by also implementing ``SimulatedDevice``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from devicefit.records import DeviceDescription, DeviceKind
-
-if TYPE_CHECKING:
-    from devicefit.measure.micro import Case
 
 
 @runtime_checkable
@@ -31,12 +32,6 @@ class Device(Protocol):
     def now_s(self) -> float:
         """Returns a monotonic host clock reading in seconds."""
 
-    def reset_peak_memory(self) -> None:
-        """Starts a new peak-memory window."""
-
-    def peak_memory_bytes(self) -> int | None:
-        """Returns the most memory allocated since the last reset, or ``None`` if unknown."""
-
     def available_memory_bytes(self) -> int | None:
         """Returns how much memory a benchmark may still allocate, or ``None`` if unknown."""
 
@@ -53,5 +48,23 @@ class Device(Protocol):
     def properties(self) -> DeviceDescription:
         """Describes the device and its peak figures (probed once, then cached)."""
 
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Builds the callable that runs one iteration of ``case`` on this device."""
+
+@runtime_checkable
+class SimulatedDevice(Protocol):
+    """A device that simulates a call from the work it does instead of running real code."""
+
+    def simulate(
+        self, *, flops: float, bytes_moved: float, memory_bytes: int, dtype: str, link: bool
+    ) -> Callable[[], object]:
+        """Returns a callable that simulates one call doing this much work.
+
+        Args:
+            flops: Operations per call.
+            bytes_moved: Bytes read plus written per call.
+            memory_bytes: Memory the call's inputs and outputs hold on the device.
+            dtype: Which peak the operations run at.
+            link: The bytes cross the host link instead of device memory.
+
+        Raises:
+            torch.OutOfMemoryError: When the device cannot hold ``memory_bytes``.
+        """

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import platform
-import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from devicefit.data import load_packaged_toml
+from devicefit.catalog.cores import core_table, select_core
 from devicefit.records import CPUProperties, DeviceDescription, DeviceKind, Peak
-
-if TYPE_CHECKING:
-    from devicefit.measure.micro import Case
 
 #: Instruction-set features worth showing for deep learning, in display order (Linux flag names).
 DL_FEATURES = (
@@ -54,16 +48,6 @@ AMX_BF16_FLOP_PER_CYCLE = 1024
 AMX_INT8_OPS_PER_CYCLE = 2048
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CoreSpec:
-    """FMA throughput of one core, from ``cpu_cores.toml`` or assumed from the ISA."""
-
-    name: str
-    fma_units: int
-    fma_width_bits: int
-    source: str
-
-
 def normalize_feature(flag: str) -> str:
     """Maps cpuinfo's flag spellings (``avx512vnni``) onto Linux's (``avx512_vnni``)."""
     flag = flag.lower()
@@ -79,78 +63,6 @@ def normalize_feature(flag: str) -> str:
         "neon": "asimd",
     }
     return aliases.get(flag, flag)
-
-
-def select_core(
-    *,
-    vendor: str,
-    family: int | None,
-    model: int | None,
-    brand: str,
-    features: Sequence[str],
-    table: Sequence[Mapping[str, Any]],
-) -> CoreSpec:
-    """Finds the FMA configuration of a core, falling back to what the ISA implies.
-
-    Args:
-        vendor: CPUID vendor (``GenuineIntel``, ``AuthenticAMD``) or ``""``.
-        family: CPUID family (decimal), if known.
-        model: CPUID model (decimal), if known.
-        brand: The brand string (``Apple M2``...).
-        features: Normalized ISA feature flags.
-        table: Entries of ``cpu_cores.toml``.
-
-    Returns:
-        The first matching entry, or an assumption named as such in ``source``.
-    """
-    for entry in table:
-        if "vendor" in entry and entry["vendor"] != vendor:
-            continue
-        if "family" in entry and entry["family"] != family:
-            continue
-        if "models" in entry and (model is None or not any(lo <= model <= hi for lo, hi in entry["models"])):
-            continue
-        if "brand" in entry and not re.search(entry["brand"], brand):
-            continue
-        if "isa" in entry and entry["isa"] not in features:
-            continue
-        return CoreSpec(
-            name=entry["name"],
-            fma_units=entry["fma_units"],
-            fma_width_bits=entry["fma_width_bits"],
-            source=entry["source"],
-        )
-    # No entry: assume the common configuration of the widest ISA present, and say so.
-    if "avx512f" in features:
-        width, units = 512, 2
-    elif "avx2" in features or "fma" in features:
-        width, units = 256, 2
-    elif "asimd" in features:
-        width, units = 128, 2
-    else:
-        width, units = 128, 1
-    return CoreSpec(
-        name="unknown core",
-        fma_units=units,
-        fma_width_bits=width,
-        source=f"assumed: no entry in cpu_cores.toml; {units} x {width}-bit FMA units from the ISA",
-    )
-
-
-def core_for_architecture(architecture: str | None) -> CoreSpec | None:
-    """The FMA configuration of a core architecture named as the hardware catalog does (``zen4``).
-
-    ``None`` where ``cpu_cores.toml`` has no entry for it.
-    """
-    entry = next((e for e in _core_table() if architecture in e.get("architectures", ())), None)
-    if entry is None:
-        return None
-    return CoreSpec(
-        name=entry["name"],
-        fma_units=entry["fma_units"],
-        fma_width_bits=entry["fma_width_bits"],
-        source=entry["source"],
-    )
 
 
 def derive_cpu_peaks(props: CPUProperties) -> tuple[Peak, ...]:
@@ -273,7 +185,7 @@ def probe_cpu(num_threads: int, cpu_info: Mapping[str, Any] | None = None) -> CP
         model=cpu_info.get("model"),
         brand=brand,
         features=features,
-        table=_core_table(),
+        table=core_table(),
     )
     max_clock_hz, base_clock_hz, clock_source = _clocks(cpu_info, psutil.cpu_freq())
     caches = read_cache_sizes()
@@ -329,11 +241,6 @@ def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
-@functools.cache
-def _core_table() -> tuple[dict[str, Any], ...]:
-    return tuple(load_packaged_toml("devicefit.devices", "cpu_cores.toml")["cores"])
-
-
 @contextlib.contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
     # Kineto, the profiler's native library, writes lines to file descriptor 2 at every session
@@ -381,14 +288,25 @@ def cpu_description(props: CPUProperties) -> DeviceDescription:
 
 
 class CPUDevice:
-    """The host CPU as a measurement target; synchronization is a no-op."""
+    """The host CPU as a measurement target; synchronization is a no-op.
+
+    Args:
+        probe: Describes the CPU; probes this machine's when ``None``.
+        link: Adds catalog figures to the probed description (discovery passes it).
+    """
 
     id = "cpu"
     kind: DeviceKind = "cpu"
     torch_device = "cpu"
 
-    def __init__(self, probe: Callable[[], DeviceDescription] | None = None) -> None:
+    def __init__(
+        self,
+        probe: Callable[[], DeviceDescription] | None = None,
+        *,
+        link: Callable[[DeviceDescription], DeviceDescription] | None = None,
+    ) -> None:
         self._probe = probe or self._probe_local
+        self._link = link
         self._description: DeviceDescription | None = None
 
     def synchronize(self) -> None:
@@ -397,13 +315,6 @@ class CPUDevice:
     def now_s(self) -> float:
         """Returns ``time.perf_counter()``."""
         return time.perf_counter()
-
-    def reset_peak_memory(self) -> None:
-        """Peak CPU memory is tracked by the model benchmarks' allocator hook, not here."""
-
-    def peak_memory_bytes(self) -> int | None:
-        """Not tracked at the device level on CPUs."""
-        return None
 
     def available_memory_bytes(self) -> int | None:
         """Returns the memory the OS reports as available."""
@@ -427,17 +338,12 @@ class CPUDevice:
     def properties(self) -> DeviceDescription:
         """Probes the CPU once and returns its description."""
         if self._description is None:
-            self._description = self._probe()
+            described = self._probe()
+            self._description = self._link(described) if self._link else described
         return self._description
-
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Allocates the case's inputs and returns its callable."""
-        return case.build()
 
     @staticmethod
     def _probe_local() -> DeviceDescription:
         import torch
 
-        from devicefit.catalog import load_catalog, with_catalog_figures
-
-        return with_catalog_figures(cpu_description(probe_cpu(torch.get_num_threads())), load_catalog())
+        return cpu_description(probe_cpu(torch.get_num_threads()))

@@ -16,7 +16,6 @@ from devicefit.records import DeviceDescription, DeviceKind, GPUProperties, Peak
 
 if TYPE_CHECKING:
     from devicefit.catalog import Catalog
-    from devicefit.measure.micro import Case
     from devicefit.records import ArchitectureSpec
 
 #: PCIe transfer rate per lane (GT/s) and encoding efficiency by generation (PCI-SIG base
@@ -161,15 +160,29 @@ def gpu_description(
 
 
 class CUDADevice:
-    """One ``torch.cuda`` device (NVIDIA CUDA or AMD ROCm)."""
+    """One ``torch.cuda`` device (NVIDIA CUDA or AMD ROCm).
+
+    Args:
+        index: The torch device index.
+        catalog: Where the architecture's per-multiprocessor rates come from; the packaged one
+            (plus the user's files) when ``None``.
+        link: Adds catalog figures to the probed description (discovery passes it).
+    """
 
     kind: DeviceKind = "cuda"
 
-    def __init__(self, index: int, *, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self,
+        index: int,
+        *,
+        catalog: Catalog | None = None,
+        link: Callable[[DeviceDescription], DeviceDescription] | None = None,
+    ) -> None:
         self.index = index
         self.id = f"cuda:{index}"
         self.torch_device = f"cuda:{index}"
         self._catalog = catalog
+        self._link = link
         self._description: DeviceDescription | None = None
 
     def synchronize(self) -> None:
@@ -181,18 +194,6 @@ class CUDADevice:
     def now_s(self) -> float:
         """Returns ``time.perf_counter()``; read it only after ``synchronize``."""
         return time.perf_counter()
-
-    def reset_peak_memory(self) -> None:
-        """Resets the caching allocator's peak statistics."""
-        import torch
-
-        torch.cuda.reset_peak_memory_stats(self.index)
-
-    def peak_memory_bytes(self) -> int | None:
-        """Returns the allocator's peak allocated bytes since the last reset."""
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(self.index))
 
     def available_memory_bytes(self) -> int | None:
         """Returns free device memory plus what the caching allocator holds unused."""
@@ -222,16 +223,12 @@ class CUDADevice:
     def properties(self) -> DeviceDescription:
         """Probes the GPU once (torch and NVML) and returns its description."""
         if self._description is None:
-            from devicefit.catalog import load_catalog, with_catalog_figures
+            from devicefit.catalog import load_catalog
 
             catalog = self._catalog or load_catalog()
             described = gpu_description(self._probe(), catalog.architecture)
-            self._description = with_catalog_figures(described, catalog)
+            self._description = self._link(described) if self._link else described
         return self._description
-
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Allocates the case's inputs on this GPU and returns its callable."""
-        return case.build()
 
     def _probe(self) -> GPUProperties:
         import torch

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 from devicefit.records import DeviceDescription, DeviceKind, Peak
-
-if TYPE_CHECKING:
-    from devicefit.measure.micro import Case
 
 #: Figures of the default fake GPU: round numbers, not any real product.
 DEFAULT_PEAKS = {"fp32": 20e12, "tf32": 80e12, "bf16": 160e12, "fp16": 160e12, "int8": 320e12}
@@ -28,7 +24,7 @@ class FakeDevice:
         peak_flops_per_s: Peak rate by dtype; work runs at ``efficiency`` of it.
         bandwidth_bytes_per_s: Memory bandwidth; memory-bound work runs at ``efficiency`` of it.
         host_link_bytes_per_s: Host-to-device bandwidth, for transfer cases.
-        memory_bytes: Device memory; preparing a case that needs more raises out-of-memory.
+        memory_bytes: Device memory; simulating a call that needs more raises out-of-memory.
         launch_s: Host time to queue one call.
         sync_s: Host time of one synchronization.
         clock_read_s: Host time of one clock read.
@@ -73,7 +69,6 @@ class FakeDevice:
         self._host_s = 0.0
         self._device_free_s = 0.0
         self._allocated_bytes = 0
-        self._peak_bytes = 0
 
     def synchronize(self) -> None:
         """Advances the host clock to the end of all queued work."""
@@ -84,14 +79,6 @@ class FakeDevice:
         """Returns the simulated host clock; each read costs ``clock_read_s``."""
         self._host_s += self.clock_read_s
         return self._host_s
-
-    def reset_peak_memory(self) -> None:
-        """Starts a new peak window at the current allocation."""
-        self._peak_bytes = self._allocated_bytes
-
-    def peak_memory_bytes(self) -> int | None:
-        """Returns the simulated peak allocation."""
-        return self._peak_bytes
 
     def available_memory_bytes(self) -> int | None:
         """Returns the simulated free memory."""
@@ -135,21 +122,17 @@ class FakeDevice:
 
         return call
 
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Simulates the case from its work counts; no tensors are allocated."""
-        if case.memory_bytes > self.memory_bytes - self._allocated_bytes:
+    def simulate(
+        self, *, flops: float, bytes_moved: float, memory_bytes: int, dtype: str, link: bool
+    ) -> Callable[[], object]:
+        """Simulates a call from its work counts (``SimulatedDevice``); no tensors are allocated."""
+        if memory_bytes > self.memory_bytes - self._allocated_bytes:
             import torch
 
             raise torch.OutOfMemoryError(
-                f"fake device: case needs {case.memory_bytes} bytes, {self.memory_bytes} available"
+                f"fake device: case needs {memory_bytes} bytes, {self.memory_bytes} available"
             )
-        self._peak_bytes = max(self._peak_bytes, self._allocated_bytes + case.memory_bytes)
-        return self.work(
-            flops=case.flops_per_iteration or 0.0,
-            bytes_moved=case.bytes_per_iteration or 0.0,
-            dtype=case.dtype or "fp32",
-            link=case.benchmark in ("h2d", "d2h"),
-        )
+        return self.work(flops=flops, bytes_moved=bytes_moved, dtype=dtype, link=link)
 
     def properties(self) -> DeviceDescription:
         """Describes the modelled device; its peaks are the model's inputs."""

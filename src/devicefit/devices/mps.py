@@ -6,12 +6,8 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from devicefit.records import DeviceDescription, DeviceKind
-
-if TYPE_CHECKING:
-    from devicefit.measure.micro import Case
 
 
 def apple_chip_name() -> str:
@@ -30,13 +26,18 @@ def apple_chip_name() -> str:
 
 
 class MPSDevice:
-    """The Apple-silicon GPU; memory is unified with the CPU's."""
+    """The Apple-silicon GPU; memory is unified with the CPU's.
+
+    Args:
+        link: Adds catalog figures to the probed description (discovery passes it).
+    """
 
     id = "mps"
     kind: DeviceKind = "mps"
     torch_device = "mps"
 
-    def __init__(self) -> None:
+    def __init__(self, *, link: Callable[[DeviceDescription], DeviceDescription] | None = None) -> None:
+        self._link = link
         self._description: DeviceDescription | None = None
 
     def synchronize(self) -> None:
@@ -48,13 +49,6 @@ class MPSDevice:
     def now_s(self) -> float:
         """Returns ``time.perf_counter()``; read it only after ``synchronize``."""
         return time.perf_counter()
-
-    def reset_peak_memory(self) -> None:
-        """The MPS allocator keeps no peak statistic to reset."""
-
-    def peak_memory_bytes(self) -> int | None:
-        """The MPS allocator keeps no peak statistic."""
-        return None
 
     def available_memory_bytes(self) -> int | None:
         """Returns Metal's recommended working-set size minus what the driver holds."""
@@ -74,25 +68,17 @@ class MPSDevice:
         return None
 
     def properties(self) -> DeviceDescription:
-        """Describes the GPU; peak figures come from the catalog when the chip is listed."""
+        """Describes the GPU; peak figures come from the catalog when the chip is listed (``link``)."""
         if self._description is None:
             import torch
 
-            from devicefit.catalog import load_catalog, with_catalog_figures
-
-            self._description = with_catalog_figures(
-                DeviceDescription(
-                    id="mps",
-                    kind="mps",
-                    name=f"{apple_chip_name()} GPU",
-                    vendor="apple",
-                    memory_bytes=int(torch.mps.recommended_max_memory()),
-                    bandwidth_derivation="unknown: Apple publishes it per chip; see the catalog",
-                ),
-                load_catalog(),
+            described = DeviceDescription(
+                id="mps",
+                kind="mps",
+                name=f"{apple_chip_name()} GPU",
+                vendor="apple",
+                memory_bytes=int(torch.mps.recommended_max_memory()),
+                bandwidth_derivation="unknown: Apple publishes it per chip; see the catalog",
             )
+            self._description = self._link(described) if self._link else described
         return self._description
-
-    def prepare(self, case: Case) -> Callable[[], object]:
-        """Allocates the case's inputs on the GPU and returns its callable."""
-        return case.build()

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from devicefit.devices.base import Device
+from devicefit.devices.base import Device, SimulatedDevice
 from devicefit.errors import DevicefitError
-from devicefit.measure.micro import Case
+from devicefit.measure.case import Case
 from devicefit.measure.timer import TimerConfig, measure
 from devicefit.records import Measurement, Result, ResultStatus
 
@@ -16,6 +16,8 @@ from devicefit.records import Measurement, Result, ResultStatus
 _FATAL_DEVICE_ERRORS = ("illegal memory access", "device-side assert", "unspecified launch failure")
 #: Messages that mean the build or device lacks the operation, not that it failed.
 _UNSUPPORTED = ("not implemented for", "no kernel image", "not supported", "notimplementederror")
+#: Benchmarks whose bytes cross the host link, not device memory (for a simulated device).
+_HOST_LINK_BENCHMARKS = ("h2d", "d2h")
 
 
 @runtime_checkable
@@ -120,6 +122,23 @@ def _result(
     )
 
 
+def build_call(case: Case, device: Device) -> Callable[[], object]:
+    """Returns the callable that runs one iteration of ``case`` on ``device``.
+
+    A real device runs the case's own code, whose inputs are allocated here; a simulated one is fed
+    the work the case declares.
+    """
+    if isinstance(device, SimulatedDevice):
+        return device.simulate(
+            flops=case.flops_per_iteration or 0.0,
+            bytes_moved=case.bytes_per_iteration or 0.0,
+            memory_bytes=case.memory_bytes,
+            dtype=case.dtype or "fp32",
+            link=case.benchmark in _HOST_LINK_BENCHMARKS,
+        )
+    return case.build()
+
+
 def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bool = False) -> Result:
     """Builds and times one case; failures become results with a status, not exceptions.
 
@@ -137,7 +156,7 @@ def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bo
             with case.context():
                 return _result(case, value=case.evaluate(device))
         with case.context():
-            fn = device.prepare(case)
+            fn = build_call(case, device)
             measurement = measure(fn, synchronize=device.synchronize, clock=device.now_s, config=timer)
             peak_memory = fn.peak_memory_bytes(device) if isinstance(fn, MemoryProbe) else None
     except Exception as error:

@@ -12,9 +12,9 @@ from types import FrameType
 
 from devicefit.devices.base import Device
 from devicefit.errors import UsageError
+from devicefit.measure.bench_plan import SUITES, ModelPlan, plan_micro, plan_models
+from devicefit.measure.case import Case
 from devicefit.measure.environment import collect_environment, command_line
-from devicefit.measure.micro import Case
-from devicefit.measure.plan import SUITES, ModelPlan, plan_micro, plan_models
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.records import Result
 from devicefit.store.sqlite import RunRecorder, Store

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from devicefit.measure.micro import Case
+from devicefit.measure.case import Case
 
 if TYPE_CHECKING:
     import torch

@@ -18,7 +18,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
-from devicefit.measure.plan import cold_working_set_bytes, last_level_cache_bytes
+from devicefit.measure.bench_plan import cold_working_set_bytes, last_level_cache_bytes
 from devicefit.predict.devices import conv_channel_block
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
 from devicefit.records.prediction import conv_channel_blocking, conv_gemm_shape, padded_channels, runs_blocked

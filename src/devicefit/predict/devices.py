@@ -18,8 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from devicefit.catalog.cores import core_for_architecture
 from devicefit.data import load_packaged_toml
-from devicefit.devices.cpu import core_for_architecture
 from devicefit.errors import UsageError
 from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
 

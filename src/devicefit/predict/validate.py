@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from devicefit.measure import steps
-from devicefit.measure.micro import Case
-from devicefit.measure.plan import QUICK_SEQUENCE_LENGTH, pin_threads
+from devicefit.measure.bench_plan import QUICK_SEQUENCE_LENGTH
+from devicefit.measure.calibration_plan import pin_threads
+from devicefit.measure.case import Case
 from devicefit.measure.timer import TimerConfig
 from devicefit.predict.roofline import predict_step
 from devicefit.records import DeviceDescription, DeviceModel, ModelCost, Result
