@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from devicefit.devices import discover_devices
-from devicefit.measure.session import BenchOutcome
+from devicefit.records import BenchOutcome
 from devicefit.predict.calibration import (
     BENCH_ERROR_BAND,
     LOCAL_ERROR_BAND,
@@ -234,7 +234,7 @@ def test_bench_on_a_busy_machine_then_predict_carries_the_warning(tmp_path, monk
     assert peak, "the local CPU has a derived fp32 peak"
     fractions = iter([0.01, 0.5])
 
-    def run_with_progress(cases, devices, store, **kwargs):
+    def run_benchmarks(cases, devices, store, **kwargs):
         run_id = store.start_run(command="devicefit bench --quick", environment=HERE, devices=(cpu,))
         fraction = next(fractions)
         results = bench_results(fraction, relative_iqr=0.3 if fraction < 0.05 else 0.0, peak=peak)
@@ -242,7 +242,7 @@ def test_bench_on_a_busy_machine_then_predict_carries_the_warning(tmp_path, monk
             store.add_result(run_id, r)
         return BenchOutcome(run_id=run_id, results=tuple(results), interrupted=False)
 
-    monkeypatch.setattr("devicefit.cli.bench.run_with_progress", run_with_progress)
+    monkeypatch.setattr("devicefit.app.bench.run_benchmarks", run_benchmarks)
     db = str(tmp_path / "busy.db")
     bench = invoke("bench", "--device", "cpu", "--quick", "--json", "--db", db)
     assert bench.exit_code == 0, bench.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -9,11 +11,7 @@ import typer
 from devicefit.cli.output import DbOption, DeviceOption, JsonOption, console, error_console, print_json
 
 if TYPE_CHECKING:
-    from devicefit.devices.base import Device
     from devicefit.measure.case import Case
-    from devicefit.measure.session import BenchOutcome
-    from devicefit.records import DeviceModel
-    from devicefit.store.sqlite import Store
 
 _MODEL_HELP = "Models suite: "
 
@@ -51,15 +49,14 @@ def bench(
 ) -> None:
     """Measure matmul FLOP/s, bandwidth, transfers, launch latency, scaling, and model steps."""
     # Imported here, so that other commands do not pay for the measuring code.
+    from devicefit.app.bench import bench as run_bench
     from devicefit.devices import select_devices
     from devicefit.measure.bench_plan import ModelPlan
-    from devicefit.measure.session import plan_cases
     from devicefit.report.export import result_to_dict
     from devicefit.report.prediction import fit_warnings, render_fit_checks
     from devicefit.report.terminal import render_results
     from devicefit.store.sqlite import open_store
 
-    selected = select_devices(device)
     plan = ModelPlan(
         models=tuple(model or ()),
         batch_sizes=tuple(batch or ()),
@@ -68,11 +65,19 @@ def bench(
         channels_last=channels_last,
         compile=compile,
     )
-    with open_store(db) as store:
-        cases = plan_cases(selected, suite="models" if model else suite, quick=quick, only=only, models=plan)
-        debug = bool(ctx.parent and ctx.parent.params.get("debug"))
-        outcome = run_with_progress(cases, selected, store, quick=quick, label=label, debug=debug)
-        fitted = [] if outcome.interrupted else _store_bench_calibrations(outcome, selected, store)
+    with open_store(db) as store, progress(ctx) as (on_case, debug):
+        outcome = run_bench(
+            select_devices(device),
+            store,
+            suite=suite,
+            quick=quick,
+            only=only,
+            models=plan,
+            label=label,
+            on_case=on_case,
+            raise_errors=debug,
+        )
+    fitted = list(outcome.fits)
     if json:
         status = "interrupted" if outcome.interrupted else "complete"
         print_json(
@@ -96,56 +101,16 @@ def bench(
         error_console().print(f"[dim]stored as run {outcome.run_id} in {store.path}[/]")
 
 
-def run_with_progress(
-    cases: list[Case],
-    devices: tuple[Device, ...],
-    store: Store,
-    *,
-    quick: bool,
-    label: str | None,
-    debug: bool,
-) -> BenchOutcome:
-    """Runs ``cases`` into a new stored run with a progress bar on stderr."""
-    from devicefit.measure.session import run_benchmarks
+@contextmanager
+def progress(ctx: typer.Context) -> Iterator[tuple[Callable[[Case, int, int], None], bool]]:
+    """A progress bar on stderr for a measuring command: yields its ``on_case`` callback and ``--debug``."""
     from devicefit.report.terminal import progress_bar
 
-    with progress_bar(error_console()) as progress:
-        task = progress.add_task("starting", total=len(cases))
+    debug = bool(ctx.parent and ctx.parent.params.get("debug"))
+    with progress_bar(error_console()) as bar:
+        task = bar.add_task("starting", total=None)
 
-        def on_case(case: Case, num_done: int) -> None:
-            progress.update(task, description=f"{case.device} {case.id}", completed=num_done)
+        def on_case(case: Case, num_done: int, num_cases: int) -> None:
+            bar.update(task, description=f"{case.device} {case.id}", completed=num_done, total=num_cases)
 
-        return run_benchmarks(
-            cases, devices, store, quick=quick, label=label, on_case=on_case, raise_errors=debug
-        )
-
-
-def _store_bench_calibrations(
-    outcome: BenchOutcome, devices: tuple[Device, ...], store: Store
-) -> list[DeviceModel]:
-    """Fits each device's model from the micro suite's results, for predict until ``calibrate`` runs.
-
-    Each fit is judged against the device's peak, its noise and this machine's earlier runs, and
-    stored with the verdict: a rejected one is kept for the record but never predicts.
-    """
-    from devicefit.predict.calibration import fit_bench_model
-    from devicefit.predict.plausibility import judge_fit
-
-    fitted = []
-    for device in devices:
-        description = device.properties()
-        measured = {r.benchmark for r in outcome.results if r.device == device.id and r.status == "ok"}
-        if device.kind == "fake" or not {"matmul", "triad", "launch"} <= measured:
-            continue
-        model = fit_bench_model(
-            outcome.results,
-            description,
-            source=f"devicefit bench, run {outcome.run_id} (micro suite; 'devicefit calibrate' fits more)",
-        )
-        earlier = store.earlier_results(
-            outcome.run_id, device.id, (r.case_id for r in outcome.results if r.device == device.id)
-        )
-        model = judge_fit(model, outcome.results, description, earlier=earlier)
-        store.add_calibration(outcome.run_id, model, origin="bench")
-        fitted.append(model)
-    return fitted
+        yield on_case, debug

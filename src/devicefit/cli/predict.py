@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devicefit.cli.bench import run_with_progress
+from devicefit.cli.bench import progress
 from devicefit.cli.catalog import CatalogOption
 from devicefit.cli.output import (
     DbOption,
@@ -41,44 +41,18 @@ def calibrate(
     Matrix products of many shapes, convolutions, memory kernels from cache- to DRAM-sized, layer
     kernels and host costs; on CPUs with one thread and with all. Never a model step.
     """
+    from devicefit.app.calibrate import calibrate as run_calibration
     from devicefit.devices import select_devices
-    from devicefit.measure.calibration_plan import plan_calibration
-    from devicefit.predict.calibration import calibration_threads, fit_device_model
-    from devicefit.predict.plausibility import judge_fit
     from devicefit.report.prediction import calibration_to_dict, render_calibrations
 
-    selected = tuple(d for d in select_devices(device) if d.kind != "fake")
-    if not selected:
-        raise UsageError("nothing to calibrate: a fake device has no measurements", fix="Pass --device cpu")
-    plans = [(d.properties(), threads) for d in selected for threads in calibration_threads(d.properties())]
-    cases = [
-        case
-        for description, threads in plans
-        for case in plan_calibration(description, num_threads=threads, quick=quick)
-    ]
-    with open_store(db) as store:
-        debug = bool(ctx.parent and ctx.parent.params.get("debug"))
-        outcome = run_with_progress(cases, selected, store, quick=quick, label="calibrate", debug=debug)
-        if outcome.interrupted:
-            error_console().print(
-                f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} results; "
-                "no calibration stored"
-            )
-            raise typer.Exit(130)
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        fitted = []
-        for description, threads in plans:
-            model = fit_device_model(
-                outcome.results,
-                description,
-                num_threads=threads,
-                source=f"devicefit calibrate, run {outcome.run_id}, {created[:10]}",
-                created_at=created,
-            )
-            mine = [r for r in outcome.results if r.device == description.id and r.num_threads == threads]
-            earlier = store.earlier_results(outcome.run_id, description.id, (r.case_id for r in mine))
-            model = judge_fit(model, mine, description, earlier=earlier)
-            fitted.append((model, store.add_calibration(outcome.run_id, model)))
+    with open_store(db) as store, progress(ctx) as (on_case, debug):
+        outcome = run_calibration(select_devices(device), store, quick=quick, on_case=on_case, raise_errors=debug)
+    if outcome.interrupted:
+        error_console().print(
+            f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} results; no calibration stored"
+        )
+        raise typer.Exit(130)
+    fitted = list(zip(outcome.fits, outcome.calibration_ids, strict=True))
     if json:
         print_json({"run_id": outcome.run_id, "calibrations": [calibration_to_dict(m, i) for m, i in fitted]})
         return

@@ -31,6 +31,7 @@ from devicefit.records.model import (
     OpCost,
     TracedMemory,
 )
+from devicefit.records.outcome import BenchOutcome
 from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "EfficiencyCurve",
     "Prediction",
     "ArchitectureSpec",
+    "BenchOutcome",
     "CPUProperties",
     "ClassCost",
     "DeviceDescription",

@@ -7,7 +7,6 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import FrameType
 
 from devicefit.devices.base import Device
@@ -16,17 +15,8 @@ from devicefit.measure.bench_plan import SUITES, ModelPlan, plan_micro, plan_mod
 from devicefit.measure.case import Case
 from devicefit.measure.environment import collect_environment, command_line
 from devicefit.measure.runner import FULL, QUICK, execute
-from devicefit.records import Result
+from devicefit.records import BenchOutcome, Result
 from devicefit.store.sqlite import RunRecorder, Store
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BenchOutcome:
-    """What a benchmark session produced: the stored run and how it ended."""
-
-    run_id: int
-    results: tuple[Result, ...]
-    interrupted: bool
 
 
 def plan_cases(
@@ -86,14 +76,15 @@ def run_benchmarks(
     *,
     quick: bool,
     label: str | None = None,
-    on_case: Callable[[Case, int], None] | None = None,
+    on_case: Callable[[Case, int, int], None] | None = None,
     raise_errors: bool = False,
 ) -> BenchOutcome:
     """Measures ``cases`` into a new run of ``store``.
 
     A Ctrl-C or a SIGTERM abandons the case in progress; the run is marked interrupted and every
     finished result stays stored. (A ``kill -9`` leaves no chance to mark it: the store reads such a
-    run as ``abandoned`` once its process is gone.)
+    run as ``abandoned`` once its process is gone.) ``on_case`` is called before each case with the
+    case, the number of cases done and the number of cases.
     """
     descriptions = tuple(d.properties() for d in devices)
     results: list[Result] = []
@@ -110,7 +101,7 @@ def run_benchmarks(
                 cases,
                 {d.id: d for d in devices},
                 QUICK if quick else FULL,
-                on_case=on_case,
+                on_case=None if on_case is None else lambda case, done: on_case(case, done, len(cases)),
                 raise_errors=raise_errors,
             ):
                 recorder.add(result)
