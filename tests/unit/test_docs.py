@@ -87,7 +87,7 @@ def find_samples(document: Path) -> list[Sample]:
         assert FENCE.match(lines[index + 1]), f"{document}:{index + 1}: {MARKER} must precede a ``` block"
         end = next(i for i in range(index + 2, len(lines)) if FENCE.match(lines[i]))
         body = lines[index + 2 : end]
-        assert body and body[0].startswith("$ "), f"{document}:{index + 3}: a sample starts with '$ devicefit'"
+        assert body and body[0].startswith("$ "), f"{document}:{index + 3}: a sample starts with '$ '"
         commands: list[Command] = []
         for text in body:
             if text.startswith("$ "):
@@ -111,9 +111,7 @@ def normalize(text: str, *, database: str | None = None) -> list[str]:
 
 def matches(expected: list[str], actual: list[str]) -> bool:
     """Whether ``actual`` is ``expected`` line for line, a ``...`` line standing for any lines."""
-    pattern = "".join(
-        r"(?:[^\n]*\n)*?" if line == "..." else re.escape(line) + r"\n" for line in expected
-    )
+    pattern = "".join(r"(?:[^\n]*\n)*?" if line == "..." else re.escape(line) + r"\n" for line in expected)
     return re.fullmatch(pattern, "".join(line + "\n" for line in actual)) is not None
 
 
@@ -181,3 +179,30 @@ def test_every_relative_link_resolves_inside_the_repository(document):
 def test_readme_stays_a_front_page():
     num_lines = len((ROOT / "README.md").read_text().splitlines())
     assert num_lines <= README_MAX_LINES, f"README.md has {num_lines} lines; move detail to docs/"
+
+
+def test_a_changed_line_fails_the_comparison_and_an_elision_spans_lines():
+    assert matches(["a", "...", "d"], ["a", "b", "c", "d"])
+    assert matches(["a", "...", "b"], ["a", "b"])
+    assert not matches(["a", "b"], ["a", "c"])
+    assert not matches(["a"], ["a", "extra"])
+
+
+def test_normalization_touches_only_timestamps_trailing_space_and_the_database(tmp_path):
+    output = "    1   2026-12-07 00:35:00   complete   \nstored as run 1 in /tmp/x/devicefit.db\n\n"
+    assert normalize(output, database="/tmp/x/devicefit.db") == [
+        "    1   <time>   complete",
+        f"stored as run 1 in {DOCUMENTED_DB}",
+    ]
+
+
+def test_a_sample_block_is_parsed_into_commands_with_their_variables(tmp_path):
+    document = tmp_path / "page.md"
+    document.write_text(
+        "text\n<!-- sample -->\n```\n$ devicefit models 'resnet*'\nout 1\n"
+        "$ DEVICEFIT_DB=garbage devicefit history\nerror: ...\n```\n"
+    )
+    (sample,) = find_samples(document)
+    first, second = sample.commands
+    assert (first.args, first.env, first.expected) == (["models", "resnet*"], {}, ["out 1"])
+    assert (second.args, second.env) == (["history"], {"DEVICEFIT_DB": "garbage"})
