@@ -31,6 +31,9 @@ import sys
 import time
 from pathlib import Path
 
+from devicefit.predict.validate import Comparison, compare, plan_validation, validation_points
+
+from devicefit.analyze.stats import error_summary
 from devicefit.catalog import load_catalog
 from devicefit.devices import select_devices
 from devicefit.devices.base import Device
@@ -40,9 +43,7 @@ from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model
 from devicefit.predict.devices import transferred_model
 from devicefit.predict.recorded import replace_file, write_calibration
-from devicefit.predict.validate import Comparison, compare, plan_validation, validation_points
 from devicefit.records import DeviceDescription, DeviceModel, Result
-from devicefit.report.prediction import error_summary
 from devicefit.workloads import list_models
 
 #: The bars of issue 4: (median, 90th percentile) of |error|.

@@ -28,16 +28,16 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from devicefit.predict.validate import analyze, validation_points
 from pydantic import TypeAdapter
 
+from devicefit.analyze.stats import error_summary
 from devicefit.catalog import load_catalog
 from devicefit.predict.calibration import fit_bench_model
 from devicefit.predict.devices import local_default_model
 from devicefit.predict.recorded import read_calibration
 from devicefit.predict.roofline import predict_step
-from devicefit.predict.validate import analyze, validation_points
 from devicefit.records import DeviceModel
-from devicefit.report.prediction import error_summary
 
 
 def _summary(errors: list[float]) -> str:

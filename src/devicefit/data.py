@@ -1,7 +1,8 @@
-"""Reads the TOML data files shipped inside the package (catalog, CPU core table)."""
+"""Where devicefit's files are: the TOML data shipped in the package (catalog, CPU cores), its cache."""
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -24,3 +25,16 @@ def load_toml_file(path: Path) -> dict[str, Any]:
     """Parses a TOML file the user named; raises ``TOMLDecodeError`` or ``OSError``."""
     with path.open("rb") as file:
         return tomllib.load(file)
+
+
+#: Environment variable naming the cache directory (tests point it at a temporary one).
+CACHE_ENV = "DEVICEFIT_CACHE_DIR"
+
+
+def cache_path(name: str) -> Path:
+    """The cache subdirectory ``name``: in ``$DEVICEFIT_CACHE_DIR``, else in the user cache directory."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser() / name
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("devicefit", appauthor=False)) / name

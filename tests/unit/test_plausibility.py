@@ -12,7 +12,6 @@ import socket
 import pytest
 
 from devicefit.devices import discover_devices
-from devicefit.records import BenchOutcome
 from devicefit.predict.calibration import (
     BENCH_ERROR_BAND,
     LOCAL_ERROR_BAND,
@@ -22,7 +21,7 @@ from devicefit.predict.calibration import (
 from devicefit.predict.devices import default_parameters, local_default_model
 from devicefit.predict.plausibility import judge_fit, slowdown
 from devicefit.predict.targets import local_target
-from devicefit.records import DeviceDescription, Result
+from devicefit.records import BenchOutcome, DeviceDescription, Result
 from devicefit.store.sqlite import Store
 from tests.unit.test_predict import (
     CPU,

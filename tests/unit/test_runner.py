@@ -5,12 +5,12 @@ import dataclasses
 import pytest
 import torch
 
+from devicefit.app.session import plan_cases, run_benchmarks
 from devicefit.devices.fake import FakeDevice
 from devicefit.errors import DevicefitError
 from devicefit.measure import micro
 from devicefit.measure.case import Case
 from devicefit.measure.runner import RunnerConfig, execute, run_case
-from devicefit.app.session import plan_cases, run_benchmarks
 from devicefit.measure.timer import TimerConfig
 from devicefit.store.sqlite import Store
 

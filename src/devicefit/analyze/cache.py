@@ -32,14 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import devicefit
+from devicefit.data import CACHE_ENV, cache_path
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
     from devicefit.records import ModelCost
-
-#: Environment variable naming the cache directory (tests point it at a temporary one).
-CACHE_ENV = "DEVICEFIT_CACHE_DIR"
 
 #: The layout of an entry; raise it when ``ModelCost`` or the envelope changes shape.
 FORMAT_VERSION = 1
@@ -55,12 +53,8 @@ Key = dict[str, Any]
 
 
 def default_cache_dir() -> Path:
-    """``$DEVICEFIT_CACHE_DIR``, else ``analysis`` in the user cache directory (``platformdirs``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("devicefit", appauthor=False)) / "analysis"
+    """``analysis`` in devicefit's cache directory (``$DEVICEFIT_CACHE_DIR`` or the user cache directory)."""
+    return cache_path("analysis")
 
 
 def analysis_key(

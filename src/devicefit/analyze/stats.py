@@ -81,3 +81,16 @@ def _warnings(summary: Summary, overhead_fraction: float) -> tuple[str, ...]:
     if overhead_fraction > 1e-3:
         warnings.append(f"timer overhead is {overhead_fraction:.1%} of each sample")
     return tuple(warnings)
+
+
+def error_summary(errors: Sequence[float]) -> dict[str, float | int | None]:
+    """Median and 90th percentile of |error|, and the count (nearest-rank percentile)."""
+    magnitudes = sorted(abs(e) for e in errors)
+    if not magnitudes:
+        return {"n": 0, "median_abs_error": None, "p90_abs_error": None}
+    rank = max(int(-(-0.9 * len(magnitudes) // 1)) - 1, 0)
+    return {
+        "n": len(magnitudes),
+        "median_abs_error": statistics.median(magnitudes),
+        "p90_abs_error": magnitudes[rank],
+    }

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -18,11 +17,7 @@ from devicefit.cli.output import (
     error_console,
     print_json,
 )
-from devicefit.errors import UsageError
 from devicefit.store.sqlite import open_store
-
-if TYPE_CHECKING:
-    from devicefit.records import DeviceDescription
 
 ThreadsOption = Annotated[
     int | None, typer.Option("--threads", help="CPU threads to predict the local CPU at (default: torch's).")
@@ -46,10 +41,13 @@ def calibrate(
     from devicefit.report.prediction import calibration_to_dict, render_calibrations
 
     with open_store(db) as store, progress(ctx) as (on_case, debug):
-        outcome = run_calibration(select_devices(device), store, quick=quick, on_case=on_case, raise_errors=debug)
+        outcome = run_calibration(
+            select_devices(device), store, quick=quick, on_case=on_case, raise_errors=debug
+        )
     if outcome.interrupted:
         error_console().print(
-            f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} results; no calibration stored"
+            f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} results; "
+            "no calibration stored"
         )
         raise typer.Exit(130)
     fitted = list(zip(outcome.fits, outcome.calibration_ids, strict=True))
@@ -87,61 +85,43 @@ def predict(
     json: JsonOption = False,
 ) -> None:
     """Predict step time, throughput, memory fit and the largest batch on local or catalog devices."""
-    from devicefit.analyze.cache import analyze_model_cached
-    from devicefit.catalog import load_catalog
-    from devicefit.predict.roofline import predict_step
-    from devicefit.predict.targets import needs_local_devices, resolve_targets
+    from devicefit.app.predict import predict as run_prediction
     from devicefit.report.prediction import prediction_to_dict, render_prediction, render_ranking
 
-    loaded = load_catalog(catalog or ())
     with open_store(db) as store:
-        local: tuple[DeviceDescription, ...] = ()
-        if needs_local_devices(device, store):
-            from devicefit.devices import discover_devices
-
-            local = tuple(d.properties() for d in discover_devices())
-        resolution = resolve_targets(
-            device, local_devices=local, catalog=loaded, store=store, num_threads=threads
+        outcome = run_prediction(
+            model,
+            device,
+            batch_size=batch,
+            precision=precision,
+            train=train,
+            optimizer=optimizer,
+            sequence_length=seq_len,
+            num_threads=threads,
+            catalog_files=catalog or (),
+            store=store,
+            use_cache=not no_cache,
         )
-    costs = {}
-    predictions = []
-    mode = "train" if train else "infer"
-    for target in resolution.targets:
-        if target.memory_kind not in costs:
-            costs[target.memory_kind], note = analyze_model_cached(
-                model,
-                batch,
-                precision=precision,
-                optimizer=optimizer,
-                sequence_length=seq_len,
-                device_kind=target.memory_kind,
-                use_cache=not no_cache,
-            )
-            if note:
-                error_console().print(f"[yellow]note:[/] {note}")
-        cost = costs[target.memory_kind]
-        predictions.append(
-            (predict_step(cost, target.model, mode=mode, device_kind=target.memory_kind), target)
-        )
-    first = predictions[0][0]
+    for note in outcome.analysis_notes:
+        error_console().print(f"[yellow]note:[/] {note}")
+    pairs = list(zip(outcome.predictions, outcome.notes, strict=True))
     if json:
         print_json(
             {
-                "model": first.model,
-                "batch_size": first.batch_size,
-                "precision": first.precision,
-                "mode": mode,
-                "predictions": [prediction_to_dict(p, notes=t.notes) for p, t in predictions],
-                "skipped": [{"device": d, "reason": r} for d, r in resolution.skipped],
+                "model": outcome.model,
+                "batch_size": outcome.batch_size,
+                "precision": outcome.precision,
+                "mode": outcome.mode,
+                "predictions": [prediction_to_dict(p, notes=n) for p, n in pairs],
+                "skipped": [{"device": d, "reason": r} for d, r in outcome.skipped],
             }
         )
-    elif len(predictions) == 1:
-        console().print(render_prediction(first, notes=predictions[0][1].notes))
+    elif len(pairs) == 1:
+        console().print(render_prediction(*pairs[0][:1], notes=pairs[0][1]))
     else:
-        console().print(render_ranking([p for p, _ in predictions], resolution.skipped))
-        for _, target in predictions:
-            for note in target.notes:
-                error_console().print(f"[yellow]note:[/] {note}")
+        console().print(render_ranking(outcome.predictions, outcome.skipped))
+        for note in (note for notes in outcome.notes for note in notes):
+            error_console().print(f"[yellow]note:[/] {note}")
 
 
 def validate(
@@ -159,64 +139,31 @@ def validate(
     json: JsonOption = False,
 ) -> None:
     """Predict, then measure, each model's steps on local devices: the model's error on this machine."""
-    from devicefit.catalog import load_catalog
+    from devicefit.analyze.stats import error_summary
+    from devicefit.app.validate import validate as run_validation
     from devicefit.devices import select_devices
-    from devicefit.predict.targets import local_target
-    from devicefit.predict.validate import compare, plan_validation, validation_points
-    from devicefit.report.prediction import error_summary, render_validation
+    from devicefit.report.prediction import render_validation, validation_to_dict
     from devicefit.workloads import list_models
 
     names = list(models or [i.name for i in list_models() if i.benchmark_batch_sizes])
-    points = validation_points(names, batch or (), sequence_length=seq_len)
-    selected = tuple(d for d in select_devices(device) if d.kind != "fake")
-    loaded = load_catalog()
-    comparisons = []
-    with open_store(db) as store:
-        targets = []
-        for d in selected:
-            target = local_target(d.properties(), loaded, store, num_threads=threads)
-            if target.model.origin == "defaults":
-                raise UsageError(
-                    f"{d.id} has no calibration on this machine",
-                    fix=f"Run 'devicefit calibrate --device {d.id}' first",
-                )
-            targets.append(target)
-        cases = [
-            case
-            for d, t in zip(selected, targets, strict=True)
-            for case in plan_validation(d.properties(), points, num_threads=t.model.num_threads)
-        ]
-        debug = bool(ctx.parent and ctx.parent.params.get("debug"))
-        outcome = run_with_progress(cases, selected, store, quick=True, label="validate", debug=debug)
-    for index, target in enumerate(targets):
-        done = outcome.results[index * len(points) : (index + 1) * len(points)]
-        comparisons += compare(points, done, target.model, memory_kind=target.memory_kind)
-    summary = error_summary([c.error for c in comparisons if c.error is not None])
-    if json:
-        print_json(
-            {
-                "run_id": outcome.run_id,
-                **summary,
-                "comparisons": [
-                    {
-                        "device": c.device,
-                        "num_threads": c.num_threads,
-                        "model": c.model,
-                        "batch_size": c.batch_size,
-                        "mode": c.mode,
-                        "predicted_s": c.predicted_s,
-                        "measured_s": c.measured_s,
-                        "error": c.error,
-                        "status": c.status,
-                    }
-                    for c in comparisons
-                ],
-            }
+    with open_store(db) as store, progress(ctx) as (on_case, debug):
+        outcome = run_validation(
+            names,
+            select_devices(device),
+            store,
+            batch_sizes=batch or (),
+            sequence_length=seq_len,
+            num_threads=threads,
+            on_case=on_case,
+            raise_errors=debug,
         )
+    summary = error_summary([c.error for c in outcome.comparisons if c.error is not None])
+    if json:
+        print_json(validation_to_dict(outcome, summary))
     else:
-        console().print(render_validation(comparisons, summary))
+        console().print(render_validation(outcome.comparisons, summary))
     if outcome.interrupted:
         error_console().print(
-            f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} finished results"
+            f"interrupted: run {outcome.run_id} keeps its {outcome.num_results} finished results"
         )
         raise typer.Exit(130)

@@ -21,19 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devicefit.analyze.cache import CACHE_ENV
+from devicefit.data import cache_path
 
 #: The kernel's id of this boot: a random UUID drawn at each boot (proc(5)).
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
 
 def default_probe_dir() -> Path:
-    """``probes`` in ``$DEVICEFIT_CACHE_DIR``, else in the user cache directory (``platformdirs``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser() / "probes"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("devicefit", appauthor=False)) / "probes"
+    """``probes`` in devicefit's cache directory (``$DEVICEFIT_CACHE_DIR`` or the user cache directory)."""
+    return cache_path("probes")
 
 
 def boot_id() -> str | None:

@@ -31,7 +31,13 @@ from devicefit.records.model import (
     OpCost,
     TracedMemory,
 )
-from devicefit.records.outcome import BenchOutcome
+from devicefit.records.outcome import (
+    BenchOutcome,
+    Comparison,
+    PredictOutcome,
+    ValidationOutcome,
+    ValidationPoint,
+)
 from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
 
 __all__ = [
@@ -42,6 +48,10 @@ __all__ = [
     "Prediction",
     "ArchitectureSpec",
     "BenchOutcome",
+    "Comparison",
+    "PredictOutcome",
+    "ValidationOutcome",
+    "ValidationPoint",
     "CPUProperties",
     "ClassCost",
     "DeviceDescription",

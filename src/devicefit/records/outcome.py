@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devicefit.records.measurement import Result
-from devicefit.records.prediction import DeviceModel
+from devicefit.records.prediction import DeviceModel, Prediction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,3 +26,74 @@ class BenchOutcome:
     interrupted: bool
     fits: tuple[DeviceModel, ...] = ()
     calibration_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PredictOutcome:
+    """Predictions of one model's step on each device asked for, and the devices left out.
+
+    Attributes:
+        model: The model as named.
+        batch_size: Samples per step.
+        precision: ``fp32``, ``bf16`` or ``fp16``.
+        mode: ``train`` or ``infer``.
+        predictions: One per device, in the order the devices were named.
+        notes: For each prediction, where its device's figures came from (what the reader should know).
+        skipped: ``(device, reason)`` for each device named that cannot be predicted.
+        analysis_notes: About the model's analysis (a cache that could not be written).
+    """
+
+    model: str
+    batch_size: int
+    precision: str
+    mode: str
+    predictions: tuple[Prediction, ...]
+    notes: tuple[tuple[str, ...], ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    analysis_notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationPoint:
+    """One model step to predict and measure."""
+
+    model: str
+    batch_size: int
+    train: bool
+    sequence_length: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    """A predicted step time against the measured one.
+
+    Attributes:
+        error: ``predicted / measured - 1`` (positive: predicted slower than measured); ``None``
+            when the step could not be measured.
+    """
+
+    device: str
+    num_threads: int | None
+    model: str
+    batch_size: int
+    mode: str
+    predicted_s: float
+    measured_s: float | None
+    status: str
+
+    @property
+    def error(self) -> float | None:
+        """Relative error of the prediction."""
+        if not self.measured_s:
+            return None
+        return self.predicted_s / self.measured_s - 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationOutcome:
+    """Each checked step, predicted and measured, in the stored run that measured them."""
+
+    run_id: int
+    comparisons: tuple[Comparison, ...]
+    interrupted: bool
+    num_results: int

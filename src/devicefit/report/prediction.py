@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from devicefit.records import DeviceModel, Prediction
+from devicefit.records import Comparison, DeviceModel, Prediction, ValidationOutcome
 from devicefit.report.models import training_peak_parts
 from devicefit.report.tables import Column, FittedTable
 from devicefit.report.units import format_bytes, format_decimal, format_percent, format_seconds
@@ -257,20 +256,7 @@ def render_calibrations(models: Sequence[tuple[DeviceModel, int | None]]) -> Ren
     return Group(table, render_fit_checks([model for model, _ in models]))
 
 
-def error_summary(errors: Sequence[float]) -> dict[str, float | int | None]:
-    """Median and 90th percentile of |error|, and the count (nearest-rank percentile)."""
-    magnitudes = sorted(abs(e) for e in errors)
-    if not magnitudes:
-        return {"n": 0, "median_abs_error": None, "p90_abs_error": None}
-    rank = max(int(-(-0.9 * len(magnitudes) // 1)) - 1, 0)
-    return {
-        "n": len(magnitudes),
-        "median_abs_error": statistics.median(magnitudes),
-        "p90_abs_error": magnitudes[rank],
-    }
-
-
-def render_validation(comparisons: Sequence[Any], summary: dict[str, Any]) -> RenderableType:
+def render_validation(comparisons: Sequence[Comparison], summary: dict[str, Any]) -> RenderableType:
     """Predicted against measured step times, each with its error, then the median and 90th percentile."""
     table = Table(box=box.SIMPLE_HEAD, title="predicted against measured", title_justify="left")
     for name, justify in (
@@ -310,3 +296,25 @@ def render_validation(comparisons: Sequence[Any], summary: dict[str, Any]) -> Re
     else:
         line = Text("no step could be measured", style="bold red")
     return Group(table, line)
+
+
+def validation_to_dict(outcome: ValidationOutcome, summary: dict[str, Any]) -> dict[str, Any]:
+    """``validate --json``: the run, the error summary and each comparison."""
+    return {
+        "run_id": outcome.run_id,
+        **summary,
+        "comparisons": [
+            {
+                "device": c.device,
+                "num_threads": c.num_threads,
+                "model": c.model,
+                "batch_size": c.batch_size,
+                "mode": c.mode,
+                "predicted_s": c.predicted_s,
+                "measured_s": c.measured_s,
+                "error": c.error,
+                "status": c.status,
+            }
+            for c in outcome.comparisons
+        ],
+    }

@@ -1,0 +1,97 @@
+"""``predict``: a model's step on local and catalog devices, from stored calibrations or the defaults."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+from devicefit.analyze.cache import analyze_model_cached
+from devicefit.catalog import load_catalog
+from devicefit.predict.roofline import predict_step
+from devicefit.predict.targets import needs_local_devices, resolve_targets
+from devicefit.records import DeviceDescription, ModelCost, PredictOutcome
+from devicefit.store.sqlite import Store
+
+
+def local_descriptions() -> tuple[DeviceDescription, ...]:
+    """This machine's devices, described (probing them takes seconds: call only when needed)."""
+    from devicefit.devices import discover_devices
+
+    return tuple(d.properties() for d in discover_devices())
+
+
+def predict(
+    model: str,
+    devices: str = "local",
+    *,
+    batch_size: int | None = None,
+    precision: str = "fp32",
+    train: bool = True,
+    optimizer: str | None = None,
+    sequence_length: int | None = None,
+    num_threads: int | None = None,
+    catalog_files: Sequence[Path] = (),
+    store: Store | None = None,
+    use_cache: bool = True,
+) -> PredictOutcome:
+    """Predicts ``model``'s step on each device ``devices`` names.
+
+    Args:
+        model: Zoo name, ``decoder:key=value,...``, ``file.py:factory`` or ``module:factory``.
+        devices: ``local``, ``all``, local ids (``cpu``, ``cuda:0``) or catalog names, comma-separated.
+        batch_size: Samples per step (default: the model's).
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
+        train: A training step, else inference.
+        optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw`` (default: the model's).
+        sequence_length: Tokens per sample, for sequence models.
+        num_threads: The thread count to predict the local CPU at (default: torch's).
+        catalog_files: User catalog files on top of the packaged catalog.
+        store: Where this machine's calibrations are; ``None`` predicts local devices from the defaults.
+        use_cache: Read and write the on-disk analysis cache.
+
+    Local devices are probed only when ``devices`` names them or a local GPU is calibrated (a
+    catalog GPU of its architecture borrows that calibration); catalog names alone probe nothing.
+    """
+    catalog = load_catalog(catalog_files)
+    host = socket.gethostname()
+    calibrated = store.calibrated_devices(host) if store is not None else None
+    local = local_descriptions() if needs_local_devices(devices, calibrated) else ()
+    stored = (
+        {d.id: store.calibrations(d.id, device_name=d.name, hostname=host) for d in local}
+        if store is not None
+        else None
+    )
+    resolution = resolve_targets(
+        devices, local_devices=local, catalog=catalog, calibrations=stored, num_threads=num_threads
+    )
+    mode = "train" if train else "infer"
+    costs: dict[str, ModelCost] = {}
+    analysis_notes = []
+    predictions = []
+    for target in resolution.targets:
+        if target.memory_kind not in costs:
+            costs[target.memory_kind], note = analyze_model_cached(
+                model,
+                batch_size,
+                precision=precision,
+                optimizer=optimizer,
+                sequence_length=sequence_length,
+                device_kind=target.memory_kind,
+                use_cache=use_cache,
+            )
+            if note:
+                analysis_notes.append(note)
+        cost = costs[target.memory_kind]
+        predictions.append(predict_step(cost, target.model, mode=mode, device_kind=target.memory_kind))
+    first = predictions[0]
+    return PredictOutcome(
+        model=first.model,
+        batch_size=first.batch_size,
+        precision=first.precision,
+        mode=mode,
+        predictions=tuple(predictions),
+        notes=tuple(t.notes for t in resolution.targets),
+        skipped=tuple(resolution.skipped),
+        analysis_notes=tuple(analysis_notes),
+    )
