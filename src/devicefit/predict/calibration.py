@@ -18,7 +18,6 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
-from devicefit.measure.plan import cold_working_set_bytes, last_level_cache_bytes
 from devicefit.predict.devices import conv_channel_block
 from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
 from devicefit.records.prediction import conv_channel_blocking, conv_gemm_shape, padded_channels, runs_blocked
@@ -201,7 +200,7 @@ def fit_device_model(
     lstm_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     any_cold = any("cold" in r.flags for r in usable if r.benchmark == "matmul")
     block = conv_channel_block(device)
-    cold_bytes = cold_working_set_bytes(device)
+    cold_bytes = device.cold_working_set_bytes
     for r in usable:
         kernel = _kernel_s(r, overhead, asynchronous)
         if kernel is None or kernel <= 0 or not r.bytes_per_iteration:
@@ -272,7 +271,7 @@ def fit_device_model(
         optimizer_step_s=per_step,
         first_touch_s_per_byte=_first_touch_s_per_byte(usable),
         conv_channel_block=block,
-        cache_bytes=float(last_level_cache_bytes(device)),
+        cache_bytes=float(device.last_level_cache_bytes),
         host_link_bytes_per_s=_median_value(usable, "h2d", 0.0) or device.host_link_bytes_per_s,
         memory_bytes=device.memory_bytes,
         # PyTorch's defaults: fp32 matmul in IEEE fp32; cuDNN convolutions may use TF32.

@@ -4,7 +4,6 @@ from devicefit.records.hardware import (
     ArchitectureSpec,
     CPUProperties,
     DeviceDescription,
-    DeviceKind,
     DeviceSpec,
     GPUProperties,
     Peak,
@@ -32,6 +31,7 @@ from devicefit.records.model import (
     TracedMemory,
 )
 from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
+from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -42,6 +42,7 @@ __all__ = [
     "ArchitectureSpec",
     "CPUProperties",
     "ClassCost",
+    "DeviceClass",
     "DeviceDescription",
     "DeviceKind",
     "DeviceSpec",
@@ -51,6 +52,7 @@ __all__ = [
     "LiveMemory",
     "Measurement",
     "MemoryEstimate",
+    "MemoryKind",
     "ModelCost",
     "OpCost",
     "Peak",
