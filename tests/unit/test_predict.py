@@ -16,16 +16,19 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from devicefit.analyze.memory import RUNTIME_OVERHEAD_BYTES, estimate_memory
+from devicefit.analyze.shapes import conv_channel_blocking, runs_blocked
 from devicefit.catalog import load_catalog
 from devicefit.cli import app
 from devicefit.errors import UsageError
 from devicefit.predict.calibration import LOCAL_ERROR_BAND, calibration_threads, fit_device_model, summarize
+from devicefit.predict.curves import efficiency_at
 from devicefit.predict.devices import (
     catalog_default_model,
     default_parameters,
     local_default_model,
     transferred_model,
 )
+from devicefit.predict.interpolate import interpolate_layers, interpolate_shape
 from devicefit.predict.roofline import (
     OPTIMIZER_FOREACH_CALLS,
     OPTIMIZER_OPS_PER_TENSOR,
@@ -50,12 +53,6 @@ from devicefit.records import (
     Summary,
     TracedMemory,
 )
-from devicefit.records.prediction import (
-    conv_channel_blocking,
-    interpolate_layers,
-    interpolate_shape,
-    runs_blocked,
-)
 from devicefit.report.prediction import prediction_to_dict, render_prediction
 from devicefit.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
 
@@ -75,18 +72,18 @@ def catalog():
 def test_curve_is_log_linear_between_points_and_flat_beyond():
     curve = EfficiencyCurve(points=((10.0, 0.2), (1000.0, 0.6)))
     # log10(100) = 2 is halfway between 1 and 3: 0.2 + 0.5 * (0.6 - 0.2).
-    assert curve.at(100.0) == pytest.approx(0.4)
+    assert efficiency_at(curve, 100.0) == pytest.approx(0.4)
     # log10(10 ** 1.5) = 1.5, a quarter of the way.
-    assert curve.at(10**1.5) == pytest.approx(0.3)
-    assert curve.at(10.0) == pytest.approx(0.2)
-    assert curve.at(1000.0) == pytest.approx(0.6)
-    assert curve.at(1.0) == curve.at(1e-9) == 0.2
-    assert curve.at(1e12) == 0.6
+    assert efficiency_at(curve, 10**1.5) == pytest.approx(0.3)
+    assert efficiency_at(curve, 10.0) == pytest.approx(0.2)
+    assert efficiency_at(curve, 1000.0) == pytest.approx(0.6)
+    assert efficiency_at(curve, 1.0) == efficiency_at(curve, 1e-9) == 0.2
+    assert efficiency_at(curve, 1e12) == 0.6
 
 
 def test_empty_curve_is_full_speed_and_fractions_never_reach_zero():
-    assert EfficiencyCurve(points=()).at(123.0) == 1.0
-    assert EfficiencyCurve(points=((1.0, 0.0),)).at(5.0) == 1e-6
+    assert efficiency_at(EfficiencyCurve(points=()), 123.0) == 1.0
+    assert efficiency_at(EfficiencyCurve(points=((1.0, 0.0),)), 5.0) == 1e-6
 
 
 def test_measured_shape_returns_its_own_fraction():

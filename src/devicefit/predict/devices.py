@@ -21,7 +21,7 @@ from typing import Any
 from devicefit.data import load_packaged_toml
 from devicefit.devices.cpu import core_for_architecture
 from devicefit.errors import UsageError
-from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
+from devicefit.records import DeviceClass, DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
 
 #: Arithmetic intensities (FLOP per byte) at which default compute curves are tabulated.
 _INTENSITIES = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
@@ -145,7 +145,7 @@ def default_model(
 ) -> DeviceModel:
     """A device's model from the shipped defaults of its kind and architecture and its own figures."""
     p = default_parameters(kind, architecture)
-    model_kind = "cpu" if kind == "cpu" else ("tpu" if kind == "tpu" else "gpu")
+    model_kind: DeviceClass = "cpu" if kind == "cpu" else ("tpu" if kind == "tpu" else "gpu")
     half_bytes = bandwidth_bytes_per_s * p["kernel_floor_s"]
     ramp = _memory_curve(p["bandwidth_fraction"], half_bytes)
     factors = p.get("family_factor", {})
