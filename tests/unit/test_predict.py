@@ -1269,8 +1269,21 @@ def test_transferred_model_keeps_curves_and_host_costs(catalog):
 
 def resolve(query, catalog, **kwargs):
     kwargs.setdefault("local_devices", ())
-    kwargs.setdefault("store", None)
+    kwargs["calibrations"] = stored_calibrations(kwargs.pop("store", None), kwargs["local_devices"])
     return resolve_targets(query, catalog=catalog, **kwargs)
+
+
+def stored_calibrations(store, devices):
+    """What the CLI reads from the store for ``resolve_targets``: each local device's calibrations here."""
+    if store is None:
+        return None
+    host = socket.gethostname()
+    return {d.id: store.calibrations(d.id, device_name=d.name, hostname=host) for d in devices}
+
+
+def calibrated(store):
+    """What the CLI reads from the store for ``needs_local_devices``."""
+    return None if store is None else store.calibrated_devices(socket.gethostname())
 
 
 def test_catalog_names_resolve(catalog):
@@ -1371,14 +1384,16 @@ def test_calibrated_local_gpu_transfers_to_its_architecture(catalog, here):
 
 def test_catalog_names_need_no_local_devices_unless_a_local_gpu_is_calibrated(catalog, here):
     store, run_id = here
-    assert needs_local_devices("local", store) and needs_local_devices("h100, cpu", store)
+    assert needs_local_devices("local", calibrated(store)) and needs_local_devices(
+        "h100, cpu", calibrated(store)
+    )
     assert needs_local_devices("cuda:1", None) and needs_local_devices("", None)
-    assert not needs_local_devices("h100, a100 80gb pcie", store)
+    assert not needs_local_devices("h100, a100 80gb pcie", calibrated(store))
     store.add_calibration(run_id, fit_device_model(calibration_results(), CPU, num_threads=2, source="t"))
-    assert not needs_local_devices("h100", store)  # a CPU lends nothing to a catalog GPU
+    assert not needs_local_devices("h100", calibrated(store))  # a CPU lends nothing to a catalog GPU
     gpu = dataclasses.replace(catalog_default_model(catalog.get(H100_SXM)), device="cuda:0", name=GPU.name)
     store.add_calibration(run_id, gpu)
-    assert needs_local_devices("h100", store)
+    assert needs_local_devices("h100", calibrated(store))
 
 
 # --- the command line -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated
 
@@ -121,13 +122,15 @@ def predict(
 
     loaded = load_catalog(catalog or ())
     with open_store(db) as store:
+        host = socket.gethostname()
         local: tuple[DeviceDescription, ...] = ()
-        if needs_local_devices(device, store):
+        if needs_local_devices(device, store.calibrated_devices(host)):
             from devicefit.devices import discover_devices
 
             local = tuple(d.properties() for d in discover_devices())
+        stored = {d.id: store.calibrations(d.id, device_name=d.name, hostname=host) for d in local}
         resolution = resolve_targets(
-            device, local_devices=local, catalog=loaded, store=store, num_threads=threads
+            device, local_devices=local, catalog=loaded, calibrations=stored, num_threads=threads
         )
     costs = {}
     predictions = []
@@ -200,7 +203,11 @@ def validate(
     with open_store(db) as store:
         targets = []
         for d in selected:
-            target = local_target(d.properties(), loaded, store, num_threads=threads)
+            described = d.properties()
+            stored = store.calibrations(
+                described.id, device_name=described.name, hostname=socket.gethostname()
+            )
+            target = local_target(described, loaded, stored, num_threads=threads)
             if target.model.origin == "defaults":
                 raise UsageError(
                     f"{d.id} has no calibration on this machine",
