@@ -21,7 +21,9 @@ from typing import Any
 from devicefit.data import load_packaged_toml
 from devicefit.devices.cpu import core_for_architecture
 from devicefit.errors import UsageError
+from devicefit.predict.curves import curve_key
 from devicefit.records import DeviceClass, DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
+from devicefit.records.vocabulary import Curve
 
 #: Arithmetic intensities (FLOP per byte) at which default compute curves are tabulated.
 _INTENSITIES = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
@@ -29,21 +31,21 @@ _INTENSITIES = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
 _SIZES = tuple(float(4**k) for k in range(5, 18))
 #: Memory-kernel families every model has a curve for.
 _FAMILIES = (
-    "stream",
-    "copy",
-    "elementwise",
-    "batch_norm",
-    "batch_norm_backward",
-    "batch_norm_infer",
-    "layer_norm",
-    "softmax",
-    "max_pool",
-    "max_pool_2x2",
-    "max_pool_backward",
-    "activation",
-    "activation_tanh",
-    "random",
-    "conv_depthwise",
+    Curve.STREAM,
+    Curve.COPY,
+    Curve.ELEMENTWISE,
+    Curve.BATCH_NORM,
+    Curve.BATCH_NORM_BACKWARD,
+    Curve.BATCH_NORM_INFER,
+    Curve.LAYER_NORM,
+    Curve.SOFTMAX,
+    Curve.MAX_POOL,
+    Curve.MAX_POOL_2X2,
+    Curve.MAX_POOL_BACKWARD,
+    Curve.ACTIVATION,
+    Curve.ACTIVATION_TANH,
+    Curve.RANDOM,
+    Curve.CONV_DEPTHWISE,
 )
 #: fp32 SIMD lanes of a CPU core by the widest vector extension in its ISA string.
 _CPU_LANES = (("avx512", 16), ("avx2", 8), ("avx", 8), ("sve", 4), ("neon", 4))
@@ -153,11 +155,13 @@ def default_model(
         family: _memory_curve(p["bandwidth_fraction"] * factors.get(family, 1.0), half_bytes)
         for family in _FAMILIES
     }
-    memory["stream"] = ramp
+    memory[Curve.STREAM] = ramp
     compute = {}
     for dtype in peak_flops_per_s:
-        compute[f"matmul.{dtype}"] = _compute_curve(p["matmul_fraction"], p["matmul_half_intensity"])
-        compute[f"conv.{dtype}"] = _compute_curve(p["conv_fraction"], p["matmul_half_intensity"])
+        compute[curve_key(Curve.MATMUL, dtype)] = _compute_curve(
+            p["matmul_fraction"], p["matmul_half_intensity"]
+        )
+        compute[curve_key(Curve.CONV, dtype)] = _compute_curve(p["conv_fraction"], p["matmul_half_intensity"])
     tile = p.get("matmul_tile")
     return DeviceModel(
         device=device,
