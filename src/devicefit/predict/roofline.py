@@ -255,7 +255,8 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         cost: The traced model (its ops, memory model and sizes).
         device: The device's performance model.
         mode: ``train`` or ``infer``.
-        device_kind: ``cuda``, ``cpu`` or ``mps``, for the memory model's runtime overhead.
+        device_kind: The memory kind (``MemoryKind``: ``cuda``, ``cpu`` or ``mps``), for the memory
+            model's runtime overhead.
     """
     # The memory model for this device: optimizers run foreach everywhere but on CPUs.
     foreach = device_kind != "cpu"
