@@ -23,30 +23,14 @@ from devicefit.devices.cpu import core_for_architecture
 from devicefit.errors import UsageError
 from devicefit.predict.curves import curve_key
 from devicefit.records import DeviceClass, DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
-from devicefit.records.vocabulary import Curve
+from devicefit.records.vocabulary import LAYER_KERNELS, Curve
 
 #: Arithmetic intensities (FLOP per byte) at which default compute curves are tabulated.
 _INTENSITIES = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
 #: Bytes per call at which default memory curves are tabulated.
 _SIZES = tuple(float(4**k) for k in range(5, 18))
 #: Memory-kernel families every model has a curve for.
-_FAMILIES = (
-    Curve.STREAM,
-    Curve.COPY,
-    Curve.ELEMENTWISE,
-    Curve.BATCH_NORM,
-    Curve.BATCH_NORM_BACKWARD,
-    Curve.BATCH_NORM_INFER,
-    Curve.LAYER_NORM,
-    Curve.SOFTMAX,
-    Curve.MAX_POOL,
-    Curve.MAX_POOL_2X2,
-    Curve.MAX_POOL_BACKWARD,
-    Curve.ACTIVATION,
-    Curve.ACTIVATION_TANH,
-    Curve.RANDOM,
-    Curve.CONV_DEPTHWISE,
-)
+_FAMILIES = (Curve.STREAM, Curve.COPY, *LAYER_KERNELS, Curve.CONV_DEPTHWISE)
 #: fp32 SIMD lanes of a CPU core by the widest vector extension in its ISA string.
 _CPU_LANES = (("avx512", 16), ("avx2", 8), ("avx", 8), ("sve", 4), ("neon", 4))
 

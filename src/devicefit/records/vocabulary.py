@@ -26,51 +26,6 @@ Unit = Literal["FLOP/s", "B/s", "elements/s", "samples/s", "samples", "s"]
 SECONDS: Final = "s"
 
 
-class Benchmark:
-    """Benchmark family names, as ``Result.benchmark`` stores them (a case's id adds its size and dtype)."""
-
-    MATMUL: Final = "matmul"
-    MATMUL_THREADS: Final = "matmul_threads"
-    # STREAM's four kernels (McCalpin).
-    COPY: Final = "copy"
-    SCALE: Final = "scale"
-    ADD: Final = "add"
-    TRIAD: Final = "triad"
-    TRIAD_THREADS: Final = "triad_threads"
-    H2D: Final = "h2d"
-    D2H: Final = "d2h"
-    LAUNCH: Final = "launch"
-    RECORDED_OP: Final = "recorded_op"
-    BACKWARD_OP: Final = "backward_op"
-    VIEW: Final = "view"
-    MODULE_CALL: Final = "module_call"
-    CONV_CALL: Final = "conv_call"
-    ELEMENTWISE: Final = "elementwise"
-    FIRST_TOUCH: Final = "first_touch"
-    CONV2D: Final = "conv2d"
-    CONV2D_BACKWARD: Final = "conv2d_backward"
-    CONV2D_BACKWARD_WEIGHT: Final = "conv2d_backward_weight"
-    CONV2D_DEPTHWISE: Final = "conv2d_depthwise"
-    CONV2D_DEPTHWISE_BACKWARD: Final = "conv2d_depthwise_backward"
-    BATCH_NORM: Final = "batch_norm"
-    BATCH_NORM_BACKWARD: Final = "batch_norm_backward"
-    BATCH_NORM_INFER: Final = "batch_norm_infer"
-    LAYER_NORM: Final = "layer_norm"
-    SOFTMAX: Final = "softmax"
-    MAX_POOL: Final = "max_pool"
-    MAX_POOL_2X2: Final = "max_pool_2x2"
-    MAX_POOL_BACKWARD: Final = "max_pool_backward"
-    ACTIVATION: Final = "activation"
-    ACTIVATION_TANH: Final = "activation_tanh"
-    RANDOM: Final = "random"
-    LSTM: Final = "lstm"
-    LSTM_BACKWARD: Final = "lstm_backward"
-    OPTIMIZER_STEP: Final = "optimizer_step"
-    TRAIN_STEP: Final = "train_step"
-    INFERENCE: Final = "inference"
-    MAX_BATCH: Final = "max_batch"
-
-
 class Curve:
     """Efficiency curve family names, the keys of ``DeviceModel.compute`` and ``DeviceModel.memory``.
 
@@ -105,6 +60,61 @@ class Curve:
     RANDOM: Final = "random"
 
 
+#: Memory-bound layer kernels whose benchmark is named after the memory curve it feeds: the
+#: ``batch_norm`` benchmark feeds the ``batch_norm`` curve.
+LAYER_KERNELS: Final = (
+    Curve.ELEMENTWISE,
+    Curve.BATCH_NORM,
+    Curve.BATCH_NORM_BACKWARD,
+    Curve.BATCH_NORM_INFER,
+    Curve.LAYER_NORM,
+    Curve.SOFTMAX,
+    Curve.MAX_POOL,
+    Curve.MAX_POOL_2X2,
+    Curve.MAX_POOL_BACKWARD,
+    Curve.ACTIVATION,
+    Curve.ACTIVATION_TANH,
+    Curve.RANDOM,
+)
+
+
+class Benchmark:
+    """Benchmark family names, as ``Result.benchmark`` stores them (a case's id adds its size and dtype).
+
+    The benchmarks of memory-bound layer kernels are named after the curve they feed
+    (``LAYER_KERNELS``).
+    """
+
+    MATMUL: Final = "matmul"
+    MATMUL_THREADS: Final = "matmul_threads"
+    # STREAM's four kernels (McCalpin).
+    COPY: Final = "copy"
+    SCALE: Final = "scale"
+    ADD: Final = "add"
+    TRIAD: Final = "triad"
+    TRIAD_THREADS: Final = "triad_threads"
+    H2D: Final = "h2d"
+    D2H: Final = "d2h"
+    LAUNCH: Final = "launch"
+    RECORDED_OP: Final = "recorded_op"
+    BACKWARD_OP: Final = "backward_op"
+    VIEW: Final = "view"
+    MODULE_CALL: Final = "module_call"
+    CONV_CALL: Final = "conv_call"
+    FIRST_TOUCH: Final = "first_touch"
+    CONV2D: Final = "conv2d"
+    CONV2D_BACKWARD: Final = "conv2d_backward"
+    CONV2D_BACKWARD_WEIGHT: Final = "conv2d_backward_weight"
+    CONV2D_DEPTHWISE: Final = "conv2d_depthwise"
+    CONV2D_DEPTHWISE_BACKWARD: Final = "conv2d_depthwise_backward"
+    LSTM: Final = "lstm"
+    LSTM_BACKWARD: Final = "lstm_backward"
+    OPTIMIZER_STEP: Final = "optimizer_step"
+    TRAIN_STEP: Final = "train_step"
+    INFERENCE: Final = "inference"
+    MAX_BATCH: Final = "max_batch"
+
+
 #: The key of a compute curve (and of measured shapes) for one dtype: ``matmul.fp32``.
 COMPUTE_CURVE_KEY: Final = "{family}.{dtype}"
 
@@ -129,18 +139,7 @@ MEMORY_CURVE_OF_BENCHMARK: Final = {
     Benchmark.SCALE: Curve.STREAM,
     Benchmark.ADD: Curve.STREAM,
     Benchmark.TRIAD: Curve.STREAM,
-    Benchmark.ELEMENTWISE: Curve.ELEMENTWISE,
-    Benchmark.BATCH_NORM: Curve.BATCH_NORM,
-    Benchmark.BATCH_NORM_BACKWARD: Curve.BATCH_NORM_BACKWARD,
-    Benchmark.BATCH_NORM_INFER: Curve.BATCH_NORM_INFER,
-    Benchmark.LAYER_NORM: Curve.LAYER_NORM,
-    Benchmark.SOFTMAX: Curve.SOFTMAX,
-    Benchmark.MAX_POOL: Curve.MAX_POOL,
-    Benchmark.MAX_POOL_2X2: Curve.MAX_POOL_2X2,
-    Benchmark.MAX_POOL_BACKWARD: Curve.MAX_POOL_BACKWARD,
-    Benchmark.ACTIVATION: Curve.ACTIVATION,
-    Benchmark.ACTIVATION_TANH: Curve.ACTIVATION_TANH,
-    Benchmark.RANDOM: Curve.RANDOM,
+    **{kernel: kernel for kernel in LAYER_KERNELS},
     # A depthwise convolution does a few FLOPs per byte: its bandwidth is what bounds it.
     Benchmark.CONV2D_DEPTHWISE: Curve.CONV_DEPTHWISE,
     Benchmark.CONV2D_DEPTHWISE_BACKWARD: Curve.CONV_DEPTHWISE_BACKWARD,
