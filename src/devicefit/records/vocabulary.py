@@ -1,8 +1,8 @@
-"""Names two modules must agree on: device kinds and classes, memory kinds, units, benchmark and curves.
+"""Names modules must agree on: device kinds and classes, memory kinds, units, benchmark and curve families.
 
-Each name is spelt here once; code that measures, fits, predicts or shows uses these constants and
-never builds a name out of parts. What a name means for measuring or predicting lives with the code
-that does it.
+Each name is spelt here once; code that measures, fits, predicts or shows uses these constants, and
+builds a key out of parts only by the formats given here. What a name means for measuring or
+predicting lives with the code that does it.
 """
 
 from __future__ import annotations
