@@ -239,7 +239,7 @@ def test_cpu_convolution_layers_also_run_at_batch_32_while_their_tensors_stay_sm
 
 def test_calibration_measures_mobilenets_pointwise_layers_and_lenets_second():
     from devicefit.analyze.cost import analyze_model
-    from devicefit.records.prediction import conv_gemm_shape
+    from devicefit.analyze.shapes import conv_gemm_shape
 
     cases = plan_calibration(CPU, num_threads=1, quick=True)
     measured = set()

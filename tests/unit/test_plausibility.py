@@ -141,7 +141,8 @@ def stored_bench_fit(store, fraction, **kwargs):
 
 
 def target(store, catalog):
-    return local_target(CPU, catalog, store)
+    stored = store.calibrations(CPU.id, device_name=CPU.name, hostname=socket.gethostname())
+    return local_target(CPU, catalog, stored)
 
 
 @pytest.fixture(scope="module")

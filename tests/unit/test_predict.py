@@ -16,16 +16,19 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from devicefit.analyze.memory import RUNTIME_OVERHEAD_BYTES, estimate_memory
+from devicefit.analyze.shapes import conv_channel_blocking, runs_blocked
 from devicefit.catalog import load_catalog
 from devicefit.cli import app
 from devicefit.errors import UsageError
 from devicefit.predict.calibration import LOCAL_ERROR_BAND, calibration_threads, fit_device_model, summarize
+from devicefit.predict.curves import efficiency_at
 from devicefit.predict.devices import (
     catalog_default_model,
     default_parameters,
     local_default_model,
     transferred_model,
 )
+from devicefit.predict.interpolate import interpolate_layers, interpolate_shape
 from devicefit.predict.roofline import (
     OPTIMIZER_FOREACH_CALLS,
     OPTIMIZER_OPS_PER_TENSOR,
@@ -50,12 +53,6 @@ from devicefit.records import (
     Summary,
     TracedMemory,
 )
-from devicefit.records.prediction import (
-    conv_channel_blocking,
-    interpolate_layers,
-    interpolate_shape,
-    runs_blocked,
-)
 from devicefit.report.prediction import prediction_to_dict, render_prediction
 from devicefit.store.schema import MIGRATIONS, SCHEMA_VERSION
 from devicefit.store.sqlite import Store
@@ -76,18 +73,18 @@ def catalog():
 def test_curve_is_log_linear_between_points_and_flat_beyond():
     curve = EfficiencyCurve(points=((10.0, 0.2), (1000.0, 0.6)))
     # log10(100) = 2 is halfway between 1 and 3: 0.2 + 0.5 * (0.6 - 0.2).
-    assert curve.at(100.0) == pytest.approx(0.4)
+    assert efficiency_at(curve, 100.0) == pytest.approx(0.4)
     # log10(10 ** 1.5) = 1.5, a quarter of the way.
-    assert curve.at(10**1.5) == pytest.approx(0.3)
-    assert curve.at(10.0) == pytest.approx(0.2)
-    assert curve.at(1000.0) == pytest.approx(0.6)
-    assert curve.at(1.0) == curve.at(1e-9) == 0.2
-    assert curve.at(1e12) == 0.6
+    assert efficiency_at(curve, 10**1.5) == pytest.approx(0.3)
+    assert efficiency_at(curve, 10.0) == pytest.approx(0.2)
+    assert efficiency_at(curve, 1000.0) == pytest.approx(0.6)
+    assert efficiency_at(curve, 1.0) == efficiency_at(curve, 1e-9) == 0.2
+    assert efficiency_at(curve, 1e12) == 0.6
 
 
 def test_empty_curve_is_full_speed_and_fractions_never_reach_zero():
-    assert EfficiencyCurve(points=()).at(123.0) == 1.0
-    assert EfficiencyCurve(points=((1.0, 0.0),)).at(5.0) == 1e-6
+    assert efficiency_at(EfficiencyCurve(points=()), 123.0) == 1.0
+    assert efficiency_at(EfficiencyCurve(points=((1.0, 0.0),)), 5.0) == 1e-6
 
 
 def test_measured_shape_returns_its_own_fraction():
@@ -1273,8 +1270,21 @@ def test_transferred_model_keeps_curves_and_host_costs(catalog):
 
 def resolve(query, catalog, **kwargs):
     kwargs.setdefault("local_devices", ())
-    kwargs.setdefault("store", None)
+    kwargs["calibrations"] = stored_calibrations(kwargs.pop("store", None), kwargs["local_devices"])
     return resolve_targets(query, catalog=catalog, **kwargs)
+
+
+def stored_calibrations(store, devices):
+    """What the CLI reads from the store for ``resolve_targets``: each local device's calibrations here."""
+    if store is None:
+        return None
+    host = socket.gethostname()
+    return {d.id: store.calibrations(d.id, device_name=d.name, hostname=host) for d in devices}
+
+
+def calibrated(store):
+    """What the CLI reads from the store for ``needs_local_devices``."""
+    return None if store is None else store.calibrated_devices(socket.gethostname())
 
 
 def test_catalog_names_resolve(catalog):
@@ -1375,14 +1385,16 @@ def test_calibrated_local_gpu_transfers_to_its_architecture(catalog, here):
 
 def test_catalog_names_need_no_local_devices_unless_a_local_gpu_is_calibrated(catalog, here):
     store, run_id = here
-    assert needs_local_devices("local", store) and needs_local_devices("h100, cpu", store)
+    assert needs_local_devices("local", calibrated(store)) and needs_local_devices(
+        "h100, cpu", calibrated(store)
+    )
     assert needs_local_devices("cuda:1", None) and needs_local_devices("", None)
-    assert not needs_local_devices("h100, a100 80gb pcie", store)
+    assert not needs_local_devices("h100, a100 80gb pcie", calibrated(store))
     store.add_calibration(run_id, fit_device_model(calibration_results(), CPU, num_threads=2, source="t"))
-    assert not needs_local_devices("h100", store)  # a CPU lends nothing to a catalog GPU
+    assert not needs_local_devices("h100", calibrated(store))  # a CPU lends nothing to a catalog GPU
     gpu = dataclasses.replace(catalog_default_model(catalog.get(H100_SXM)), device="cuda:0", name=GPU.name)
     store.add_calibration(run_id, gpu)
-    assert needs_local_devices("h100", store)
+    assert needs_local_devices("h100", calibrated(store))
 
 
 # --- the command line -------------------------------------------------------------------------

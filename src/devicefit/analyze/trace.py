@@ -35,8 +35,8 @@ from torch.utils.module_tracker import ModuleTracker
 
 from devicefit.analyze.allocator import Allocator, Snapshot, nbytes, replay_timeline, storage_key
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
+from devicefit.analyze.shapes import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
 from devicefit.records import OpCost
-from devicefit.records.prediction import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
 from devicefit.workloads import build_model
 from devicefit.workloads.base import ModelInstance
 

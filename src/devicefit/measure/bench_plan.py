@@ -21,8 +21,6 @@ QUICK_SEQUENCE_LENGTH = 128
 
 #: Bandwidth sweeps reach this many times the last-level cache, so the last points are DRAM-bound.
 DRAM_CACHE_MULTIPLE = 4
-#: Fallback last-level cache size when the device does not report one (bytes).
-DEFAULT_CACHE_BYTES = 32 * 2**20
 
 
 def _dtypes(device: DeviceDescription) -> tuple[str, ...]:
@@ -39,26 +37,9 @@ def _powers_of_two(low: int, high: int) -> list[int]:
     return sizes
 
 
-def last_level_cache_bytes(device: DeviceDescription) -> int:
-    """The device's last-level cache (L3 of CPUs, L2 of GPUs), or a typical size when unknown."""
-    if device.cpu and device.cpu.l3_cache_bytes:
-        return device.cpu.l3_cache_bytes
-    if device.gpu and device.gpu.l2_cache_bytes:
-        return device.gpu.l2_cache_bytes
-    return DEFAULT_CACHE_BYTES
-
-
-def cold_working_set_bytes(device: DeviceDescription) -> int:
-    """Data a calibration case cycles through to be measured cold: twice the last-level cache.
-
-    A case whose own data are this large runs cold as it is (it is not rotated).
-    """
-    return 2 * last_level_cache_bytes(device)
-
-
 def stream_sizes(device: DeviceDescription, quick: bool) -> tuple[list[int], int]:
     """Elements per array, from L1-resident to several times the last-level cache, and the DRAM size."""
-    dram_bytes = max(DRAM_CACHE_MULTIPLE * last_level_cache_bytes(device), 64 * 2**20)
+    dram_bytes = max(DRAM_CACHE_MULTIPLE * device.last_level_cache_bytes, 64 * 2**20)
     dram_elements = dram_bytes // DTYPE_BYTES["fp32"]
     if quick:
         return [4 * 2**10, 64 * 2**10], dram_elements

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from devicefit.measure import layers, micro
-from devicefit.measure.bench_plan import cold_working_set_bytes, elementwise_cases, stream_sizes
+from devicefit.measure.bench_plan import elementwise_cases, stream_sizes
 from devicefit.measure.case import Case, rotating, torch_threads
 from devicefit.measure.timer import TimerConfig
 from devicefit.records import DeviceDescription
@@ -119,7 +119,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
         )
     # Matrix products, convolutions and layers run over more data than the cache holds, as in a model.
     # Matrix products both ways: a small model's weights stay in the cache from one step to the next.
-    cold_bytes = cold_working_set_bytes(device)
+    cold_bytes = device.cold_working_set_bytes
     cases = [rotating(case, cold_bytes) if case.benchmark in _COLD else case for case in cases]
     cases += [case for case in warm_matmuls if rotating(case, cold_bytes) is not case]
     if not quick:

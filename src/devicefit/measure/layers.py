@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from devicefit.analyze.shapes import lstm_layer_flops
 from devicefit.measure.case import DTYPE_BYTES, Case, random_tensor
-from devicefit.records.prediction import lstm_layer_flops
 
 #: Channels of the normalization and pooling benchmarks (a ResNet stage-1 width).
 CHANNELS = 64

@@ -18,44 +18,18 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
-from devicefit.measure.bench_plan import cold_working_set_bytes, last_level_cache_bytes
+from devicefit.analyze.shapes import conv_channel_blocking, conv_gemm_shape, padded_channels, runs_blocked
+from devicefit.predict.curves import curve_key
 from devicefit.predict.devices import conv_channel_block
-from devicefit.records import DeviceDescription, DeviceModel, EfficiencyCurve, Result
-from devicefit.records.prediction import conv_channel_blocking, conv_gemm_shape, padded_channels, runs_blocked
+from devicefit.records import DeviceClass, DeviceDescription, DeviceModel, EfficiencyCurve, Result
+from devicefit.records.vocabulary import (
+    COLD_SHAPES_KEY,
+    COMPUTE_CURVE_OF_BENCHMARK,
+    MEMORY_CURVE_OF_BENCHMARK,
+    Benchmark,
+    Curve,
+)
 
-#: Benchmarks that feed each compute curve.
-_COMPUTE_CURVES = {
-    "matmul": "matmul",
-    "conv2d": "conv",
-    "conv2d_depthwise": "conv_depthwise",
-    "conv2d_backward": "conv_backward",
-    "conv2d_backward_weight": "conv_backward_weight",
-    "conv2d_depthwise_backward": "conv_depthwise_backward",
-    "lstm": "lstm",
-    "lstm_backward": "lstm_backward",
-}
-#: Benchmarks that feed each memory curve (bytes read plus written per call).
-MEMORY_CURVES = {
-    "copy": "copy",
-    "scale": "stream",
-    "add": "stream",
-    "triad": "stream",
-    "elementwise": "elementwise",
-    "batch_norm": "batch_norm",
-    "batch_norm_backward": "batch_norm_backward",
-    "batch_norm_infer": "batch_norm_infer",
-    "layer_norm": "layer_norm",
-    "softmax": "softmax",
-    "max_pool": "max_pool",
-    "max_pool_2x2": "max_pool_2x2",
-    "max_pool_backward": "max_pool_backward",
-    "activation": "activation",
-    "activation_tanh": "activation_tanh",
-    "random": "random",
-    # A depthwise convolution does a few FLOPs per byte: its bandwidth is what bounds it.
-    "conv2d_depthwise": "conv_depthwise",
-    "conv2d_depthwise_backward": "conv_depthwise_backward",
-}
 #: A CPU point whose kernel time is under this share of its measured time is mostly host cost:
 #: subtracting an estimate of that cost would leave noise.
 _MIN_KERNEL_SHARE = 0.25
@@ -98,7 +72,7 @@ def _unique_shapes(
 
 
 #: Dense convolution benchmarks, which may run channel-blocked.
-_BLOCKED_CONVS = ("conv2d", "conv2d_backward", "conv2d_backward_weight")
+_BLOCKED_CONVS = (Benchmark.CONV2D, Benchmark.CONV2D_BACKWARD, Benchmark.CONV2D_BACKWARD_WEIGHT)
 
 
 def _blocked_channels(result: Result, block: int) -> tuple[float, float] | None:
@@ -136,7 +110,7 @@ def _optimizer_costs(results: Sequence[Result]) -> tuple[dict[str, float], dict[
     """Per-tensor and per-step host cost of each optimizer, from its steps over 1 and many tensors."""
     times: dict[str, dict[int, float]] = defaultdict(dict)
     for r in results:
-        if r.benchmark == "optimizer_step" and r.dtype and r.size and r.median_s:
+        if r.benchmark == Benchmark.OPTIMIZER_STEP and r.dtype and r.size and r.median_s:
             times[r.dtype][r.size] = r.median_s
     per_tensor, per_step = {}, {}
     for optimizer, by_count in times.items():
@@ -154,7 +128,7 @@ def _first_touch_s_per_byte(results: Sequence[Result]) -> float:
     """Seconds per byte of writing fresh memory beyond rewriting mapped memory (0 if unmeasured)."""
     per_byte: dict[bool, list[float]] = {True: [], False: []}
     for r in results:
-        if r.benchmark == "first_touch" and r.median_s and r.bytes_per_iteration:
+        if r.benchmark == Benchmark.FIRST_TOUCH and r.median_s and r.bytes_per_iteration:
             per_byte["fresh" in r.flags].append(r.median_s / r.bytes_per_iteration)
     if not per_byte[True] or not per_byte[False]:
         return 0.0
@@ -193,20 +167,20 @@ def fit_device_model(
         and (num_threads is None or r.num_threads == num_threads)
     ]
     asynchronous = device.kind != "cpu"
-    overhead = _median_value(usable, "launch", 5e-6)
+    overhead = _median_value(usable, Benchmark.LAUNCH, 5e-6)
     compute: dict[str, list[tuple[float, float]]] = defaultdict(list)
     memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
     shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     conv_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     lstm_shapes: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-    any_cold = any("cold" in r.flags for r in usable if r.benchmark == "matmul")
+    any_cold = any("cold" in r.flags for r in usable if r.benchmark == Benchmark.MATMUL)
     block = conv_channel_block(device)
-    cold_bytes = cold_working_set_bytes(device)
+    cold_bytes = device.cold_working_set_bytes
     for r in usable:
         kernel = _kernel_s(r, overhead, asynchronous)
         if kernel is None or kernel <= 0 or not r.bytes_per_iteration:
             continue
-        if r.benchmark in _COMPUTE_CURVES and r.flops_per_iteration and r.dtype:
+        if r.benchmark in COMPUTE_CURVE_OF_BENCHMARK and r.flops_per_iteration and r.dtype:
             efficiency = r.flops_per_iteration / kernel / peak_reference(device, r.dtype)
             blocked = _blocked_channels(r, block)
             if blocked is not None:
@@ -215,28 +189,30 @@ def fit_device_model(
             # A product whose own data overflow the cache was not rotated: warm and cold at once.
             overflows = r.bytes_per_iteration >= cold_bytes
             cold = "cold" in r.flags or overflows
-            key = f"{_COMPUTE_CURVES[r.benchmark]}.{r.dtype}"
+            key = curve_key(COMPUTE_CURVE_OF_BENCHMARK[r.benchmark], r.dtype)
             # Intensity curves describe products fetched from memory, where cold ones were measured.
-            if cold or not any_cold or r.benchmark != "matmul":
+            if cold or not any_cold or r.benchmark != Benchmark.MATMUL:
                 compute[key].append((r.flops_per_iteration / r.bytes_per_iteration, efficiency))
-            if r.benchmark == "matmul" and r.shape:
+            if r.benchmark == Benchmark.MATMUL and r.shape:
                 m, k, n = r.shape
                 point = (float(m), float(k), float(n), efficiency)
-                for suffix in ("", ".cold") if overflows else (".cold" if cold else "",):
-                    shapes[r.dtype + suffix].append(point)
-            if r.benchmark in ("conv2d", "conv2d_backward", "conv2d_backward_weight") and r.shape:
+                cold_key = COLD_SHAPES_KEY.format(dtype=r.dtype)
+                for shapes_key in (r.dtype, cold_key) if overflows else (cold_key if cold else r.dtype,):
+                    shapes[shapes_key].append(point)
+            if r.benchmark in _BLOCKED_CONVS and r.shape:
                 # Stride 1, "same" padding (micro.conv2d): the output is as large as the input.
                 batch, c_in, height, width, c_out, r_h, r_w = r.shape
                 m, k, n = conv_gemm_shape(batch, (height, width), c_in, (r_h, r_w), c_out)
                 conv_shapes[key].append((float(m), float(k), blocked[0] if blocked else float(n), efficiency))
-            if r.benchmark in ("lstm", "lstm_backward") and r.shape:
+            if r.benchmark in (Benchmark.LSTM, Benchmark.LSTM_BACKWARD) and r.shape:
                 # Keyed as the analysis shapes a layer, (T, B, I, 4H): by its last three.
                 _, batch, inputs, gates = r.shape
                 lstm_shapes[key].append((float(batch), float(inputs), float(gates), efficiency))
-        if r.benchmark in MEMORY_CURVES:
-            memory[MEMORY_CURVES[r.benchmark]].append((r.bytes_per_iteration, r.bytes_per_iteration / kernel))
+        family = MEMORY_CURVE_OF_BENCHMARK.get(r.benchmark)
+        if family is not None:
+            memory[family].append((r.bytes_per_iteration, r.bytes_per_iteration / kernel))
     # The reference bandwidth: STREAM at its largest size (in place, no allocation), as McCalpin reports it.
-    streams = memory.get("stream", [])
+    streams = memory.get(Curve.STREAM, [])
     largest = max((work for work, _ in streams), default=0.0)
     dram = statistics.median([bw for work, bw in streams if work == largest]) if streams else 1e10
     bandwidth = device.peak_bandwidth_bytes_per_s or dram
@@ -246,7 +222,7 @@ def fit_device_model(
         if device.peak_flops_per_s(dtype) or dtype in ("fp32", "bf16", "fp16")
     }
     per_tensor, per_step = _optimizer_costs(usable)
-    kind = "cpu" if device.kind == "cpu" else "gpu"
+    kind: DeviceClass = "cpu" if device.kind == "cpu" else "gpu"
     return DeviceModel(
         device=device.id,
         name=device.name,
@@ -260,11 +236,11 @@ def fit_device_model(
             key: _curve([(work, bw / bandwidth) for work, bw in points]) for key, points in memory.items()
         },
         op_overhead_s=overhead,
-        backward_op_overhead_s=_median_value(usable, "backward_op", overhead),
-        recorded_op_overhead_s=_median_value(usable, "recorded_op", overhead),
-        view_overhead_s=_median_value(usable, "view", overhead / 2),
-        module_overhead_s=_median_value(usable, "module_call", overhead),
-        conv_overhead_s=_median_value(usable, "conv_call", overhead),
+        backward_op_overhead_s=_median_value(usable, Benchmark.BACKWARD_OP, overhead),
+        recorded_op_overhead_s=_median_value(usable, Benchmark.RECORDED_OP, overhead),
+        view_overhead_s=_median_value(usable, Benchmark.VIEW, overhead / 2),
+        module_overhead_s=_median_value(usable, Benchmark.MODULE_CALL, overhead),
+        conv_overhead_s=_median_value(usable, Benchmark.CONV_CALL, overhead),
         matmul_shapes={dtype: _unique_shapes(points) for dtype, points in shapes.items()},
         conv_shapes={key: _unique_shapes(points) for key, points in conv_shapes.items()},
         lstm_shapes={key: _unique_shapes(points) for key, points in lstm_shapes.items()},
@@ -272,12 +248,12 @@ def fit_device_model(
         optimizer_step_s=per_step,
         first_touch_s_per_byte=_first_touch_s_per_byte(usable),
         conv_channel_block=block,
-        cache_bytes=float(last_level_cache_bytes(device)),
-        host_link_bytes_per_s=_median_value(usable, "h2d", 0.0) or device.host_link_bytes_per_s,
+        cache_bytes=float(device.last_level_cache_bytes),
+        host_link_bytes_per_s=_median_value(usable, Benchmark.H2D, 0.0) or device.host_link_bytes_per_s,
         memory_bytes=device.memory_bytes,
         # PyTorch's defaults: fp32 matmul in IEEE fp32; cuDNN convolutions may use TF32.
         fp32_matmul_dtype="fp32",
-        fp32_conv_dtype="tf32" if "conv.tf32" in compute else "fp32",
+        fp32_conv_dtype="tf32" if curve_key(Curve.CONV, "tf32") in compute else "fp32",
         source=source,
         error_band=LOCAL_ERROR_BAND[kind],
         created_at=created_at,
@@ -310,11 +286,9 @@ def calibration_threads(device: DeviceDescription) -> tuple[int | None, ...]:
 
 def summarize(model: DeviceModel) -> dict[str, float | None]:
     """The figures of a fitted model a person reads first."""
-    matmul = model.compute.get("matmul.fp32")
-    stream = model.memory.get("stream")
     return {
-        "best_matmul_fp32_fraction": max((f for _, f in matmul.points), default=None) if matmul else None,
-        "dram_bandwidth_bytes_per_s": model.bandwidth_bytes_per_s * stream.points[-1][1] if stream else None,
+        "best_matmul_fp32_fraction": model.best_matmul_fp32_fraction,
+        "dram_bandwidth_bytes_per_s": model.dram_bandwidth_bytes_per_s,
         "op_overhead_s": model.op_overhead_s,
         "module_overhead_s": model.module_overhead_s,
     }

@@ -21,30 +21,16 @@ from typing import Any
 from devicefit.catalog.cores import core_for_architecture
 from devicefit.data import load_packaged_toml
 from devicefit.errors import UsageError
-from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
+from devicefit.predict.curves import curve_key
+from devicefit.records import DeviceClass, DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
+from devicefit.records.vocabulary import LAYER_KERNELS, Curve
 
 #: Arithmetic intensities (FLOP per byte) at which default compute curves are tabulated.
 _INTENSITIES = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
 #: Bytes per call at which default memory curves are tabulated.
 _SIZES = tuple(float(4**k) for k in range(5, 18))
 #: Memory-kernel families every model has a curve for.
-_FAMILIES = (
-    "stream",
-    "copy",
-    "elementwise",
-    "batch_norm",
-    "batch_norm_backward",
-    "batch_norm_infer",
-    "layer_norm",
-    "softmax",
-    "max_pool",
-    "max_pool_2x2",
-    "max_pool_backward",
-    "activation",
-    "activation_tanh",
-    "random",
-    "conv_depthwise",
-)
+_FAMILIES = (Curve.STREAM, Curve.COPY, *LAYER_KERNELS, Curve.CONV_DEPTHWISE)
 #: fp32 SIMD lanes of a CPU core by the widest vector extension in its ISA string.
 _CPU_LANES = (("avx512", 16), ("avx2", 8), ("avx", 8), ("sve", 4), ("neon", 4))
 
@@ -145,7 +131,7 @@ def default_model(
 ) -> DeviceModel:
     """A device's model from the shipped defaults of its kind and architecture and its own figures."""
     p = default_parameters(kind, architecture)
-    model_kind = "cpu" if kind == "cpu" else ("tpu" if kind == "tpu" else "gpu")
+    model_kind: DeviceClass = "cpu" if kind == "cpu" else ("tpu" if kind == "tpu" else "gpu")
     half_bytes = bandwidth_bytes_per_s * p["kernel_floor_s"]
     ramp = _memory_curve(p["bandwidth_fraction"], half_bytes)
     factors = p.get("family_factor", {})
@@ -153,11 +139,13 @@ def default_model(
         family: _memory_curve(p["bandwidth_fraction"] * factors.get(family, 1.0), half_bytes)
         for family in _FAMILIES
     }
-    memory["stream"] = ramp
+    memory[Curve.STREAM] = ramp
     compute = {}
     for dtype in peak_flops_per_s:
-        compute[f"matmul.{dtype}"] = _compute_curve(p["matmul_fraction"], p["matmul_half_intensity"])
-        compute[f"conv.{dtype}"] = _compute_curve(p["conv_fraction"], p["matmul_half_intensity"])
+        compute[curve_key(Curve.MATMUL, dtype)] = _compute_curve(
+            p["matmul_fraction"], p["matmul_half_intensity"]
+        )
+        compute[curve_key(Curve.CONV, dtype)] = _compute_curve(p["conv_fraction"], p["matmul_half_intensity"])
     tile = p.get("matmul_tile")
     return DeviceModel(
         device=device,

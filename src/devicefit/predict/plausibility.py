@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from devicefit.analyze.stats import NOISY_RELATIVE_IQR
 from devicefit.records import DeviceDescription, DeviceModel, Result
+from devicefit.records.vocabulary import SECONDS, Benchmark
 
 #: Below this share of the peak, the best fp32 product of a thread count is not an idle device's.
 #: Idle, the best product reached 53-112% of the derived peak in every recorded calibration
@@ -64,7 +65,7 @@ def implausible_rates(results: Sequence[Result], device: DeviceDescription) -> t
     best: dict[int | None, float] = defaultdict(float)
     cores = device.cpu.num_physical_cores if device.cpu else None
     for r in _timed(results, device.id):
-        if r.benchmark != "matmul" or r.dtype != "fp32" or r.peak_fraction is None:
+        if r.benchmark != Benchmark.MATMUL or r.dtype != "fp32" or r.peak_fraction is None:
             continue
         # A product pinned to fewer threads than cores can use their share of the peak only.
         share = min(r.num_threads, cores) / cores if r.num_threads and cores else 1.0
@@ -90,7 +91,7 @@ def slowdown(results: Sequence[Result], device: str, earlier: Sequence[Result]) 
     for r in _timed(results, device):
         if r.case_id in history:
             before, now = statistics.median(history[r.case_id]), float(r.value or 0.0)
-            ratios.append(now / before if r.unit == "s" else before / now)
+            ratios.append(now / before if r.unit == SECONDS else before / now)
     return statistics.median(ratios) if ratios else None
 
 

@@ -22,11 +22,20 @@ from dataclasses import dataclass
 
 from devicefit.analyze.memory import LOOP_TEMPORARIES_PER_PARAMETER, estimate_memory, max_batch_size
 from devicefit.analyze.opclass import VIEWS
-from devicefit.records import ClassTime, DeviceModel, EfficiencyCurve, ModelCost, OpCost, Prediction
-from devicefit.records.prediction import interpolate_layers, interpolate_shape, padded_channels, runs_blocked
-
-#: Operator classes that run on matrix units, with the compute curve they use.
-_MATRIX_CLASSES = {"matmul": "matmul", "conv": "conv", "attention": "matmul"}
+from devicefit.analyze.shapes import padded_channels, runs_blocked
+from devicefit.predict.curves import (
+    MATRIX_CLASSES,
+    compute_curve,
+    conv_points,
+    efficiency_at,
+    lstm_points,
+    matmul_points,
+    matrix_curve,
+    op_memory_curve,
+    stream_curve,
+)
+from devicefit.predict.interpolate import interpolate_layers, interpolate_shape
+from devicefit.records import ClassTime, DeviceModel, ModelCost, OpCost, Prediction
 
 #: Operator calls per parameter tensor of one optimizer step in PyTorch's per-parameter loop
 #: (torch/optim/sgd.py, adam.py, adamw.py ``_single_tensor_*``): SGD ``add_``; momentum ``mul_``,
@@ -44,48 +53,7 @@ class _OpTime:
     overhead_s: float
 
 
-def _curve_key(op: OpCost, device: DeviceModel) -> tuple[str, str]:
-    curve = _MATRIX_CLASSES[op.op_class]
-    dtype = op.dtype if op.dtype in ("bf16", "fp16") else "fp32"
-    if dtype == "fp32":
-        dtype = device.fp32_conv_dtype if curve == "conv" else device.fp32_matmul_dtype
-    return curve + ("_depthwise" if op.detail == "depthwise" else ""), dtype
-
-
-def _backward_key(op: OpCost, curve: str) -> str | None:
-    """The curve of a convolution's backward, measured on its own (gradients are computed differently)."""
-    return f"{curve}_backward" if op.name == "convolution_backward" else None
-
-
-def _backward_keys(op: OpCost, curve: str, dtype: str) -> tuple[str, ...]:
-    """Where a convolution's backward looks for measured layers, best first.
-
-    A first layer's weight-only backward looks for its own, then the full backward's; every other
-    backward for the full one's.
-    """
-    backward = _backward_key(op, curve)
-    if backward is None:
-        return ()
-    full = f"{backward}.{dtype}"
-    return (f"{backward}_weight.{dtype}", full) if op.detail == "weight_only" else (full,)
-
-
 _Points = tuple[tuple[float, float, float, float], ...]
-
-
-def _conv_points(op: OpCost, device: DeviceModel) -> _Points:
-    """The measured convolutions a dense convolution's efficiency is interpolated from (none: use curves).
-
-    A first layer's weight-only backward falls back to the full backward's layers, a backward to
-    the forward's. Depthwise convolutions are bandwidth-bound and keep their own curves.
-    """
-    if op.op_class != "conv" or op.detail == "depthwise" or not op.shape or not device.conv_shapes:
-        return ()
-    curve, dtype = _curve_key(op, device)
-    for key in _backward_keys(op, curve, dtype):
-        if device.conv_shapes.get(key):
-            return device.conv_shapes[key]
-    return device.conv_shapes.get(f"{curve}.{dtype}", ())
 
 
 def blocked_conv(op: OpCost, device: DeviceModel) -> tuple[float, tuple[int, ...]]:
@@ -142,8 +110,7 @@ def _measured_lstm_s(op: OpCost, device: DeviceModel) -> float | None:
     """A recurrent layer's time from the measured LSTM layers nearest its shape (``None``: unmeasured)."""
     if not op.name.startswith("mkldnn_rnn_layer") or len(op.shape) != 4:
         return None
-    key = "lstm_backward.fp32" if op.name.endswith("_backward") else "lstm.fp32"
-    points = device.lstm_shapes.get(key) or device.lstm_shapes.get("lstm.fp32")
+    points = lstm_points(op, device)
     if not points:
         return None
     return (op.flops or 0.0) / (device.peak("fp32") * max(interpolate_shape(points, op.shape), 1e-6))
@@ -166,132 +133,35 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
         return _OpTime(0.0, 0.0, device.view_overhead_s)
     flops = op.flops or 0.0
     moved = op.bytes_read + op.bytes_written
-    dtype = _curve_key(op, device)[1] if op.op_class in _MATRIX_CLASSES else "fp32"
-    if dtype not in device.matmul_shapes and f"{dtype}.cold" not in device.matmul_shapes:
-        dtype = "fp32"
-    warm = device.matmul_shapes.get(dtype)
-    cold = device.matmul_shapes.get(f"{dtype}.cold")
-    conv_points = _conv_points(op, device)
+    dtype, warm, cold = matmul_points(op, device)
+    layers = conv_points(op, device)
     lstm_s = _measured_lstm_s(op, device)
     if lstm_s is not None:
         compute = lstm_s
-    elif conv_points:
+    elif layers:
         work, shape = blocked_conv(op, device)
         compute = work / (
-            device.peak(_curve_key(op, device)[1]) * max(interpolate_layers(conv_points, shape), 1e-6)
+            device.peak(matrix_curve(op, device)[1]) * max(interpolate_layers(layers, shape), 1e-6)
         )
-    elif op.op_class != "conv" and op.op_class in _MATRIX_CLASSES and op.shape and (warm or cold):
+    elif op.op_class != "conv" and op.op_class in MATRIX_CLASSES and op.shape and (warm or cold):
         peak = device.peak(dtype)
         warm, cold = warm or cold or (), cold or warm or ()
         compute = (1 - cold_share) * _shape_s(op, warm, peak, warm) + cold_share * _shape_s(
             op, cold, peak, warm
         )
-    elif op.op_class in _MATRIX_CLASSES:
-        curve, dtype = _curve_key(op, device)
-        backward = _backward_key(op, curve)
-        # A missing curve falls back to the forward's, the same dtype's matrix products, then fp32's.
-        efficiency = (
-            (device.compute.get(f"{backward}.{dtype}") if backward else None)
-            or device.compute.get(f"{curve}.{dtype}")
-            or device.compute.get(f"matmul.{dtype}")
-            or device.compute.get(f"{curve}.fp32")
-            or device.compute.get("matmul.fp32")
-            or _FLAT
-        ).at(flops / moved if moved else 1e3)
+    elif op.op_class in MATRIX_CLASSES:
+        dtype = matrix_curve(op, device)[1]
+        efficiency = efficiency_at(compute_curve(op, device), flops / moved if moved else 1e3)
         compute = blocked_conv(op, device)[0] / (
             device.peak(dtype) * efficiency * _wave_utilization(op, device)
         )
     else:
         compute = flops / device.peak("fp32")
-    family = {"tanh": "activation_tanh", "2x2": "max_pool_2x2"}.get(op.detail, op.name)
-    if op.detail == "depthwise":
-        # Depthwise convolutions are bandwidth-bound: their own curves, the backward's if measured.
-        measured = op.name == "convolution_backward" and "conv_depthwise_backward" in device.memory
-        family = "conv_depthwise_backward" if measured else "conv_depthwise"
-    memory = moved / (device.bandwidth_bytes_per_s * memory_curve(family, device).at(moved)) if moved else 0.0
+    curve = op_memory_curve(op, device)
+    memory = moved / (device.bandwidth_bytes_per_s * efficiency_at(curve, moved)) if moved else 0.0
     if op.op_class == "conv":
         host_overhead_s = max(host_overhead_s, device.conv_overhead_s)
     return _OpTime(compute, memory, host_overhead_s)
-
-
-#: Operators with a memory curve of their own (what their micro-benchmark measured); every other
-#: operator uses ``elementwise`` (or ``copy`` for data movement).
-_MEMORY_FAMILIES = {
-    "conv_depthwise": "conv_depthwise",
-    "conv_depthwise_backward": "conv_depthwise_backward",
-    "native_batch_norm": "batch_norm",
-    "_native_batch_norm_legit": "batch_norm",
-    "_batch_norm_with_update": "batch_norm",
-    "native_batch_norm_backward": "batch_norm_backward",
-    "_native_batch_norm_legit_no_training": "batch_norm_infer",
-    "native_layer_norm": "layer_norm",
-    "native_layer_norm_backward": "layer_norm",
-    "_softmax": "softmax",
-    "_safe_softmax": "softmax",
-    "_log_softmax": "softmax",
-    "_softmax_backward_data": "softmax",
-    "_log_softmax_backward_data": "softmax",
-    "max_pool2d_with_indices": "max_pool",
-    "max_pool2d_with_indices_backward": "max_pool_backward",
-    "max_pool_2x2": "max_pool_2x2",
-    **dict.fromkeys(
-        (
-            "gelu",
-            "gelu_backward",
-            "silu",
-            "silu_backward",
-            "sigmoid",
-            "exp",
-            "erf",
-            "log",
-            "softplus",
-            "softplus_backward",
-            "mish",
-            "pow",
-        ),
-        "activation",
-    ),
-    # Functions of tanh, several times dearer than erf's on CPUs (tanh-approximate GELU gets here by
-    # its ``detail``). The backward of tanh or sigmoid reuses the output: plain elementwise.
-    "tanh": "activation_tanh",
-    "activation_tanh": "activation_tanh",
-    **dict.fromkeys(
-        ("bernoulli_", "bernoulli", "uniform_", "normal_", "random_", "native_dropout"), "random"
-    ),
-}
-
-
-def memory_curve(name: str, device: DeviceModel) -> EfficiencyCurve:
-    """The memory curve of an operator (or family): its family's if measured, else elementwise's.
-
-    Calibrations from before a family was measured fall back to the one it refines:
-    ``activation_tanh`` to ``activation``, ``max_pool_2x2`` and ``max_pool_backward`` to
-    ``max_pool``; ``batch_norm_infer`` (as fast as elementwise kernels, not as training's batch
-    norm) to ``elementwise``.
-    """
-    family = _MEMORY_FAMILIES.get(name) or ("copy" if name in _COPIES else "elementwise")
-    if family not in device.memory:
-        family = _REFINES.get(family, family)
-    return device.memory.get(family) or device.memory.get("elementwise") or _FLAT
-
-
-#: Families measured later than the one they refine, which older calibrations use instead.
-_REFINES = {"activation_tanh": "activation", "max_pool_2x2": "max_pool", "max_pool_backward": "max_pool"}
-
-_COPIES = {
-    "copy_",
-    "_to_copy",
-    "clone",
-    "cat",
-    "stack",
-    "index_select",
-    "gather",
-    "embedding",
-    "embedding_dense_backward",
-    "constant_pad_nd",
-    "contiguous",
-}
-_FLAT = EfficiencyCurve(points=((1.0, 1.0),))
 
 
 def _phase(
@@ -327,8 +197,10 @@ def _optimizer_s(cost: ModelCost, device: DeviceModel) -> float:
     # One pass over the weights, gradients and optimizer state, at STREAM's bandwidth for a pass over
     # that many bytes: a small model's (an MLP's 20 MB) stays in the last-level cache from the
     # backward to the optimizer, a large one's streams from memory.
-    curve = device.memory.get("stream") or device.memory.get("elementwise") or _FLAT
-    memory = cost.optimizer_bytes / (device.bandwidth_bytes_per_s * curve.at(cost.optimizer_bytes))
+    curve = stream_curve(device)
+    memory = cost.optimizer_bytes / (
+        device.bandwidth_bytes_per_s * efficiency_at(curve, cost.optimizer_bytes)
+    )
     if device.asynchronous:
         return max(memory, OPTIMIZER_FOREACH_CALLS[cost.optimizer] * device.op_overhead_s)
     per_tensor = device.optimizer_tensor_s.get(cost.optimizer)
@@ -383,7 +255,8 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
         cost: The traced model (its ops, memory model and sizes).
         device: The device's performance model.
         mode: ``train`` or ``infer``.
-        device_kind: ``cuda``, ``cpu`` or ``mps``, for the memory model's runtime overhead.
+        device_kind: The memory kind (``MemoryKind``: ``cuda``, ``cpu`` or ``mps``), for the memory
+            model's runtime overhead.
     """
     # The memory model for this device: optimizers run foreach everywhere but on CPUs.
     foreach = device_kind != "cpu"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import socket
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from devicefit.catalog import Catalog
 from devicefit.errors import UsageError
 from devicefit.predict.calibration import BENCH_ERROR_BAND
 from devicefit.predict.devices import catalog_default_model, local_default_model, transferred_model
-from devicefit.records import DeviceDescription, DeviceModel, DeviceSpec
-from devicefit.store.sqlite import Store
+from devicefit.records import DeviceDescription, DeviceKind, DeviceModel, DeviceSpec, MemoryKind
+
+#: A local device's stored performance models on this host, best first, each with its origin
+#: (``calibrate`` or ``bench``), as ``Store.calibrations`` reads them (any thread count).
+StoredCalibrations = Sequence[tuple[str, DeviceModel]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,14 +24,14 @@ class Target:
 
     Attributes:
         model: Its performance model.
-        memory_kind: ``cuda``, ``cpu`` or ``mps``: which memory model (allocator, runtime) applies.
+        memory_kind: Which memory model (allocator, runtime) applies.
         local: It is a device of this machine.
         architecture: Its catalog architecture (``hopper``), if known.
         notes: What the reader should know about where its figures came from.
     """
 
     model: DeviceModel
-    memory_kind: str
+    memory_kind: MemoryKind
     local: bool
     architecture: str | None = None
     notes: tuple[str, ...] = ()
@@ -50,26 +53,30 @@ def _items(query: str) -> list[str]:
     return [item.strip() for item in query.split(",") if item.strip()] or ["local"]
 
 
-def needs_local_devices(query: str, store: Store | None) -> bool:
+def needs_local_devices(query: str, calibrated_devices: Collection[str] | None) -> bool:
     """Whether resolving ``query`` needs this machine's devices, which probing them costs seconds.
 
     It does when ``query`` names them (``local``, ``all``, ``cpu``, ``cuda:0``), or when a GPU of this
     host is calibrated: a catalog GPU of its architecture borrows its calibration (``catalog_target``).
     Otherwise the local devices cannot change the targets, and catalog names resolve without them.
+
+    Args:
+        query: What ``--device`` names.
+        calibrated_devices: The local ids with a stored model on this host (``None``: no store).
     """
     if any(item.lower() in ("local", "all") or LOCAL_ID.fullmatch(item.lower()) for item in _items(query)):
         return True
-    if store is None:
+    if calibrated_devices is None:
         return False
-    return any(device != "cpu" for device in store.calibrated_devices(socket.gethostname()))
+    return any(device != "cpu" for device in calibrated_devices)
 
 
-def _memory_kind(kind: str) -> str:
+def _memory_kind(kind: DeviceKind | str) -> MemoryKind:
     return "cpu" if kind == "cpu" else ("mps" if kind == "mps" else "cuda")
 
 
 def _usable(
-    candidates: list[tuple[str, DeviceModel]],
+    candidates: StoredCalibrations,
 ) -> tuple[DeviceModel | None, list[DeviceModel]]:
     """The best stored model not rejected, and the better-ranked ones that were.
 
@@ -88,7 +95,11 @@ def _usable(
 
 
 def local_target(
-    device: DeviceDescription, catalog: Catalog, store: Store | None, *, num_threads: int | None = None
+    device: DeviceDescription,
+    catalog: Catalog,
+    calibrations: StoredCalibrations | None,
+    *,
+    num_threads: int | None = None,
 ) -> Target:
     """A local device's model: its best usable calibration on this host, else the defaults.
 
@@ -98,7 +109,7 @@ def local_target(
     Args:
         device: The local device.
         catalog: For its architecture, when uncalibrated.
-        store: Where calibrations are; ``None`` to use the defaults.
+        calibrations: Its stored models on this host, best first; ``None`` to use the defaults.
         num_threads: On CPUs, the thread count to predict for (default: what torch uses).
     """
     threads = num_threads or (device.cpu.num_threads if device.cpu else None)
@@ -107,13 +118,13 @@ def local_target(
     model = None
     passed_over: list[DeviceModel] = []
     notes: list[str] = []
-    if store is not None:
-        host = socket.gethostname()
-        model, passed_over = _usable(
-            store.calibrations(device.id, device_name=device.name, hostname=host, num_threads=threads)
+    if calibrations is not None:
+        at_threads = (
+            calibrations if threads is None else [c for c in calibrations if c[1].num_threads == threads]
         )
+        model, passed_over = _usable(at_threads)
         if model is None and threads is not None:
-            model, others = _usable(store.calibrations(device.id, device_name=device.name, hostname=host))
+            model, others = _usable(calibrations)
             passed_over += [m for m in others if m not in passed_over]
             if model is not None:
                 notes.append(
@@ -176,7 +187,7 @@ def resolve_targets(
     *,
     local_devices: tuple[DeviceDescription, ...],
     catalog: Catalog,
-    store: Store | None,
+    calibrations: Mapping[str, StoredCalibrations] | None,
     num_threads: int | None = None,
 ) -> Resolution:
     """Turns ``--device`` into targets.
@@ -186,7 +197,7 @@ def resolve_targets(
             (``h100``, ``a100 80gb pcie``).
         local_devices: This machine's devices.
         catalog: The hardware catalog.
-        store: Where calibrations are.
+        calibrations: Each local device's stored models on this host, by id (``None``: no store).
         num_threads: CPU threads to predict the local CPU at.
 
     Raises:
@@ -194,7 +205,11 @@ def resolve_targets(
     """
     resolution = Resolution()
     locals_ = [
-        local_target(d, catalog, store, num_threads=num_threads) for d in local_devices if d.kind != "fake"
+        local_target(
+            d, catalog, None if calibrations is None else calibrations.get(d.id, ()), num_threads=num_threads
+        )
+        for d in local_devices
+        if d.kind != "fake"
     ]
     items = _items(query)
     seen: set[str] = set()

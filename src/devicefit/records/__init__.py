@@ -4,7 +4,6 @@ from devicefit.records.hardware import (
     ArchitectureSpec,
     CPUProperties,
     DeviceDescription,
-    DeviceKind,
     DeviceSpec,
     GPUProperties,
     Peak,
@@ -39,6 +38,7 @@ from devicefit.records.outcome import (
     ValidationPoint,
 )
 from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
+from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -54,6 +54,7 @@ __all__ = [
     "ValidationPoint",
     "CPUProperties",
     "ClassCost",
+    "DeviceClass",
     "DeviceDescription",
     "DeviceKind",
     "DeviceSpec",
@@ -63,6 +64,7 @@ __all__ = [
     "LiveMemory",
     "Measurement",
     "MemoryEstimate",
+    "MemoryKind",
     "ModelCost",
     "OpCost",
     "Peak",

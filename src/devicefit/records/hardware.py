@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-DeviceKind = Literal["cpu", "cuda", "mps", "fake"]
+from devicefit.records.vocabulary import DeviceClass, DeviceKind
+
+#: The last-level cache assumed for a device that does not report one (bytes).
+DEFAULT_CACHE_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,7 +136,7 @@ class DeviceSpec:
     id: str
     name: str
     vendor: str
-    kind: Literal["gpu", "cpu", "tpu"]
+    kind: DeviceClass
     architecture: str
     sources: dict[str, tuple[str, ...]]
     compute_capability: str | None = None
@@ -162,7 +165,7 @@ class DeviceDescription:
 
     Attributes:
         id: ``cpu``, ``cuda:0``, ``mps``, ``fake``.
-        kind: The backend family.
+        kind: The local backend that runs it.
         name: Marketing name as the driver reports it.
         vendor: Lowercase vendor name.
         memory_bytes: Memory the device can use (system RAM for CPUs).
@@ -189,3 +192,20 @@ class DeviceDescription:
     def peak_flops_per_s(self, dtype: str) -> float | None:
         """Returns the peak for ``dtype``, or ``None`` if it is not known."""
         return next((peak.flops_per_s for peak in self.peaks if peak.dtype == dtype), None)
+
+    @property
+    def last_level_cache_bytes(self) -> int:
+        """The device's last-level cache (L3 of CPUs, L2 of GPUs), or a typical size when unknown."""
+        if self.cpu and self.cpu.l3_cache_bytes:
+            return self.cpu.l3_cache_bytes
+        if self.gpu and self.gpu.l2_cache_bytes:
+            return self.gpu.l2_cache_bytes
+        return DEFAULT_CACHE_BYTES
+
+    @property
+    def cold_working_set_bytes(self) -> int:
+        """Data a calibration case cycles through to be measured cold: twice the last-level cache.
+
+        A case whose own data are this large runs cold as it is (it is not rotated).
+        """
+        return 2 * self.last_level_cache_bytes

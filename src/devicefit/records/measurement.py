@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from devicefit.records.hardware import DeviceDescription
+from devicefit.records.vocabulary import SECONDS
 
 #: Bumped when a stored record changes shape; stored with every result (2: model benchmark fields).
 SCHEMA_VERSION = 2
@@ -101,7 +102,7 @@ class Result:
         bytes_per_iteration: Bytes one call reads plus writes (STREAM convention).
         value: The figure of merit: ``flops / median_s``, ``bytes / median_s``, samples per second,
             or seconds.
-        unit: ``FLOP/s``, ``B/s``, ``elements/s``, ``samples/s`` or ``s``.
+        unit: ``FLOP/s``, ``B/s``, ``elements/s``, ``samples/s``, ``samples`` or ``s`` (``vocabulary.Unit``).
         peak: The device peak ``value`` is compared against, in the same unit.
         model: The workload of a model benchmark (``train_step``, ``inference``).
         batch_size: Samples per step of a model benchmark.
@@ -143,7 +144,7 @@ class Result:
     @property
     def peak_fraction(self) -> float | None:
         """Achieved over peak, where both are known and higher is better."""
-        if self.value is None or not self.peak or self.unit == "s":
+        if self.value is None or not self.peak or self.unit == SECONDS:
             return None
         return self.value / self.peak
 

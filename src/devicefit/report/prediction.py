@@ -210,14 +210,15 @@ def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableTyp
 
 def calibration_to_dict(model: DeviceModel, calibration_id: int | None) -> dict[str, Any]:
     """The headline figures of a stored calibration."""
-    from devicefit.predict.calibration import summarize
-
     return {
         "calibration_id": calibration_id,
         "device": model.device,
         "name": model.name,
         "num_threads": model.num_threads,
-        **summarize(model),
+        "best_matmul_fp32_fraction": model.best_matmul_fp32_fraction,
+        "dram_bandwidth_bytes_per_s": model.dram_bandwidth_bytes_per_s,
+        "op_overhead_s": model.op_overhead_s,
+        "module_overhead_s": model.module_overhead_s,
         "curves": sorted([*model.compute, *(f"memory.{k}" for k in model.memory)]),
         "rejected": list(model.rejected),
         "warnings": list(model.warnings),
@@ -226,8 +227,6 @@ def calibration_to_dict(model: DeviceModel, calibration_id: int | None) -> dict[
 
 def render_calibrations(models: Sequence[tuple[DeviceModel, int | None]]) -> RenderableType:
     """Fitted device models: best matrix-product efficiency, DRAM bandwidth and host costs."""
-    from devicefit.predict.calibration import summarize
-
     table = Table(box=box.SIMPLE_HEAD, title="calibrations", title_justify="left")
     for name, justify in (
         ("id", "right"),
@@ -241,8 +240,7 @@ def render_calibrations(models: Sequence[tuple[DeviceModel, int | None]]) -> Ren
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for model, calibration_id in models:
-        s = summarize(model)
-        best, dram = s["best_matmul_fp32_fraction"], s["dram_bandwidth_bytes_per_s"]
+        best, dram = model.best_matmul_fp32_fraction, model.dram_bandwidth_bytes_per_s
         table.add_row(
             "" if calibration_id is None else str(calibration_id),
             model.name,
