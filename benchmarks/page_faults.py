@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from devicefit.app.validate import analyze, validation_points
 from devicefit.measure.steps import ModelStep
 from devicefit.predict.roofline import fresh_training_bytes
-from devicefit.predict.validate import analyze, validation_points
 from devicefit.workloads import build_model, list_models
 
 PAGE_BYTES = resource.getpagesize()

@@ -31,9 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-from devicefit.predict.validate import Comparison, compare, plan_validation, validation_points
-
 from devicefit.analyze.stats import error_summary
+from devicefit.app.validate import compare, plan_validation, validation_points
 from devicefit.catalog import load_catalog
 from devicefit.devices import select_devices
 from devicefit.devices.base import Device
@@ -43,7 +42,7 @@ from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.predict.calibration import calibration_threads, fit_device_model
 from devicefit.predict.devices import transferred_model
 from devicefit.predict.recorded import replace_file, write_calibration
-from devicefit.records import DeviceDescription, DeviceModel, Result
+from devicefit.records import Comparison, DeviceDescription, DeviceModel, Result
 from devicefit.workloads import list_models
 
 #: The bars of issue 4: (median, 90th percentile) of |error|.
@@ -193,7 +192,11 @@ def main() -> None:
                 model = _fit(device, threads, calibration)
             models.append(model)
             memory_kind = "cpu" if device.kind == "cpu" else "cuda"
-            comparisons = compare(points, results, model, memory_kind=memory_kind)
+            measured = {r.case_id: r for r in results}
+            comparisons = [
+                compare(point, measured.get(case.id), model, memory_kind=memory_kind)
+                for point, case in zip(points, cases, strict=True)
+            ]
             _print(comparisons)
             ok &= _summary_line(f"  {label}", comparisons, BARS.get(device.kind))
             everything += comparisons

@@ -28,10 +28,10 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from devicefit.predict.validate import analyze, validation_points
 from pydantic import TypeAdapter
 
 from devicefit.analyze.stats import error_summary
+from devicefit.app.validate import analyze, validation_points
 from devicefit.catalog import load_catalog
 from devicefit.predict.calibration import fit_bench_model
 from devicefit.predict.devices import local_default_model

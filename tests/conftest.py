@@ -27,10 +27,10 @@ def _isolated_db(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own analysis cache; nothing touches the user's cache dir."""
-    path = tmp_path / "analysis-cache"
+    """Every test gets its own cache directory; nothing touches the user's. Returns its analysis cache."""
+    path = tmp_path / "cache"
     monkeypatch.setenv("DEVICEFIT_CACHE_DIR", str(path))
-    return path
+    return path / "analysis"
 
 
 def pytest_collection_modifyitems(config, items):

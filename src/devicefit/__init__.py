@@ -4,12 +4,13 @@ The public API, for a notebook or a script (the ``devicefit`` command calls the 
 
     import devicefit
 
-    cost = devicefit.analyze("resnet50", batch_size=64)
-    result = devicefit.predict("resnet50", devices="h100,a100 80gb pcie", batch_size=64)
+    cost = devicefit.profile("resnet50", batch_size=64)
+    result = devicefit.predict_step("resnet50", devices="h100,a100 80gb pcie", batch_size=64)
     for p in result.predictions:
         print(p.device, p.step_time_s, p.fits, p.max_batch_size)
 
-Every function returns frozen records (``devicefit.records``). Importing this module is cheap: each
+The names follow the commands, except where a subpackage holds the command's name (``analyze``,
+``predict``: importing it would shadow a function of that name). Every function returns frozen records (``devicefit.records``). Importing this module is cheap: each
 function imports what it needs (PyTorch only where a model is built or a device measured).
 Measuring functions take ``db``, the results database (default: the user data directory, or
 ``$DEVICEFIT_DB``).
@@ -32,14 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "__version__",
-    "analyze",
     "bench",
     "build_model",
     "calibrate",
     "discover_devices",
     "list_models",
     "load_catalog",
-    "predict",
+    "predict_step",
+    "profile",
     "validate",
 ]
 
@@ -64,7 +65,7 @@ def build_model(
     return build(name, batch_size, device=device, sequence_length=sequence_length)
 
 
-def analyze(
+def profile(
     model: str,
     batch_size: int | None = None,
     *,
@@ -74,7 +75,7 @@ def analyze(
     device_kind: str = "cuda",
     use_cache: bool = True,
 ) -> ModelCost:
-    """A model's parameters, FLOPs, bytes and memory, traced on fake tensors (nothing is run)."""
+    """A model's parameters, FLOPs, bytes and memory, traced on fake tensors (``devicefit profile``)."""
     from devicefit.analyze.cache import analyze_model_cached
 
     cost, _ = analyze_model_cached(
@@ -106,7 +107,7 @@ def discover_devices() -> tuple[Device, ...]:
 def bench(
     device: str = "all", *, suite: str = "micro", quick: bool = False, db: str | Path | None = None
 ) -> BenchOutcome:
-    """Measures the local devices (``cpu``, ``cuda:0``, ``all``, ``fake``) into a stored run."""
+    """Measures the local devices (``cpu``, ``cuda:0``, ``all``, ``fake``) into a stored run (``devicefit bench``)."""
     from devicefit.app.bench import bench as run
     from devicefit.devices import select_devices
     from devicefit.store.sqlite import open_store
@@ -116,7 +117,7 @@ def bench(
 
 
 def calibrate(device: str = "all", *, quick: bool = False, db: str | Path | None = None) -> BenchOutcome:
-    """Fits each local device's performance model from micro-benchmarks; ``predict`` uses it."""
+    """Fits each local device's performance model from micro-benchmarks (``devicefit calibrate``)."""
     from devicefit.app.calibrate import calibrate as run
     from devicefit.devices import select_devices
     from devicefit.store.sqlite import open_store
@@ -125,7 +126,7 @@ def calibrate(device: str = "all", *, quick: bool = False, db: str | Path | None
         return run(select_devices(device), store, quick=quick)
 
 
-def predict(
+def predict_step(
     model: str,
     devices: str = "local",
     *,
@@ -136,7 +137,7 @@ def predict(
     sequence_length: int | None = None,
     db: str | Path | None = None,
 ) -> PredictOutcome:
-    """Predicts a model's step time, memory fit and largest batch on local or catalog devices."""
+    """A model's step time, memory fit and largest batch on local or catalog devices (``devicefit predict``)."""
     from devicefit.app.predict import predict as run
     from devicefit.store.sqlite import open_store
 
@@ -160,7 +161,7 @@ def validate(
     batch_sizes: Sequence[int] = (),
     db: str | Path | None = None,
 ) -> ValidationOutcome:
-    """Predicts, then times, each model's steps on the calibrated local devices."""
+    """Predicts, then times, each model's steps on the calibrated local devices (``devicefit validate``)."""
     from devicefit.app.validate import validate as run
     from devicefit.devices import select_devices
     from devicefit.store.sqlite import open_store

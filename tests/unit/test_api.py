@@ -13,8 +13,12 @@ def test_importing_the_package_imports_no_torch():
     assert out.strip() == "False"
 
 
-def test_every_public_name_exists():
-    assert all(hasattr(devicefit, name) for name in devicefit.__all__)
+def test_every_public_function_stays_callable_once_every_subpackage_is_imported():
+    import devicefit.analyze.cost
+    import devicefit.app.predict
+    import devicefit.predict.roofline  # noqa: F401  (a subpackage named like a function would shadow it)
+
+    assert all(callable(getattr(devicefit, name)) for name in devicefit.__all__ if name != "__version__")
 
 
 def test_list_and_build_models():
@@ -25,11 +29,13 @@ def test_list_and_build_models():
 
 
 def test_analyze_then_predict_on_catalog_devices(tmp_path):
-    cost = devicefit.analyze("mlp", batch_size=8)
+    cost = devicefit.profile("mlp", batch_size=8)
     assert isinstance(cost, ModelCost) and cost.batch_size == 8 and cost.num_parameters > 0
-    result = devicefit.predict("mlp", devices="h100 sxm,a100 80gb pcie", batch_size=8, db=tmp_path / "r.db")
+    result = devicefit.predict_step(
+        "mlp", devices="h100 sxm,a100 80gb pcie", batch_size=8, db=tmp_path / "r.db"
+    )
     assert isinstance(result, PredictOutcome)
-    assert [p.device for p in result.predictions] == ["nvidia-h100-sxm-80gb", "nvidia-a100-pcie-80gb"]
+    assert [p.device for p in result.predictions] == ["nvidia-h100-sxm5-80gb", "nvidia-a100-80gb-pcie"]
     assert all(p.step_time_s > 0 and p.fits for p in result.predictions)
     assert len(result.notes) == len(result.predictions)
 
@@ -39,3 +45,22 @@ def test_bench_on_the_simulated_gpu_is_stored(tmp_path):
     assert isinstance(outcome, BenchOutcome) and not outcome.interrupted
     assert {r.benchmark for r in outcome.results} >= {"matmul", "launch"}
     assert all(r.device == "fake" for r in outcome.results)
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("DEVICEFIT_DB", str(tmp_path / "readme.db"))
+    exec(compile(example, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    # "h100" names all three H100s; each line is device, step time, fits, largest batch.
+    rows = [line.split() for line in printed]
+    assert [r[0] for r in rows] == [
+        "nvidia-h100-pcie-80gb",
+        "nvidia-h100-sxm5-80gb",
+        "nvidia-h100-nvl",
+        "nvidia-a100-80gb-pcie",
+    ]
+    assert all(float(r[1]) > 0 and r[2] == "True" and int(r[3]) >= 64 for r in rows)

@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from devicefit.app import session
 from devicefit.cli import app
-from devicefit.measure import session
 
 runner = CliRunner()
 

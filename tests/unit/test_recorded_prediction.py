@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
+from devicefit.app.validate import analyze, validation_points
 from devicefit.predict.recorded import read_calibration, write_calibration
 from devicefit.predict.roofline import fresh_training_bytes, predict_step
-from devicefit.predict.validate import analyze, validation_points
 from devicefit.records import DeviceModel
 
 DATA = Path(__file__).parents[1] / "data"

@@ -12,8 +12,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from devicefit.app import session
 from devicefit.cli import app
-from devicefit.measure import session
 
 runner = CliRunner()
 

@@ -65,9 +65,10 @@ def bench(
         channels_last=channels_last,
         compile=compile,
     )
+    selected = select_devices(device)
     with open_store(db) as store, progress(ctx) as (on_case, debug):
         outcome = run_bench(
-            select_devices(device),
+            selected,
             store,
             suite=suite,
             quick=quick,

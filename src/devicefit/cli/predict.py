@@ -40,10 +40,9 @@ def calibrate(
     from devicefit.devices import select_devices
     from devicefit.report.prediction import calibration_to_dict, render_calibrations
 
+    selected = select_devices(device)
     with open_store(db) as store, progress(ctx) as (on_case, debug):
-        outcome = run_calibration(
-            select_devices(device), store, quick=quick, on_case=on_case, raise_errors=debug
-        )
+        outcome = run_calibration(selected, store, quick=quick, on_case=on_case, raise_errors=debug)
     if outcome.interrupted:
         error_console().print(
             f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} results; "
@@ -146,10 +145,11 @@ def validate(
     from devicefit.workloads import list_models
 
     names = list(models or [i.name for i in list_models() if i.benchmark_batch_sizes])
+    selected = select_devices(device)
     with open_store(db) as store, progress(ctx) as (on_case, debug):
         outcome = run_validation(
             names,
-            select_devices(device),
+            selected,
             store,
             batch_sizes=batch or (),
             sequence_length=seq_len,
