@@ -10,8 +10,8 @@ The public API, for a notebook or a script (the ``devicefit`` command calls the 
         print(p.device, p.step_time_s, p.fits, p.max_batch_size)
 
 The names follow the commands, except where a subpackage holds the command's name (``analyze``,
-``predict``: importing it would shadow a function of that name). Every function returns frozen records (``devicefit.records``). Importing this module is cheap: each
-function imports what it needs (PyTorch only where a model is built or a device measured).
+``predict``: importing it would shadow a function of that name). Every function returns frozen
+records (``devicefit.records``). Importing this module is cheap: each function imports what it needs (PyTorch only where a model is built or a device measured).
 Measuring functions take ``db``, the results database (default: the user data directory, or
 ``$DEVICEFIT_DB``).
 """
@@ -107,7 +107,7 @@ def discover_devices() -> tuple[Device, ...]:
 def bench(
     device: str = "all", *, suite: str = "micro", quick: bool = False, db: str | Path | None = None
 ) -> BenchOutcome:
-    """Measures the local devices (``cpu``, ``cuda:0``, ``all``, ``fake``) into a stored run (``devicefit bench``)."""
+    """Measures local devices (``cpu``, ``cuda:0``, ``all``, ``fake``) into a stored run (``devicefit bench``)."""
     from devicefit.app.bench import bench as run
     from devicefit.devices import select_devices
     from devicefit.store.sqlite import open_store
@@ -137,7 +137,7 @@ def predict_step(
     sequence_length: int | None = None,
     db: str | Path | None = None,
 ) -> PredictOutcome:
-    """A model's step time, memory fit and largest batch on local or catalog devices (``devicefit predict``)."""
+    """A model's step time, memory fit and largest batch on local or catalog devices (``predict``)."""
     from devicefit.app.predict import predict as run
     from devicefit.store.sqlite import open_store
 
