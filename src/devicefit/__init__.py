@@ -11,9 +11,9 @@ The public API, for a notebook or a script (the ``devicefit`` command calls the 
 
 The names follow the commands, except where a subpackage holds the command's name (``analyze``,
 ``predict``: importing it would shadow a function of that name). Every function returns frozen
-records (``devicefit.records``). Importing this module is cheap: each function imports what it needs (PyTorch only where a model is built or a device measured).
-Measuring functions take ``db``, the results database (default: the user data directory, or
-``$DEVICEFIT_DB``).
+records (``devicefit.records``). Importing this module is cheap: each function imports what it
+needs (PyTorch only where a model is built or a device measured). Functions that store take ``db``,
+the results database (default: the user data directory, or ``$DEVICEFIT_DB``).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def discover_devices() -> tuple[Device, ...]:
 def bench(
     device: str = "all", *, suite: str = "micro", quick: bool = False, db: str | Path | None = None
 ) -> BenchOutcome:
-    """Measures local devices (``cpu``, ``cuda:0``, ``all``, ``fake``) into a stored run (``devicefit bench``)."""
+    """Measures local devices (``cpu``, ``cuda:0``, ``all``, ``fake``) into a stored run (``bench``)."""
     from devicefit.app.bench import bench as run
     from devicefit.devices import select_devices
     from devicefit.store.sqlite import open_store
