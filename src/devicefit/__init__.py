@@ -76,18 +76,17 @@ def profile(
     use_cache: bool = True,
 ) -> ModelCost:
     """A model's parameters, FLOPs, bytes and memory, traced on fake tensors (``devicefit profile``)."""
-    from devicefit.analyze.cache import analyze_model_cached
+    from devicefit.app.profile import profile as run
 
-    cost, _ = analyze_model_cached(
+    return run(
         model,
         batch_size,
         precision=precision,
         optimizer=optimizer,
         sequence_length=sequence_length,
-        device_kind=device_kind,
+        memory_kind=device_kind,
         use_cache=use_cache,
-    )
-    return cost
+    ).cost
 
 
 def load_catalog(paths: Sequence[Path] = ()) -> Catalog:

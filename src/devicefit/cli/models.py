@@ -51,18 +51,11 @@ def models(
     json: JsonOption = False,
 ) -> None:
     """List the reference models: architectures faithful to their papers, random weights, synthetic inputs."""
-    from devicefit.workloads import build_model, list_models
+    from devicefit.app.profile import parameter_counts
+    from devicefit.workloads import list_models
 
     infos = list_models(pattern)
-    counts = [
-        sum(
-            p.numel()
-            for p in build_model(
-                i.name, 1, sequence_length=1 if i.sequence_length else None
-            ).module.parameters()
-        )
-        for i in infos
-    ]
+    counts = parameter_counts([i.name for i in infos])
     if json:
         print_json(
             {
@@ -98,33 +91,25 @@ def profile(
     json: JsonOption = False,
 ) -> None:
     """Count a model's parameters, FLOPs, bytes and memory on fake tensors: no real memory is used."""
-    from devicefit.analyze.cache import analyze_model_cached
-    from devicefit.analyze.memory import max_batch_size
+    from devicefit.app.profile import profile as run_profile
 
-    if target not in ("cuda", "cpu", "mps"):
-        raise UsageError(f"unknown device kind {target!r}", fix="Choose from: cuda, cpu, mps")
-    limit = parse_size(memory) if memory else None
-    cost, note = analyze_model_cached(
+    outcome = run_profile(
         model,
         batch,
         precision=precision,
         optimizer=optimizer,
         sequence_length=seq_len,
-        device_kind=target,
+        memory_kind=target,
+        memory_bytes=parse_size(memory) if memory else None,
         use_cache=not no_cache,
     )
-    if note:
+    for note in outcome.notes:
         error_console().print(f"[yellow]note:[/] {note}")
-    fitting = None
-    if limit:
-        largest = max_batch_size(
-            cost.traced_memory, limit, optimizer=cost.optimizer, foreach=cost.foreach, device_kind=target
-        )
-        fitting = (limit, largest)
+    fitting = None if outcome.memory_bytes is None else (outcome.memory_bytes, outcome.max_batch_size or 0)
     if json:
-        print_json(_profile_json(cost, fitting))
+        print_json(_profile_json(outcome.cost, fitting))
     else:
-        console().print(render_profile(cost, max_batch=fitting, layers=layers))
+        console().print(render_profile(outcome.cost, max_batch=fitting, layers=layers))
 
 
 def _profile_json(cost: ModelCost, fitting: tuple[float, int] | None) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from devicefit.records.outcome import (
     BenchOutcome,
     Comparison,
     PredictOutcome,
+    ProfileOutcome,
     ValidationOutcome,
     ValidationPoint,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "BenchOutcome",
     "Comparison",
     "PredictOutcome",
+    "ProfileOutcome",
     "ValidationOutcome",
     "ValidationPoint",
     "CPUProperties",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devicefit.records.measurement import Result
+from devicefit.records.model import ModelCost
 from devicefit.records.prediction import DeviceModel, Prediction
 
 
@@ -97,3 +98,20 @@ class ValidationOutcome:
     comparisons: tuple[Comparison, ...]
     interrupted: bool
     num_results: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileOutcome:
+    """A model's analysis, and the largest batch that trains in a memory size when one was asked.
+
+    Attributes:
+        cost: The analysis.
+        memory_bytes: The memory size asked about, if any.
+        max_batch_size: The largest batch whose training step fits in ``memory_bytes`` (0 if none).
+        notes: About the analysis (a cache that could not be written).
+    """
+
+    cost: ModelCost
+    memory_bytes: float | None = None
+    max_batch_size: int | None = None
+    notes: tuple[str, ...] = ()
