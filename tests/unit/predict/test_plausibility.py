@@ -23,7 +23,7 @@ from devicefit.predict.plausibility import judge_fit, slowdown
 from devicefit.predict.targets import local_target
 from devicefit.records import BenchOutcome, DeviceDescription, Result
 from devicefit.store.sqlite import Store
-from tests.unit.test_predict import (
+from tests.unit.predict.test_roofline import (
     CPU,
     ENVIRONMENT,
     calibration_results,
