@@ -3,7 +3,7 @@
 A recorded run keeps, beside its fitted device models, what they were fitted from: each device's
 description and its calibration results. Refitting them with today's code shows what a change to
 the fit or to the roofline does to the same measured steps, free of the run-to-run noise of the
-machine that measured them (``benchmarks/repredict.py``, ``tests/unit/test_recorded_prediction.py``).
+machine that measured them (``benchmarks/repredict.py``, ``tests/unit/predict/test_recorded.py``).
 Per-sample timings are left out: the fit reads each measurement's summary, and they are most of the
 size.
 """

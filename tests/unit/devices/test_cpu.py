@@ -10,7 +10,7 @@ from devicefit.catalog.cores import core_table, select_core
 from devicefit.devices import cpu
 from devicefit.devices.cpu import derive_cpu_peaks, normalize_feature, probe_cpu, read_cache_sizes
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 
 
 def recorded_cpuinfo():

@@ -14,7 +14,7 @@ from devicefit.report.prediction import render_ranking
 from devicefit.report.tables import Column, FittedTable, FoldedName
 from devicefit.report.terminal import render_details, render_devices, render_results, render_runs
 from devicefit.report.units import format_bytes, format_decimal
-from tests.unit.test_store import DEVICE, make_result
+from tests.unit.store.test_sqlite import DEVICE, make_result
 
 WIDTHS = (80, 120)
 

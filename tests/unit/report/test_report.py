@@ -10,7 +10,7 @@ from devicefit.records import Run
 from devicefit.report.export import CSV_COLUMNS, device_to_dict, result_to_dict, run_to_csv, run_to_dict
 from devicefit.report.terminal import render_details, render_devices, render_results
 from devicefit.report.units import format_bytes, format_count, format_decimal, format_percent, format_value
-from tests.unit.test_store import DEVICE, ENVIRONMENT, make_result
+from tests.unit.store.test_sqlite import DEVICE, ENVIRONMENT, make_result
 
 
 @pytest.mark.parametrize(

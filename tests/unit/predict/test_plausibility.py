@@ -1,8 +1,8 @@
 """A fit from a busy machine: rejected or warned about, never silently used, and the band by source.
 
 The results are hand-made, as a busy machine leaves them: a 2-core CPU whose fp32 peak is 1e11
-FLOP/s (``CPU`` of test_predict), its products at 1% of that where an idle one reaches 50%, and
-most measurements noisy.
+FLOP/s (``CPU`` of the prediction tests' helpers), its products at 1% of that where an idle one
+reaches 50%, and most measurements noisy.
 """
 
 import dataclasses
@@ -23,7 +23,7 @@ from devicefit.predict.plausibility import judge_fit, slowdown
 from devicefit.predict.targets import local_target
 from devicefit.records import BenchOutcome, DeviceDescription, Result
 from devicefit.store.sqlite import Store
-from tests.unit.test_predict import (
+from tests.unit.predict.helpers import (
     CPU,
     ENVIRONMENT,
     calibration_results,

@@ -235,7 +235,7 @@ def test_readme_device_counts_match_the_catalog(catalog):
 
     total = len(catalog.devices)
     usable = sum(predictable(spec) for spec in catalog.devices)
-    root = Path(__file__).parents[2]
+    root = Path(__file__).parents[3]
     readme = root.joinpath("README.md").read_text()
     docs = " ".join(" ".join(path.read_text().split()) for path in sorted(root.joinpath("docs").glob("*.md")))
     assert f"on {usable} of the {total} catalogued" in readme

@@ -28,7 +28,7 @@ from devicefit.predict.recorded import read_calibration, write_calibration
 from devicefit.predict.roofline import fresh_training_bytes, predict_step
 from devicefit.records import DeviceModel
 
-DATA = Path(__file__).parents[1] / "data"
+DATA = Path(__file__).parents[2] / "data"
 RECORDED = (
     "prediction_cpu_epyc_2vcpu.json",
     "prediction_cpu_xeon_2vcpu.json",

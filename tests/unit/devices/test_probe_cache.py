@@ -9,7 +9,7 @@ from devicefit.devices import probe_cache
 from devicefit.devices.cpu import probe_cpu
 from devicefit.devices.probe_cache import cached_per_boot, default_probe_dir
 
-DATA = Path(__file__).parents[1] / "data"
+DATA = Path(__file__).parents[2] / "data"
 
 
 class CountingProbe:

@@ -278,7 +278,7 @@ def test_the_documented_example_entry_loads_and_predicts(tmp_path):
     from devicefit.data import load_toml_file
     from devicefit.predict.devices import catalog_default_model
 
-    doc = Path(__file__).parents[2] / "docs" / "catalog.md"
+    doc = Path(__file__).parents[3] / "docs" / "catalog.md"
     example = tmp_path / "my.toml"
     example.write_text(doc.read_text().split("```toml\n")[1].split("```")[0])
     loaded = catalog_module.build_catalog([packaged(), ("my.toml", load_toml_file(example))])

@@ -1,0 +1,83 @@
+"""The ``predict`` and ``validate`` commands: the JSON contract and one-line errors."""
+
+import json
+
+import pytest
+
+from tests.unit.predict.helpers import H100_SXM, invoke
+
+
+def one_line_error(result, code):
+    assert result.exit_code == code, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_predict_json_contract(tmp_path):
+    db = str(tmp_path / "p.db")
+    result = invoke("predict", "mlp", "--device", "h100-sxm", "--batch", "8", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["model"], data["batch_size"], data["precision"], data["mode"]) == ("mlp", 8, "fp32", "train")
+    (p,) = data["predictions"]
+    assert p["device"] == H100_SXM
+    assert p["step_time_s"] > 0
+    assert p["throughput_samples_per_s"] == pytest.approx(8 / p["step_time_s"])
+    phases = p["phases"]
+    assert set(phases) == {"forward_s", "backward_s", "optimizer_s"}
+    assert sum(phases.values()) == pytest.approx(p["step_time_s"])
+    assert phases["backward_s"] > 0 and phases["optimizer_s"] > 0
+    assert p["fits"] is True
+    assert 0 < p["peak_memory_bytes"] < 85_899_345_920
+    memory = p["memory"]
+    parts = ("weights", "gradients", "optimizer_state", "master_weights", "activations", "transient")
+    assert sum(memory[f"{part}_bytes"] for part in parts) == pytest.approx(p["peak_memory_bytes"])
+    assert memory["train_peak_phase"] in ("forward", "backward", "optimizer step")
+    assert p["max_batch_size"] > 8
+    assert p["error_band"] == 0.35
+    assert p["breakdown"] and {"op_class", "time_s", "bound", "num_ops"} <= set(p["breakdown"][0])
+    # Kernels and launches of the traced ops: no more than the forward and backward phases.
+    assert sum(c["time_s"] for c in p["breakdown"]) <= phases["forward_s"] + phases["backward_s"] + 1e-12
+    assert data["skipped"] == []
+
+    result = invoke("predict", "mlp", "--device", "h100-sxm", "--batch", "8", "--infer", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "infer"
+    (p,) = data["predictions"]
+    assert p["phases"]["backward_s"] == 0 and p["phases"]["optimizer_s"] == 0
+    assert p["step_time_s"] == pytest.approx(p["phases"]["forward_s"])
+
+
+def test_predict_for_catalog_devices_does_not_probe_this_machine(monkeypatch):
+    import devicefit.devices
+
+    def refuse():
+        raise AssertionError("probed the local devices")
+
+    monkeypatch.setattr(devicefit.devices, "discover_devices", refuse)
+    result = invoke("predict", "mlp", "--device", "h100-sxm, a100 80gb pcie", "--batch", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["predictions"]) == 2
+
+
+def test_predict_bad_model_and_device_are_one_line(tmp_path):
+    db = str(tmp_path / "p.db")
+    line = one_line_error(invoke("predict", "nosuchmodel", "--device", "h100-sxm", "--db", db), 2)
+    assert "nosuchmodel" in line
+    line = one_line_error(invoke("predict", "mlp", "--device", "nosuchgpu", "--db", db), 2)
+    assert "nosuchgpu" in line
+    # Zero is a bad size, not "the model's default".
+    line = one_line_error(invoke("predict", "mlp", "--device", "h100-sxm", "--batch", "0", "--db", db), 2)
+    assert "batch size must be at least 1" in line and "--batch" in line
+    args = ("predict", "gpt2", "--device", "h100-sxm", "--seq-len", "0", "--db", db)
+    line = one_line_error(invoke(*args), 2)
+    assert "sequence length must be at least 1" in line and "--seq-len" in line
+
+
+def test_validate_without_calibration_says_to_calibrate(tmp_path):
+    line = one_line_error(invoke("validate", "mlp", "--db", str(tmp_path / "v.db")), 2)
+    assert "no calibration" in line and "devicefit calibrate" in line
