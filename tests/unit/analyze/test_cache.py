@@ -201,7 +201,7 @@ def test_a_cached_predict_for_a_catalog_device_does_not_import_torch(_isolated_c
         capture_output=True,
         text=True,
         check=True,
-        env={**_environment(), "DEVICEFIT_CACHE_DIR": str(_isolated_cache)},
+        env={**_environment(), "DEVICEFIT_CACHE_DIR": str(_isolated_cache.parent)},
     )
     assert "H100" in result.stdout
     assert result.stderr.strip().splitlines()[-1] == "False"
