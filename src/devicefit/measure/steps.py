@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from devicefit.measure.case import Case
+from devicefit.records.vocabulary import Benchmark
 
 if TYPE_CHECKING:
     import torch
@@ -203,7 +204,7 @@ def model_case(
     """
     from devicefit.workloads import build_model
 
-    benchmark = "train_step" if train else "inference"
+    benchmark = Benchmark.TRAIN_STEP if train else Benchmark.INFERENCE
     flags = tuple(
         flag for flag, on in (("h2d", transfer), ("channels-last", channels_last), ("compile", compile)) if on
     )
@@ -297,8 +298,8 @@ def max_batch_case(
         return float(largest_fitting_batch(fits))
 
     return Case(
-        id=f"max_batch.{info.name}.{precision}",
-        benchmark="max_batch",
+        id=f"{Benchmark.MAX_BATCH}.{info.name}.{precision}",
+        benchmark=Benchmark.MAX_BATCH,
         device=device,
         unit="samples",
         build=lambda: lambda: None,
