@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast, get_args
 
 import typer
 
 from devicefit.cli.output import JsonOption, NoCacheOption, console, error_console, print_json
 from devicefit.errors import UsageError
+from devicefit.records.vocabulary import MemoryKind
 from devicefit.report.models import render_models, render_profile
 
 if TYPE_CHECKING:
@@ -101,8 +102,11 @@ def profile(
     from devicefit.analyze.cache import analyze_model_cached
     from devicefit.analyze.memory import max_batch_size
 
-    if target not in ("cuda", "cpu", "mps"):
-        raise UsageError(f"unknown device kind {target!r}", fix="Choose from: cuda, cpu, mps")
+    if target not in get_args(MemoryKind):
+        raise UsageError(
+            f"unknown device kind {target!r}", fix=f"Choose from: {', '.join(get_args(MemoryKind))}"
+        )
+    memory_kind = cast("MemoryKind", target)
     limit = parse_size(memory) if memory else None
     cost, note = analyze_model_cached(
         model,
@@ -110,7 +114,7 @@ def profile(
         precision=precision,
         optimizer=optimizer,
         sequence_length=seq_len,
-        device_kind=target,
+        memory_kind=memory_kind,
         use_cache=not no_cache,
     )
     if note:
@@ -118,7 +122,7 @@ def profile(
     fitting = None
     if limit:
         largest = max_batch_size(
-            cost.traced_memory, limit, optimizer=cost.optimizer, foreach=cost.foreach, device_kind=target
+            cost.traced_memory, limit, optimizer=cost.optimizer, foreach=cost.foreach, memory_kind=memory_kind
         )
         fitting = (limit, largest)
     if json:

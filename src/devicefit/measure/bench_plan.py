@@ -236,7 +236,7 @@ def plan_models(device: DeviceDescription, plan: ModelPlan, *, quick: bool) -> l
         )
         common = dict(
             device=device.id,
-            device_type=device.kind,
+            device_kind=device.kind,
             info=info,
             precision=plan.precision,
             num_parameters=parameters,
@@ -266,7 +266,7 @@ def _training_bytes(name: str, batch_size: int, sequence_length: int | None) -> 
 
     return int(
         analyze_model(
-            name, batch_size, sequence_length=sequence_length, device_kind="cpu"
+            name, batch_size, sequence_length=sequence_length, memory_kind="cpu"
         ).memory.train_peak_bytes
     )
 
