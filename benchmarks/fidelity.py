@@ -41,6 +41,7 @@ from devicefit.measure.bench_plan import plan_micro
 from devicefit.measure.case import Case, tf32_enabled
 from devicefit.measure.runner import FULL, QUICK, execute, run_case
 from devicefit.measure.timer import TimerConfig
+from devicefit.records.vocabulary import Benchmark
 
 #: A ratio passes within this distance of 1.0 (the bar of issue 2).
 TOLERANCE = 0.05
@@ -114,14 +115,16 @@ def best_matmul_size(device: Device) -> int:
     cases = [
         c
         for c in plan_micro(device.properties(), quick=False)
-        if c.benchmark == "matmul" and c.dtype == "fp32"
+        if c.benchmark == Benchmark.MATMUL and c.dtype == "fp32"
     ]
     results = [r for r in execute(cases, {device.id: device}, FULL) if r.status == "ok" and r.value]
     return max(results, key=lambda r: r.value or 0.0).size or 0
 
 
 def dram_elements(device: Device) -> int:
-    return max(c.size or 0 for c in plan_micro(device.properties(), quick=False) if c.benchmark == "triad")
+    return max(
+        c.size or 0 for c in plan_micro(device.properties(), quick=False) if c.benchmark == Benchmark.TRIAD
+    )
 
 
 def check_fidelity(device: Device, rounds: int) -> bool:
@@ -153,7 +156,7 @@ def check_fidelity(device: Device, rounds: int) -> bool:
         )
     elements = dram_elements(device)
     mib = elements * 4 / 2**20
-    copy_case = micro.stream(device=device.id, kernel="copy", n=elements, peak=None)
+    copy_case = micro.stream(device=device.id, kernel=Benchmark.COPY, n=elements, peak=None)
     if kind == "cpu":
         threads = torch.get_num_threads()
 
@@ -181,7 +184,7 @@ def check_fidelity(device: Device, rounds: int) -> bool:
         a, b, c = fresh(elements), fresh(elements), fresh(elements)
         return plain_loop_s(lambda: torch.add(b, c, alpha=micro.STREAM_SCALAR, out=a), sync)
 
-    triad_case = micro.stream(device=device.id, kernel="triad", n=elements, peak=None)
+    triad_case = micro.stream(device=device.id, kernel=Benchmark.TRIAD, n=elements, peak=None)
     ok &= compare(
         f"triad {mib:.0f} MiB vs torch.add(b, c, alpha=s, out=a)", triad_case, device, plain_triad, rounds
     )
@@ -198,7 +201,11 @@ def check_fidelity(device: Device, rounds: int) -> bool:
 
 
 def check_stability(device: Device) -> bool:
-    cases = [c for c in plan_micro(device.properties(), quick=True) if c.benchmark in ("matmul", "triad")]
+    cases = [
+        c
+        for c in plan_micro(device.properties(), quick=True)
+        if c.benchmark in (Benchmark.MATMUL, Benchmark.TRIAD)
+    ]
     first, second = (list(execute(cases, {device.id: device}, QUICK)) for _ in range(2))
     print(f"{device.id}: two bench --quick runs back to back (plain loop twice, same budget, as the floor)")
     ok = True

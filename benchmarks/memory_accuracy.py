@@ -24,7 +24,7 @@ TOLERANCE = 0.15
 
 def measured_peak(name: str, batch: int, sequence_length: int | None, device: Device) -> int | None:
     instance = build_model(name, batch, device=device.torch_device, sequence_length=sequence_length)
-    step = ModelStep(instance, train=True, precision="fp32", device_type=device.kind)
+    step = ModelStep(instance, train=True, precision="fp32", device_kind=device.kind)
     step()
     step()  # steady state: the optimizer's state exists from the first step on
     device.synchronize()
@@ -47,7 +47,7 @@ def main() -> None:
         for info in (i for i in list_models() if i.benchmark_batch_sizes):
             length = min(info.sequence_length, args.seq_len) if info.sequence_length else None
             for batch in info.benchmark_batch_sizes[:2]:
-                cost = analyze_model(info.name, batch, sequence_length=length, device_kind=device.kind)
+                cost = analyze_model(info.name, batch, sequence_length=length, memory_kind=device.kind)
                 measured = measured_peak(info.name, batch, length, device)
                 if measured is None:
                     print(f"  {info.name:<14}{batch:>6}  (this device reports no peak memory)")

@@ -65,7 +65,7 @@ def main() -> None:
             instance,
             train=point.train,
             precision="fp32",
-            device_type="cpu",
+            device_kind="cpu",
             transfer=False,
             channels_last=False,
             compile=False,

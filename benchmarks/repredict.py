@@ -37,7 +37,7 @@ from devicefit.predict.calibration import fit_bench_model
 from devicefit.predict.devices import local_default_model
 from devicefit.predict.recorded import read_calibration
 from devicefit.predict.roofline import predict_step
-from devicefit.records import DeviceModel
+from devicefit.records import DeviceModel, MemoryKind
 
 
 def _summary(errors: list[float]) -> str:
@@ -90,9 +90,9 @@ def main() -> None:
         if not c["measured_s"] or (wanted and c["model"] not in wanted) or model is None:
             continue
         length = next(p.sequence_length for p in validation_points([c["model"]]))
-        kind = "cpu" if c["device"] == "cpu" else "cuda"
+        kind: MemoryKind = "cpu" if c["device"] == "cpu" else "cuda"
         cost = analyze(c["model"], c["batch_size"], length, kind)
-        error = predict_step(cost, model, mode=c["mode"], device_kind=kind).step_time_s / c["measured_s"] - 1
+        error = predict_step(cost, model, mode=c["mode"], memory_kind=kind).step_time_s / c["measured_s"] - 1
         label = f"{c['device']}, {c['num_threads']} threads" if c["num_threads"] else c["device"]
         for key in (label, "all"):
             then[key].append(c["error"])

@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from devicefit.catalog import Catalog
     from devicefit.devices.base import Device
-    from devicefit.records import BenchOutcome, ModelCost, PredictOutcome, ValidationOutcome
+    from devicefit.records import BenchOutcome, MemoryKind, ModelCost, PredictOutcome, ValidationOutcome
     from devicefit.workloads import ModelInfo
     from devicefit.workloads.base import ModelInstance
 
@@ -72,7 +72,7 @@ def profile(
     precision: str = "fp32",
     optimizer: str | None = None,
     sequence_length: int | None = None,
-    device_kind: str = "cuda",
+    memory_kind: MemoryKind = "cuda",
     use_cache: bool = True,
 ) -> ModelCost:
     """A model's parameters, FLOPs, bytes and memory, traced on fake tensors (``devicefit profile``)."""
@@ -84,7 +84,7 @@ def profile(
         precision=precision,
         optimizer=optimizer,
         sequence_length=sequence_length,
-        memory_kind=device_kind,
+        memory_kind=memory_kind,
         use_cache=use_cache,
     ).cost
 

@@ -37,7 +37,7 @@ from devicefit.data import CACHE_ENV, cache_path
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from devicefit.records import ModelCost
+    from devicefit.records import MemoryKind, ModelCost
 
 #: The layout of an entry; raise it when ``ModelCost`` or the envelope changes shape.
 FORMAT_VERSION = 1
@@ -64,7 +64,7 @@ def analysis_key(
     precision: str,
     optimizer: str | None,
     sequence_length: int | None,
-    device_kind: str,
+    memory_kind: MemoryKind,
     foreach: bool | None,
 ) -> Key | None:
     """Everything ``analyze_model`` depends on, or ``None`` when the model's source cannot be pinned down.
@@ -83,7 +83,7 @@ def analysis_key(
         "sequence_length": sequence_length,
         "precision": precision,
         "optimizer": optimizer,
-        "device_kind": device_kind,
+        "memory_kind": memory_kind,
         "foreach": foreach,
         "devicefit": devicefit.__version__,
         "devicefit_source": _devicefit_digest(),
@@ -131,7 +131,7 @@ def analyze_model_cached(
     precision: str = "fp32",
     optimizer: str | None = None,
     sequence_length: int | None = None,
-    device_kind: str = "cuda",
+    memory_kind: MemoryKind = "cuda",
     foreach: bool | None = None,
     use_cache: bool = True,
     directory: Path | None = None,
@@ -144,7 +144,7 @@ def analyze_model_cached(
         precision: As ``analyze_model``.
         optimizer: As ``analyze_model``.
         sequence_length: As ``analyze_model``.
-        device_kind: As ``analyze_model``.
+        memory_kind: As ``analyze_model``.
         foreach: As ``analyze_model``.
         use_cache: ``False`` neither reads nor writes the cache.
         directory: The cache directory; ``default_cache_dir()`` when ``None``.
@@ -159,7 +159,7 @@ def analyze_model_cached(
         "precision": precision,
         "optimizer": optimizer,
         "sequence_length": sequence_length,
-        "device_kind": device_kind,
+        "memory_kind": memory_kind,
         "foreach": foreach,
     }
     key = analysis_key(name, batch_size, **arguments) if use_cache else None

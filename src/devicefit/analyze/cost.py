@@ -14,7 +14,7 @@ from devicefit.analyze.allocator import ALLOCATION_GRANULE_BYTES, Snapshot, nbyt
 from devicefit.analyze.opclass import OP_CLASSES
 from devicefit.analyze.trace import FALLBACK_BATCH, PRECISIONS, Traced, trace_model
 from devicefit.errors import UsageError
-from devicefit.records import ClassCost, LayerCost, LiveMemory, ModelCost, OpCost, TracedMemory
+from devicefit.records import ClassCost, LayerCost, LiveMemory, MemoryKind, ModelCost, OpCost, TracedMemory
 from devicefit.workloads import model_info
 from devicefit.workloads.base import OPTIMIZERS
 from devicefit.workloads.libraries import OWN_FACTORY
@@ -27,7 +27,7 @@ def analyze_model(
     precision: str = "fp32",
     optimizer: str | None = None,
     sequence_length: int | None = None,
-    device_kind: str = "cuda",
+    memory_kind: MemoryKind = "cuda",
     foreach: bool | None = None,
 ) -> ModelCost:
     """Traces a training step and an inference pass of a model, on fake tensors where it can.
@@ -38,7 +38,7 @@ def analyze_model(
         precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
         optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw``; the workload's default when ``None``.
         sequence_length: Tokens per sample for sequence models.
-        device_kind: ``cuda``, ``cpu`` or ``mps``: allocation rounding and runtime overhead.
+        memory_kind: ``cuda``, ``cpu`` or ``mps``: allocation rounding and runtime overhead.
         foreach: Whether the optimizer runs as one ``foreach`` pass; PyTorch's default for the
             device kind (``True`` on GPUs) when ``None``.
 
@@ -63,7 +63,7 @@ def analyze_model(
             f"sequence length must be at least 1, not {sequence_length}", fix="Pass --seq-len 1 or more"
         )
     sequence_length = sequence_length or info.sequence_length
-    granule = ALLOCATION_GRANULE_BYTES.get(device_kind, 512)
+    granule = ALLOCATION_GRANULE_BYTES.get(memory_kind, 512)
     warnings: list[str] = []
     fake = True
     try:
@@ -119,8 +119,8 @@ def analyze_model(
         traced,
         method,
         warnings,
-        device_kind=device_kind,
-        foreach=device_kind == "cuda" if foreach is None else foreach,
+        memory_kind=memory_kind,
+        foreach=memory_kind == "cuda" if foreach is None else foreach,
     )
 
 
@@ -297,7 +297,7 @@ def _assemble(
     method: str,
     warnings: list[str],
     *,
-    device_kind: str,
+    memory_kind: MemoryKind,
     foreach: bool,
 ) -> ModelCost:
     module = first.instance.module
@@ -343,20 +343,22 @@ def _assemble(
         traced_memory=traced,
         foreach=foreach,
         memory=memory_model.estimate_memory(
-            traced, optimizer=optimizer, foreach=foreach, device_kind=device_kind, batch_size=batch
+            traced, optimizer=optimizer, foreach=foreach, memory_kind=memory_kind, batch_size=batch
         ),
         method=method,
         warnings=tuple(warnings),
     )
 
 
-def max_batch_for(cost: ModelCost, memory_bytes: float, *, device_kind: str, train: bool = True) -> int:
+def max_batch_for(
+    cost: ModelCost, memory_bytes: float, *, memory_kind: MemoryKind, train: bool = True
+) -> int:
     """The largest batch whose training (or inference) peak plus runtime overhead fits in ``memory_bytes``."""
     return memory_model.max_batch_size(
         cost.traced_memory,
         memory_bytes,
         optimizer=cost.optimizer,
         foreach=cost.foreach,
-        device_kind=device_kind,
+        memory_kind=memory_kind,
         train=train,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from devicefit.records import LiveMemory, MemoryEstimate, TracedMemory
+from devicefit.records import LiveMemory, MemoryEstimate, MemoryKind, TracedMemory
 
 #: Optimizer state per trainable parameter, in parameter-sized buffers (PyTorch's torch.optim):
 #: SGD with momentum keeps ``momentum_buffer``; Adam and AdamW keep ``exp_avg`` and ``exp_avg_sq``.
@@ -112,7 +112,12 @@ def peak_moments(moments: Iterable[LiveMemory]) -> tuple[LiveMemory, ...]:
 
 
 def estimate_memory(
-    traced: TracedMemory, *, optimizer: str, foreach: bool, device_kind: str, batch_size: int | None = None
+    traced: TracedMemory,
+    *,
+    optimizer: str,
+    foreach: bool,
+    memory_kind: MemoryKind,
+    batch_size: int | None = None,
 ) -> MemoryEstimate:
     """Assembles the memory of a steady-state training step and of inference at one batch size.
 
@@ -124,7 +129,7 @@ def estimate_memory(
         traced: The traced memory model.
         optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw``.
         foreach: Whether the optimizer runs as one ``foreach`` pass (PyTorch's default on GPUs).
-        device_kind: ``cuda``, ``cpu`` or ``mps``, for the runtime overhead.
+        memory_kind: ``cuda``, ``cpu`` or ``mps``, for the runtime overhead.
         batch_size: Evaluate at this batch instead of the traced one.
 
     Returns:
@@ -159,7 +164,7 @@ def estimate_memory(
         master_weights_bytes=0.0,
         activations_bytes=activations,
         transient_bytes=transient,
-        overhead_bytes=float(RUNTIME_OVERHEAD_BYTES.get(device_kind, 0)),
+        overhead_bytes=float(RUNTIME_OVERHEAD_BYTES.get(memory_kind, 0)),
         train_peak_bytes=held.weights_bytes + gradients + state + activations + transient,
         train_peak_phase=phase,
         infer_peak_bytes=max(moment_bytes(m, batch) for m in traced.infer_moments),
@@ -174,7 +179,7 @@ def max_batch_size(
     *,
     optimizer: str,
     foreach: bool,
-    device_kind: str,
+    memory_kind: MemoryKind,
     train: bool = True,
 ) -> int:
     """The largest batch whose peak plus runtime overhead fits in ``memory_bytes`` (0 if none).
@@ -186,7 +191,7 @@ def max_batch_size(
 
     def fits(batch: int) -> bool:
         memory = estimate_memory(
-            traced, optimizer=optimizer, foreach=foreach, device_kind=device_kind, batch_size=batch
+            traced, optimizer=optimizer, foreach=foreach, memory_kind=memory_kind, batch_size=batch
         )
         peak = memory.train_peak_bytes if train else memory.infer_peak_bytes
         return peak + memory.overhead_bytes <= memory_bytes

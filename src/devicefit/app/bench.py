@@ -10,6 +10,7 @@ from devicefit.devices.base import Device
 from devicefit.measure.bench_plan import ModelPlan
 from devicefit.measure.case import Case
 from devicefit.records import BenchOutcome, DeviceModel
+from devicefit.records.vocabulary import Benchmark
 from devicefit.store.sqlite import Store
 
 
@@ -70,7 +71,7 @@ def fit_bench_models(
     for device in devices:
         description = device.properties()
         measured = {r.benchmark for r in outcome.results if r.device == device.id and r.status == "ok"}
-        if device.kind == "fake" or not {"matmul", "triad", "launch"} <= measured:
+        if device.kind == "fake" or not {Benchmark.MATMUL, Benchmark.TRIAD, Benchmark.LAUNCH} <= measured:
             continue
         model = fit_bench_model(
             outcome.results,

@@ -77,13 +77,13 @@ def predict(
                 precision=precision,
                 optimizer=optimizer,
                 sequence_length=sequence_length,
-                device_kind=target.memory_kind,
+                memory_kind=target.memory_kind,
                 use_cache=use_cache,
             )
             if note:
                 analysis_notes.append(note)
         cost = costs[target.memory_kind]
-        predictions.append(predict_step(cost, target.model, mode=mode, device_kind=target.memory_kind))
+        predictions.append(predict_step(cost, target.model, mode=mode, memory_kind=target.memory_kind))
     first = predictions[0]
     return PredictOutcome(
         model=first.model,

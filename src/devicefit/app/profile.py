@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast, get_args
+
 from devicefit.analyze.cache import analyze_model_cached
 from devicefit.analyze.memory import max_batch_size
 from devicefit.errors import UsageError
-from devicefit.records import ProfileOutcome
+from devicefit.records import MemoryKind, ProfileOutcome
 
 
 def profile(
@@ -34,15 +36,18 @@ def profile(
     Raises:
         UsageError: On an unknown memory kind.
     """
-    if memory_kind not in ("cuda", "cpu", "mps"):
-        raise UsageError(f"unknown device kind {memory_kind!r}", fix="Choose from: cuda, cpu, mps")
+    if memory_kind not in get_args(MemoryKind):
+        raise UsageError(
+            f"unknown device kind {memory_kind!r}", fix=f"Choose from: {', '.join(get_args(MemoryKind))}"
+        )
+    kind = cast("MemoryKind", memory_kind)
     cost, note = analyze_model_cached(
         model,
         batch_size,
         precision=precision,
         optimizer=optimizer,
         sequence_length=sequence_length,
-        device_kind=memory_kind,
+        memory_kind=kind,
         use_cache=use_cache,
     )
     largest = None
@@ -52,7 +57,7 @@ def profile(
             memory_bytes,
             optimizer=cost.optimizer,
             foreach=cost.foreach,
-            device_kind=memory_kind,
+            memory_kind=kind,
         )
     return ProfileOutcome(
         cost=cost, memory_bytes=memory_bytes, max_batch_size=largest, notes=() if note is None else (note,)

@@ -26,6 +26,7 @@ from devicefit.records import (
     Comparison,
     DeviceDescription,
     DeviceModel,
+    MemoryKind,
     ModelCost,
     Result,
     ValidationOutcome,
@@ -73,7 +74,7 @@ def plan_validation(
         replace(
             steps.model_case(
                 device=device.id,
-                device_type=device.kind,
+                device_kind=device.kind,
                 info=model_info(p.model),
                 batch_size=p.batch_size,
                 train=p.train,
@@ -88,20 +89,20 @@ def plan_validation(
 
 
 @functools.lru_cache(maxsize=64)
-def analyze(model: str, batch_size: int, sequence_length: int | None, device_kind: str) -> ModelCost:
+def analyze(model: str, batch_size: int, sequence_length: int | None, memory_kind: MemoryKind) -> ModelCost:
     """The model's analysis, cached: training and inference come from one trace."""
     from devicefit.analyze.cost import analyze_model
 
-    return analyze_model(model, batch_size, sequence_length=sequence_length, device_kind=device_kind)
+    return analyze_model(model, batch_size, sequence_length=sequence_length, memory_kind=memory_kind)
 
 
 def compare(
-    point: ValidationPoint, result: Result | None, device_model: DeviceModel, *, memory_kind: str
+    point: ValidationPoint, result: Result | None, device_model: DeviceModel, *, memory_kind: MemoryKind
 ) -> Comparison:
     """A point's prediction beside its measured result (``None``: the run ended before it)."""
     cost = analyze(point.model, point.batch_size, point.sequence_length, memory_kind)
     mode = "train" if point.train else "infer"
-    prediction = predict_step(cost, device_model, mode=mode, device_kind=memory_kind)
+    prediction = predict_step(cost, device_model, mode=mode, memory_kind=memory_kind)
     return Comparison(
         device=device_model.device,
         num_threads=device_model.num_threads,

@@ -54,7 +54,7 @@ def bench(
     from devicefit.measure.bench_plan import ModelPlan
     from devicefit.report.export import result_to_dict
     from devicefit.report.prediction import fit_warnings, render_fit_checks
-    from devicefit.report.terminal import render_results
+    from devicefit.report.results import render_results
     from devicefit.store.sqlite import open_store
 
     plan = ModelPlan(
@@ -105,7 +105,7 @@ def bench(
 @contextmanager
 def progress(ctx: typer.Context) -> Iterator[tuple[Callable[[Case, int, int], None], bool]]:
     """A progress bar on stderr for a measuring command: yields its ``on_case`` callback and ``--debug``."""
-    from devicefit.report.terminal import progress_bar
+    from devicefit.report.progress import progress_bar
 
     debug = bool(ctx.parent and ctx.parent.params.get("debug"))
     with progress_bar(error_console()) as bar:

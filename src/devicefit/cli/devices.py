@@ -8,8 +8,8 @@ from devicefit.cli.output import DeviceOption, JsonOption, console, print_json
 def devices(device: DeviceOption = "all", json: JsonOption = False) -> None:
     """List local CPUs and GPUs with their properties and theoretical peaks (and how each was derived)."""
     from devicefit.devices import select_devices
+    from devicefit.report.devices import render_devices
     from devicefit.report.export import device_to_dict
-    from devicefit.report.terminal import render_devices
 
     descriptions = [d.properties() for d in select_devices(device)]
     if json:

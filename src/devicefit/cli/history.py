@@ -13,7 +13,8 @@ import typer
 from devicefit.cli.output import DbOption, JsonOption, click_exceptions, console, error_console, print_json
 from devicefit.errors import UsageError
 from devicefit.report.export import run_to_csv, run_to_dict
-from devicefit.report.terminal import render_details, render_results, render_run_header, render_runs
+from devicefit.report.history import render_runs
+from devicefit.report.results import render_details, render_results, render_run_header
 from devicefit.store.sqlite import open_store
 
 

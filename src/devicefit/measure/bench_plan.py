@@ -12,6 +12,7 @@ from devicefit.measure import micro, steps
 from devicefit.measure.case import DTYPE_BYTES, Case, with_threads
 from devicefit.measure.timer import TimerConfig
 from devicefit.records import DeviceDescription
+from devicefit.records.vocabulary import HOST_LINK_BENCHMARKS, Benchmark
 
 #: Suites ``devicefit bench --suite`` accepts (``all`` runs both).
 SUITES = ("micro", "models")
@@ -95,14 +96,18 @@ def _streams(device: DeviceDescription, quick: bool) -> Iterable[Case]:
     cached, dram = stream_sizes(device, quick)
     bandwidth = device.peak_bandwidth_bytes_per_s
     for kernel in micro.STREAM_ARRAYS:
-        sizes = ([*cached, dram] if kernel in ("copy", "triad") else [dram]) if quick else [*cached, dram]
+        sizes = (
+            ([*cached, dram] if kernel in (Benchmark.COPY, Benchmark.TRIAD) else [dram])
+            if quick
+            else [*cached, dram]
+        )
         for n in sizes:
             yield micro.stream(device=device.id, kernel=kernel, n=n, peak=bandwidth)
 
 
 def _transfers(device: DeviceDescription, quick: bool) -> Iterable[Case]:
     sizes = [2**20, 64 * 2**20] if quick else [4**k for k in range(6, 16)]  # 4 KiB .. 1 GiB
-    for direction in ("h2d", "d2h"):
+    for direction in HOST_LINK_BENCHMARKS:
         for pinned in (False, True):
             for size in sizes:
                 yield micro.transfer(
@@ -134,13 +139,15 @@ def _thread_scaling(device: DeviceDescription, quick: bool) -> Iterable[Case]:
     fp32_peak = device.peak_flops_per_s("fp32")
     _, dram = stream_sizes(device, quick)
     matmul = micro.matmul(device=device.id, device_kind="cpu", dtype="fp32", n=1024, peak=None)
-    triad = micro.stream(device=device.id, kernel="triad", n=dram, peak=None)
+    triad = micro.stream(device=device.id, kernel=Benchmark.TRIAD, n=dram, peak=None)
     for threads in counts:
         # A thread can use one core's share of the peak FLOP/s.
         peak = fp32_peak * threads / cores if fp32_peak else None
-        yield with_threads(matmul, threads, benchmark="matmul_threads", peak=peak)
+        yield with_threads(matmul, threads, benchmark=Benchmark.MATMUL_THREADS, peak=peak)
     for threads in counts:
-        yield with_threads(triad, threads, benchmark="triad_threads", peak=device.peak_bandwidth_bytes_per_s)
+        yield with_threads(
+            triad, threads, benchmark=Benchmark.TRIAD_THREADS, peak=device.peak_bandwidth_bytes_per_s
+        )
 
 
 def _convs(device: DeviceDescription, quick: bool, gpu_like: bool) -> Iterable[Case]:
@@ -229,7 +236,7 @@ def plan_models(device: DeviceDescription, plan: ModelPlan, *, quick: bool) -> l
         )
         common = dict(
             device=device.id,
-            device_type=device.kind,
+            device_kind=device.kind,
             info=info,
             precision=plan.precision,
             num_parameters=parameters,
@@ -259,7 +266,7 @@ def _training_bytes(name: str, batch_size: int, sequence_length: int | None) -> 
 
     return int(
         analyze_model(
-            name, batch_size, sequence_length=sequence_length, device_kind="cpu"
+            name, batch_size, sequence_length=sequence_length, memory_kind="cpu"
         ).memory.train_peak_bytes
     )
 

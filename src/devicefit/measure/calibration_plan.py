@@ -12,6 +12,7 @@ from devicefit.measure.bench_plan import elementwise_cases, stream_sizes
 from devicefit.measure.case import Case, rotating, torch_threads
 from devicefit.measure.timer import TimerConfig
 from devicefit.records import DeviceDescription
+from devicefit.records.vocabulary import Benchmark
 
 
 def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quick: bool) -> list[Case]:
@@ -33,7 +34,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
             micro.matmul(device=device.id, device_kind=device.kind, dtype=dtype, m=m, k=k, n=n, peak=peak)
             for m, k, n in shapes
         ]
-    warm_matmuls = [case for case in cases if case.benchmark == "matmul"]
+    warm_matmuls = [case for case in cases if case.benchmark == Benchmark.MATMUL]
     batches = (1, 8, 64) if gpu else (1, 8, 32)
     for dtype in ["tf32", "bf16"] if gpu else ["fp32"]:
         peak = device.peak_flops_per_s(dtype)
@@ -59,7 +60,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
                 or (not depthwise and 4 * b * max(in_channels, channels) * side**2 <= _CPU_CONV_BYTES)
             ]
     _, dram = stream_sizes(device, quick)
-    for stream_kernel in ("copy", "triad"):
+    for stream_kernel in (Benchmark.COPY, Benchmark.TRIAD):
         cases += [
             micro.stream(device=device.id, kernel=stream_kernel, n=n, peak=device.peak_bandwidth_bytes_per_s)
             for n in [4**k for k in range(5, 20) if 4**k < dram] + [dram]
@@ -111,7 +112,7 @@ def plan_calibration(device: DeviceDescription, *, num_threads: int | None, quic
         cases.append(
             micro.transfer(
                 device=device.id,
-                direction="h2d",
+                direction=Benchmark.H2D,
                 num_bytes=64 * 2**20,
                 pinned=True,
                 peak=device.host_link_bytes_per_s,
@@ -168,22 +169,22 @@ _GPU_MATMUL_GRID = tuple(
 
 #: Calibration benchmarks measured cold (rotating over more inputs than the last-level cache holds).
 _COLD = {
-    "matmul",
-    "conv2d",
-    "conv2d_depthwise",
-    "conv2d_backward",
-    "conv2d_depthwise_backward",
-    "batch_norm",
-    "batch_norm_backward",
-    "batch_norm_infer",
-    "layer_norm",
-    "softmax",
-    "max_pool",
-    "max_pool_2x2",
-    "max_pool_backward",
-    "activation",
-    "activation_tanh",
-    "elementwise",
+    Benchmark.MATMUL,
+    Benchmark.CONV2D,
+    Benchmark.CONV2D_DEPTHWISE,
+    Benchmark.CONV2D_BACKWARD,
+    Benchmark.CONV2D_DEPTHWISE_BACKWARD,
+    Benchmark.BATCH_NORM,
+    Benchmark.BATCH_NORM_BACKWARD,
+    Benchmark.BATCH_NORM_INFER,
+    Benchmark.LAYER_NORM,
+    Benchmark.SOFTMAX,
+    Benchmark.MAX_POOL,
+    Benchmark.MAX_POOL_2X2,
+    Benchmark.MAX_POOL_BACKWARD,
+    Benchmark.ACTIVATION,
+    Benchmark.ACTIVATION_TANH,
+    Benchmark.ELEMENTWISE,
 }
 
 #: Convolution layers the calibration measures, forward and backward (input channels, output

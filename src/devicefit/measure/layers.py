@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from devicefit.analyze.shapes import lstm_layer_flops
 from devicefit.measure.case import DTYPE_BYTES, Case, random_tensor
+from devicefit.records.vocabulary import MAX_POOL_BENCHMARKS, Benchmark
 
 #: Channels of the normalization and pooling benchmarks (a ResNet stage-1 width).
 CHANNELS = 64
@@ -71,7 +72,11 @@ def batch_norm(*, device: str, n: int, side: int, backward: bool = False, traini
 
     # Forward reads x, writes y; backward reads the gradient and x, writes the input's gradient.
     moved = (3 if backward else 2) * elements * DTYPE_BYTES["fp32"]
-    name = "batch_norm_backward" if backward else ("batch_norm" if training else "batch_norm_infer")
+    name = (
+        Benchmark.BATCH_NORM_BACKWARD
+        if backward
+        else (Benchmark.BATCH_NORM if training else Benchmark.BATCH_NORM_INFER)
+    )
     return _memory_case(
         name,
         f"{name}.{n}x{CHANNELS}x{side}x{side}",
@@ -95,8 +100,8 @@ def layer_norm(*, device: str, rows: int, width: int = 768) -> Case:
 
     moved = 2 * rows * width * DTYPE_BYTES["fp32"]
     return _memory_case(
-        "layer_norm",
-        f"layer_norm.{rows}x{width}",
+        Benchmark.LAYER_NORM,
+        f"{Benchmark.LAYER_NORM}.{rows}x{width}",
         device=device,
         build=build,
         elements=rows * width,
@@ -115,7 +120,12 @@ def softmax(*, device: str, rows: int, width: int = 1024) -> Case:
 
     moved = 2 * rows * width * DTYPE_BYTES["fp32"]
     return _memory_case(
-        "softmax", f"softmax.{rows}x{width}", device=device, build=build, elements=rows * width, moved=moved
+        Benchmark.SOFTMAX,
+        f"{Benchmark.SOFTMAX}.{rows}x{width}",
+        device=device,
+        build=build,
+        elements=rows * width,
+        moved=moved,
     )
 
 
@@ -149,9 +159,7 @@ def max_pool(*, device: str, n: int, side: int, kernel: int = 3, backward: bool 
         moved = out_elements * (4 + 8) + in_elements * (4 + 4)
     else:
         moved = in_elements * 4 + out_elements * (4 + 8)
-    benchmark = ("max_pool" if kernel == 3 else f"max_pool_{kernel}x{kernel}") + (
-        "_backward" if backward else ""
-    )
+    benchmark = MAX_POOL_BENCHMARKS[kernel, backward]
     return _memory_case(
         benchmark,
         f"{benchmark}.{n}x{CHANNELS}x{side}x{side}",
@@ -198,7 +206,7 @@ def lstm(*, device: str, batch_size: int, hidden: int, backward: bool = False) -
     flops = lstm_layer_flops(LSTM_STEPS, batch_size, hidden, 4 * hidden, hidden)
     # Inputs and outputs of every step, and the weights once.
     moved = (2 * LSTM_STEPS * batch_size * hidden + 8 * hidden * hidden) * DTYPE_BYTES["fp32"]
-    benchmark = "lstm_backward" if backward else "lstm"
+    benchmark = Benchmark.LSTM_BACKWARD if backward else Benchmark.LSTM
     return Case(
         id=f"{benchmark}.fp32.h{hidden}.{batch_size}",
         benchmark=benchmark,
@@ -242,8 +250,8 @@ def optimizer_step(*, device: str, optimizer: str, num_tensors: int = OPTIMIZER_
         return step.step
 
     return Case(
-        id=f"optimizer_step.{optimizer}.{num_tensors}",
-        benchmark="optimizer_step",
+        id=f"{Benchmark.OPTIMIZER_STEP}.{optimizer}.{num_tensors}",
+        benchmark=Benchmark.OPTIMIZER_STEP,
         device=device,
         unit="s",
         build=build,
@@ -268,7 +276,7 @@ def activation(*, device: str, n: int, approximate: str = "none") -> Case:
 
     moved = 2 * n * DTYPE_BYTES["fp32"]
     benchmark, function = (
-        ("activation_tanh", "gelu_tanh") if approximate == "tanh" else ("activation", "gelu")
+        (Benchmark.ACTIVATION_TANH, "gelu_tanh") if approximate == "tanh" else (Benchmark.ACTIVATION, "gelu")
     )
     return _memory_case(
         benchmark, f"{benchmark}.{function}.{n}", device=device, build=build, elements=n, moved=moved
@@ -284,5 +292,10 @@ def random_fill(*, device: str, n: int) -> Case:
 
     moved = 2 * n * DTYPE_BYTES["fp32"]
     return _memory_case(
-        "random", f"random.bernoulli.{n}", device=device, build=build, elements=n, moved=moved
+        Benchmark.RANDOM,
+        f"{Benchmark.RANDOM}.bernoulli.{n}",
+        device=device,
+        build=build,
+        elements=n,
+        moved=moved,
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devicefit.measure.case import DTYPE_BYTES, Case, random_tensor, tf32_enabled
+from devicefit.records.vocabulary import CONV2D_BENCHMARKS, Benchmark, DeviceKind
 
 #: The STREAM scalar; any value not 0 or 1 keeps the multiply from being optimized away.
 STREAM_SCALAR = 3.0
@@ -22,7 +23,9 @@ CONV_SIDE = 56
 CONV_KERNEL = 3
 
 
-def _precision_context(device_kind: str, dtype: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+def _precision_context(
+    device_kind: DeviceKind, dtype: str
+) -> Callable[[], contextlib.AbstractContextManager[Any]]:
     # TF32 is switched explicitly on GPUs so fp32 means IEEE fp32 and tf32 means tensor cores.
     if device_kind == "cpu":
         return contextlib.nullcontext
@@ -32,7 +35,7 @@ def _precision_context(device_kind: str, dtype: str) -> Callable[[], contextlib.
 def matmul(
     *,
     device: str,
-    device_kind: str,
+    device_kind: DeviceKind,
     dtype: str,
     n: int,
     peak: float | None,
@@ -59,8 +62,8 @@ def matmul(
     square = m == n == k
     moved = (m * k + k * n) * DTYPE_BYTES[dtype] + m * n * out_bytes
     return Case(
-        id=f"matmul.{dtype}.{n}" if square else f"matmul.{dtype}.{m}x{k}x{n}",
-        benchmark="matmul",
+        id=f"{Benchmark.MATMUL}.{dtype}.{n}" if square else f"{Benchmark.MATMUL}.{dtype}.{m}x{k}x{n}",
+        benchmark=Benchmark.MATMUL,
         device=device,
         unit="FLOP/s",
         build=build,
@@ -72,13 +75,13 @@ def matmul(
         memory_bytes=moved,
         peak=peak,
         flags=("tf32",) if dtype == "tf32" else (),
-        sweep=f"matmul.{dtype}" if square else f"matmul.{dtype}.{k}x{n}",
+        sweep=f"{Benchmark.MATMUL}.{dtype}" if square else f"{Benchmark.MATMUL}.{dtype}.{k}x{n}",
         context=_precision_context(device_kind, dtype),
     )
 
 
 #: STREAM kernels: arrays touched per element (read plus written) and the PyTorch call.
-STREAM_ARRAYS = {"copy": 2, "scale": 2, "add": 3, "triad": 3}
+STREAM_ARRAYS = {Benchmark.COPY: 2, Benchmark.SCALE: 2, Benchmark.ADD: 3, Benchmark.TRIAD: 3}
 
 
 def stream(*, device: str, kernel: str, n: int, peak: float | None, dtype: str = "fp32") -> Case:
@@ -89,10 +92,10 @@ def stream(*, device: str, kernel: str, n: int, peak: float | None, dtype: str =
 
         a, b, c = (random_tensor((n,), dtype, device) for _ in range(3))
         calls: dict[str, Callable[[], object]] = {
-            "copy": lambda: c.copy_(a),
-            "scale": lambda: torch.mul(c, STREAM_SCALAR, out=b),
-            "add": lambda: torch.add(a, b, out=c),
-            "triad": lambda: torch.add(b, c, alpha=STREAM_SCALAR, out=a),
+            Benchmark.COPY: lambda: c.copy_(a),
+            Benchmark.SCALE: lambda: torch.mul(c, STREAM_SCALAR, out=b),
+            Benchmark.ADD: lambda: torch.add(a, b, out=c),
+            Benchmark.TRIAD: lambda: torch.add(b, c, alpha=STREAM_SCALAR, out=a),
         }
         return calls[kernel]
 
@@ -124,7 +127,7 @@ def transfer(*, device: str, direction: str, num_bytes: int, pinned: bool, peak:
             else torch.randint(0, 256, (num_bytes,), dtype=torch.uint8)
         )
         on_device = torch.empty((num_bytes,), dtype=torch.uint8, device=device)
-        if direction == "h2d":
+        if direction == Benchmark.H2D:
             return lambda: on_device.copy_(host, non_blocking=pinned)
         on_device.random_(0, 256)
         return lambda: host.copy_(on_device, non_blocking=pinned)
@@ -160,7 +163,7 @@ def launch(*, device: str, recorded: bool = False) -> Case:
         # A fresh output, as every operator in a model allocates one.
         return lambda: torch.add(x, y)
 
-    name = "recorded_op" if recorded else "launch"
+    name = Benchmark.RECORDED_OP if recorded else Benchmark.LAUNCH
     return Case(
         id=name,
         benchmark=name,
@@ -185,8 +188,8 @@ def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
 
     bytes_per_element = 3 * DTYPE_BYTES["fp32"]
     return Case(
-        id=f"elementwise.fp32.{n}",
-        benchmark="elementwise",
+        id=f"{Benchmark.ELEMENTWISE}.fp32.{n}",
+        benchmark=Benchmark.ELEMENTWISE,
         device=device,
         unit="elements/s",
         build=build,
@@ -194,7 +197,7 @@ def elementwise(*, device: str, n: int, bandwidth_peak: float | None) -> Case:
         size=n,
         bytes_per_iteration=float(n * bytes_per_element),
         memory_bytes=n * bytes_per_element,
-        sweep="elementwise",
+        sweep=Benchmark.ELEMENTWISE,
         peak=bandwidth_peak / bytes_per_element if bandwidth_peak else None,
     )
 
@@ -236,8 +239,8 @@ def first_touch(*, device: str, fresh: bool, n: int = FIRST_TOUCH_ELEMENTS) -> C
         return lambda: buffer.fill_(1.0)
 
     return Case(
-        id=f"first_touch.{'fresh' if fresh else 'reused'}.{n}",
-        benchmark="first_touch",
+        id=f"{Benchmark.FIRST_TOUCH}.{'fresh' if fresh else 'reused'}.{n}",
+        benchmark=Benchmark.FIRST_TOUCH,
         device=device,
         unit="B/s",
         build=build,
@@ -252,7 +255,7 @@ def first_touch(*, device: str, fresh: bool, n: int = FIRST_TOUCH_ELEMENTS) -> C
 def conv2d(
     *,
     device: str,
-    device_kind: str,
+    device_kind: DeviceKind,
     dtype: str,
     batch_size: int,
     peak: float | None,
@@ -311,9 +314,7 @@ def conv2d(
     default = (c, c_in, side, k, depthwise) == (CONV_CHANNELS, CONV_CHANNELS, CONV_SIDE, CONV_KERNEL, False)
     stem = f"i{c_in}." if c_in != c else ""
     layer = "" if default else f"{stem}c{c}.s{side}.k{k}{'.dw' if depthwise else ''}."
-    benchmark = ("conv2d_depthwise" if depthwise else "conv2d") + (
-        ("_backward_weight" if weight_only else "_backward") if backward else ""
-    )
+    benchmark = CONV2D_BENCHMARKS[depthwise, backward, backward and weight_only]
     # Forward reads the input and weight and writes the output; backward reads the output's
     # gradient, the input and the weight, and writes both gradients (or the weight's alone).
     moved = in_bytes + out_bytes + weight_bytes
@@ -362,7 +363,13 @@ def conv_call(*, device: str) -> Case:
         return call
 
     return Case(
-        id="conv_call", benchmark="conv_call", device=device, unit="s", build=build, dtype="fp32", size=1
+        id=Benchmark.CONV_CALL,
+        benchmark=Benchmark.CONV_CALL,
+        device=device,
+        unit="s",
+        build=build,
+        dtype="fp32",
+        size=1,
     )
 
 
@@ -373,7 +380,15 @@ def view(*, device: str) -> Case:
         x = random_tensor((4,), "fp32", device)
         return lambda: x.view(2, 2)
 
-    return Case(id="view", benchmark="view", device=device, unit="s", build=build, dtype="fp32", size=1)
+    return Case(
+        id=Benchmark.VIEW,
+        benchmark=Benchmark.VIEW,
+        device=device,
+        unit="s",
+        build=build,
+        dtype="fp32",
+        size=1,
+    )
 
 
 def module_call(*, device: str) -> Case:
@@ -389,7 +404,14 @@ def module_call(*, device: str) -> Case:
         module, x = Passthrough(), random_tensor((1,), "fp32", device)
         return lambda: module(x)
 
-    return Case(id="module_call", benchmark="module_call", device=device, unit="s", build=build, size=1)
+    return Case(
+        id=Benchmark.MODULE_CALL,
+        benchmark=Benchmark.MODULE_CALL,
+        device=device,
+        unit="s",
+        build=build,
+        size=1,
+    )
 
 
 #: Autograd nodes in the chain whose backward pass ``backward_op`` times.
@@ -409,8 +431,8 @@ def backward_op(*, device: str) -> Case:
         return lambda: total.backward(retain_graph=True)
 
     return Case(
-        id="backward_op",
-        benchmark="backward_op",
+        id=Benchmark.BACKWARD_OP,
+        benchmark=Benchmark.BACKWARD_OP,
         device=device,
         unit="s",
         build=build,

@@ -11,13 +11,12 @@ from devicefit.errors import DevicefitError
 from devicefit.measure.case import Case
 from devicefit.measure.timer import TimerConfig, measure
 from devicefit.records import Measurement, Result, ResultStatus
+from devicefit.records.vocabulary import HOST_LINK_BENCHMARKS
 
 #: Messages after which a CUDA context is unusable: nothing more may run in this process.
 _FATAL_DEVICE_ERRORS = ("illegal memory access", "device-side assert", "unspecified launch failure")
 #: Messages that mean the build or device lacks the operation, not that it failed.
 _UNSUPPORTED = ("not implemented for", "no kernel image", "not supported", "notimplementederror")
-#: Benchmarks whose bytes cross the host link, not device memory (for a simulated device).
-_HOST_LINK_BENCHMARKS = ("h2d", "d2h")
 
 
 @runtime_checkable
@@ -134,7 +133,7 @@ def build_call(case: Case, device: Device) -> Callable[[], object]:
             bytes_moved=case.bytes_per_iteration or 0.0,
             memory_bytes=case.memory_bytes,
             dtype=case.dtype or "fp32",
-            link=case.benchmark in _HOST_LINK_BENCHMARKS,
+            link=case.benchmark in HOST_LINK_BENCHMARKS,
         )
     return case.build()
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from devicefit.measure.case import Case
+from devicefit.records.vocabulary import Benchmark, DeviceKind
 
 if TYPE_CHECKING:
     import torch
@@ -64,7 +65,7 @@ class ModelStep:
         instance: The model, inputs and loss, on the device.
         train: A training step (else a no-grad forward in eval mode).
         precision: ``fp32``, or ``bf16``/``fp16`` autocast.
-        device_type: ``cpu``, ``cuda`` or ``mps``, for autocast and transfers.
+        device_kind: The local backend (``cpu``, ``cuda`` or ``mps``), for autocast and transfers.
         transfer: Copy the inputs from pinned host memory in every call.
         channels_last: Convert the model and 4-D inputs to channels-last memory format.
         compile: Run the forward pass through ``torch.compile``.
@@ -76,7 +77,7 @@ class ModelStep:
         *,
         train: bool,
         precision: str,
-        device_type: str,
+        device_kind: DeviceKind,
         transfer: bool = False,
         channels_last: bool = False,
         compile: bool = False,
@@ -101,15 +102,15 @@ class ModelStep:
         dtype = PRECISION_DTYPES[precision]
         self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
         if dtype:
-            self._autocast = lambda: torch.autocast(device_type, dtype=getattr(torch, dtype))
-        self._scaler = torch.amp.GradScaler(device_type) if train and precision == "fp16" else None
+            self._autocast = lambda: torch.autocast(device_kind, dtype=getattr(torch, dtype))
+        self._scaler = torch.amp.GradScaler(device_kind) if train and precision == "fp16" else None
         tensors = [t for t in (*instance.inputs, *instance.keyword_inputs.values()) if _is_tensor(t)]
         self._device = tensors[0].device if tensors else torch.device("cpu")
 
         def host(value: Any) -> Any:
             if not _is_tensor(value):
                 return value
-            return value.cpu().pin_memory() if device_type == "cuda" else value.cpu()
+            return value.cpu().pin_memory() if device_kind == "cuda" else value.cpu()
 
         self._host_inputs = (
             (tuple(map(host, instance.inputs)), {k: host(v) for k, v in instance.keyword_inputs.items()})
@@ -173,7 +174,7 @@ class ModelStep:
 def model_case(
     *,
     device: str,
-    device_type: str,
+    device_kind: DeviceKind,
     info: ModelInfo,
     batch_size: int,
     train: bool,
@@ -189,7 +190,7 @@ def model_case(
 
     Args:
         device: Device id (``cpu``, ``cuda:0``).
-        device_type: Its torch device type, for autocast.
+        device_kind: Its backend (the torch device type), for autocast.
         info: The workload.
         batch_size: Samples per step.
         train: A training step; else inference.
@@ -203,7 +204,7 @@ def model_case(
     """
     from devicefit.workloads import build_model
 
-    benchmark = "train_step" if train else "inference"
+    benchmark = Benchmark.TRAIN_STEP if train else Benchmark.INFERENCE
     flags = tuple(
         flag for flag, on in (("h2d", transfer), ("channels-last", channels_last), ("compile", compile)) if on
     )
@@ -215,7 +216,7 @@ def model_case(
             instance,
             train=train,
             precision=precision,
-            device_type=device_type,
+            device_kind=device_kind,
             transfer=transfer,
             channels_last=channels_last,
             compile=compile,
@@ -258,7 +259,7 @@ def largest_fitting_batch(fits: Callable[[int], bool], limit: int = MAX_SEARCHED
 def max_batch_case(
     *,
     device: str,
-    device_type: str,
+    device_kind: DeviceKind,
     info: ModelInfo,
     precision: str = "fp32",
     channels_last: bool = False,
@@ -280,7 +281,7 @@ def max_batch_case(
                     instance,
                     train=True,
                     precision=precision,
-                    device_type=device_type,
+                    device_kind=device_kind,
                     channels_last=channels_last,
                     compile=compile,
                 )
@@ -297,8 +298,8 @@ def max_batch_case(
         return float(largest_fitting_batch(fits))
 
     return Case(
-        id=f"max_batch.{info.name}.{precision}",
-        benchmark="max_batch",
+        id=f"{Benchmark.MAX_BATCH}.{info.name}.{precision}",
+        benchmark=Benchmark.MAX_BATCH,
         device=device,
         unit="samples",
         build=lambda: lambda: None,

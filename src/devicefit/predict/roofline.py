@@ -35,7 +35,7 @@ from devicefit.predict.curves import (
     stream_curve,
 )
 from devicefit.predict.interpolate import interpolate_layers, interpolate_shape
-from devicefit.records import ClassTime, DeviceModel, ModelCost, OpCost, Prediction
+from devicefit.records import ClassTime, DeviceModel, MemoryKind, ModelCost, OpCost, Prediction
 
 #: Operator calls per parameter tensor of one optimizer step in PyTorch's per-parameter loop
 #: (torch/optim/sgd.py, adam.py, adamw.py ``_single_tensor_*``): SGD ``add_``; momentum ``mul_``,
@@ -248,20 +248,20 @@ def cold_share(working_set_bytes: float, cache_bytes: float | None) -> float:
     return min(math.log2(working_set_bytes / cache_bytes), 1.0)
 
 
-def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind: str) -> Prediction:
+def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, memory_kind: MemoryKind) -> Prediction:
     """Predicts one training step (``mode="train"``) or inference pass (``"infer"``) of a traced model.
 
     Args:
         cost: The traced model (its ops, memory model and sizes).
         device: The device's performance model.
         mode: ``train`` or ``infer``.
-        device_kind: The memory kind (``MemoryKind``: ``cuda``, ``cpu`` or ``mps``), for the memory
+        memory_kind: The memory kind (``MemoryKind``: ``cuda``, ``cpu`` or ``mps``), for the memory
             model's runtime overhead.
     """
     # The memory model for this device: optimizers run foreach everywhere but on CPUs.
-    foreach = device_kind != "cpu"
+    foreach = memory_kind != "cpu"
     memory = estimate_memory(
-        cost.traced_memory, optimizer=cost.optimizer, foreach=foreach, device_kind=device_kind
+        cost.traced_memory, optimizer=cost.optimizer, foreach=foreach, memory_kind=memory_kind
     )
     peak = memory.train_peak_bytes if mode == "train" else memory.infer_peak_bytes
     share = cold_share(peak, device.cache_bytes)
@@ -311,7 +311,7 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, device_kind
             capacity,
             optimizer=cost.optimizer,
             foreach=foreach,
-            device_kind=device_kind,
+            memory_kind=memory_kind,
             train=mode == "train",
         )
     bounded = {"compute": 0.0, "memory": 0.0, "overhead": modules_s}

@@ -82,7 +82,8 @@ class Benchmark:
     """Benchmark family names, as ``Result.benchmark`` stores them (a case's id adds its size and dtype).
 
     The benchmarks of memory-bound layer kernels are named after the curve they feed
-    (``LAYER_KERNELS``).
+    (``LAYER_KERNELS``); where a name is made of parts, a table below gives each
+    (``CONV2D_BENCHMARKS``, ``MAX_POOL_BENCHMARKS``).
     """
 
     MATMUL: Final = "matmul"
@@ -110,9 +111,50 @@ class Benchmark:
     LSTM: Final = "lstm"
     LSTM_BACKWARD: Final = "lstm_backward"
     OPTIMIZER_STEP: Final = "optimizer_step"
+    # Memory-bound layer kernels, each named after the curve it feeds.
+    ELEMENTWISE: Final = Curve.ELEMENTWISE
+    BATCH_NORM: Final = Curve.BATCH_NORM
+    BATCH_NORM_BACKWARD: Final = Curve.BATCH_NORM_BACKWARD
+    BATCH_NORM_INFER: Final = Curve.BATCH_NORM_INFER
+    LAYER_NORM: Final = Curve.LAYER_NORM
+    SOFTMAX: Final = Curve.SOFTMAX
+    MAX_POOL: Final = Curve.MAX_POOL
+    MAX_POOL_2X2: Final = Curve.MAX_POOL_2X2
+    MAX_POOL_BACKWARD: Final = Curve.MAX_POOL_BACKWARD
+    ACTIVATION: Final = Curve.ACTIVATION
+    ACTIVATION_TANH: Final = Curve.ACTIVATION_TANH
+    RANDOM: Final = Curve.RANDOM
+    # Model steps: a training step (forward, backward, optimizer), an inference (no-grad forward),
+    # and the largest training batch that fits.
     TRAIN_STEP: Final = "train_step"
     INFERENCE: Final = "inference"
     MAX_BATCH: Final = "max_batch"
+
+
+#: STREAM's kernels (McCalpin), in the order STREAM runs them.
+STREAM_KERNELS: Final = (Benchmark.COPY, Benchmark.SCALE, Benchmark.ADD, Benchmark.TRIAD)
+
+#: Copies between host and device memory: host to device, device to host.
+HOST_LINK_BENCHMARKS: Final = (Benchmark.H2D, Benchmark.D2H)
+
+#: The convolution benchmark of each (depthwise, backward, weight gradient only): a forward, a
+#: backward computing the input's and the weight's gradients, or the weight's alone (a first layer's,
+#: whose input needs none). Depthwise layers are never a network's first.
+CONV2D_BENCHMARKS: Final = {
+    (False, False, False): Benchmark.CONV2D,
+    (False, True, False): Benchmark.CONV2D_BACKWARD,
+    (False, True, True): Benchmark.CONV2D_BACKWARD_WEIGHT,
+    (True, False, False): Benchmark.CONV2D_DEPTHWISE,
+    (True, True, False): Benchmark.CONV2D_DEPTHWISE_BACKWARD,
+}
+
+#: The max-pool benchmark of each (kernel side, backward): 3x3 windows (ResNet's stem), forward and
+#: backward, and 2x2 windows (VGG's, LeNet's) forward.
+MAX_POOL_BENCHMARKS: Final = {
+    (3, False): Benchmark.MAX_POOL,
+    (3, True): Benchmark.MAX_POOL_BACKWARD,
+    (2, False): Benchmark.MAX_POOL_2X2,
+}
 
 
 #: The key of a compute curve (and of measured shapes) for one dtype: ``matmul.fp32``.

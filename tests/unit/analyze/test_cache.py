@@ -19,7 +19,7 @@ ARGUMENTS = {
     "precision": "fp32",
     "optimizer": None,
     "sequence_length": None,
-    "device_kind": "cuda",
+    "memory_kind": "cuda",
     "foreach": None,
 }
 
@@ -58,12 +58,12 @@ def count_traces(monkeypatch):
 
 
 def test_a_hit_returns_the_record_a_fresh_analysis_returns(monkeypatch, _isolated_cache):
-    fresh = cost.analyze_model("mlp", 2, device_kind="cpu")
-    first, note = analyze_model_cached("mlp", 2, device_kind="cpu")
+    fresh = cost.analyze_model("mlp", 2, memory_kind="cpu")
+    first, note = analyze_model_cached("mlp", 2, memory_kind="cpu")
     assert note is None and first == fresh
     assert len(list(_isolated_cache.glob("mlp-*.json"))) == 1
     refuse_to_trace(monkeypatch)
-    hit, _ = analyze_model_cached("mlp", 2, device_kind="cpu")
+    hit, _ = analyze_model_cached("mlp", 2, memory_kind="cpu")
     assert hit == fresh
     assert isinstance(hit.ops, tuple) and isinstance(hit.ops[0].shape, tuple)
 
@@ -77,7 +77,7 @@ def test_the_key_changes_with_every_input_of_the_analysis():
         key(precision="bf16"),
         key(optimizer="adam"),
         key(sequence_length=16),
-        key(device_kind="cpu"),
+        key(memory_kind="cpu"),
         key(foreach=False),
         key("resnet18"),
     ):

@@ -165,16 +165,16 @@ def test_memory_components(resnet50):
 
 
 def test_largest_batch_fits_and_one_more_does_not():
-    cost = analyze_model("resnet18", 8, device_kind="cuda")
+    cost = analyze_model("resnet18", 8, memory_kind="cuda")
     traced = cost.traced_memory
     limit = 8 * 2**30
     best = memory_model.max_batch_size(
-        traced, limit, optimizer="sgd-momentum", foreach=True, device_kind="cuda"
+        traced, limit, optimizer="sgd-momentum", foreach=True, memory_kind="cuda"
     )
 
     def total(batch):
         m = memory_model.estimate_memory(
-            traced, optimizer="sgd-momentum", foreach=True, device_kind="cuda", batch_size=batch
+            traced, optimizer="sgd-momentum", foreach=True, memory_kind="cuda", batch_size=batch
         )
         return m.train_peak_bytes + m.overhead_bytes
 
@@ -284,8 +284,8 @@ def hand_traced(train_moments, infer_moments=None):
 def test_adam_foreach_holds_a_copy_of_the_parameters():
     # Forward-backward: 400 weights + 490 + 10 per sample; at batch 1, 900.
     traced = hand_traced([live("backward", gradients=200.0, activations=290.0, per_sample=10.0)])
-    gpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=True, device_kind="cuda")
-    cpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=False, device_kind="cpu")
+    gpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=True, memory_kind="cuda")
+    cpu = memory_model.estimate_memory(traced, optimizer="adamw", foreach=False, memory_kind="cpu")
     # State: 2 x 400. Optimizer step: weights 400 + grads 400 + state 800 + sqrt(v) for all (400) or
     # for the largest parameter twice (200); forward-backward: 900 + 800 = 1700.
     assert gpu.optimizer_state_bytes == 800
@@ -294,7 +294,7 @@ def test_adam_foreach_holds_a_copy_of_the_parameters():
     # At the optimizer step nothing of forward and backward is left but weights and gradients.
     assert (gpu.train_peak_phase, gpu.activations_bytes, gpu.transient_bytes) == ("optimizer step", 0, 400)
     at_ten = memory_model.estimate_memory(
-        traced, optimizer="sgd", foreach=True, device_kind="cuda", batch_size=10
+        traced, optimizer="sgd", foreach=True, memory_kind="cuda", batch_size=10
     )
     assert at_ten.train_peak_bytes == 900 + 9 * 10 and at_ten.infer_peak_bytes == 40 + 400 + 10 * 5
     # SGD keeps no state: the backward moment holds the peak, with its own parts.
@@ -314,18 +314,18 @@ def test_peak_is_the_largest_moment_at_every_batch():
     traced = hand_traced([flat, middle, steep, never])
     for batch in (0, 1, 7, 10, 13, 20, 1000):
         at_batch = memory_model.estimate_memory(
-            traced, optimizer="sgd", foreach=True, device_kind="cuda", batch_size=batch
+            traced, optimizer="sgd", foreach=True, memory_kind="cuda", batch_size=batch
         )
         everything = max(memory_model.moment_bytes(m, batch) for m in (flat, middle, steep, never))
         assert at_batch.train_peak_bytes == pytest.approx(max(everything, 800.0))
 
 
 def test_breakdown_adds_up_to_the_peak_at_every_batch(tiny_lm):
-    cost = analyze_model(tiny_lm, 2, optimizer="adamw", device_kind="cuda")
+    cost = analyze_model(tiny_lm, 2, optimizer="adamw", memory_kind="cuda")
     phases = set()
     for batch in (1, 2, 10, 100, 1000):
         m = memory_model.estimate_memory(
-            cost.traced_memory, optimizer="adamw", foreach=True, device_kind="cuda", batch_size=batch
+            cost.traced_memory, optimizer="adamw", foreach=True, memory_kind="cuda", batch_size=batch
         )
         phases.add(m.train_peak_phase)
         parts = (
@@ -379,11 +379,11 @@ def test_largest_batch_is_the_same_whatever_batch_it_is_asked_from(tiny_lm):
     # the peak and the forward-backward peak barely grows: the slope between two small batches
     # says nothing about large ones. The memory model evaluated at candidate batches does.
     limit = 2**30
-    costs = [analyze_model(tiny_lm, batch, optimizer="adamw", device_kind="cuda") for batch in (1, 2, 4, 16)]
+    costs = [analyze_model(tiny_lm, batch, optimizer="adamw", memory_kind="cuda") for batch in (1, 2, 4, 16)]
     assert costs[0].memory.train_peak_phase == "optimizer step"
     for train in (True, False):
-        largest = [max_batch_for(cost, limit, device_kind="cuda", train=train) for cost in costs]
+        largest = [max_batch_for(cost, limit, memory_kind="cuda", train=train) for cost in costs]
         assert max(largest) <= 1.02 * min(largest), largest
     # The logits and their gradient alone take 2 x 8 x 20,000 x 4 bytes = 1.28 MB per sample; the
     # 512 MiB left beside the runtime overhead hold a few hundred samples, not hundreds of thousands.
-    assert 100 < max_batch_for(costs[0], limit, device_kind="cuda") < 512 * 2**20 / 1.28e6
+    assert 100 < max_batch_for(costs[0], limit, memory_kind="cuda") < 512 * 2**20 / 1.28e6

@@ -255,7 +255,7 @@ def test_calibration_measures_mobilenets_pointwise_layers_and_lenets_second():
     layers = {
         op.shape
         for name in ("mobilenet-v2", "cifar-cnn")
-        for op in analyze_model(name, 1, device_kind="cpu").infer_ops
+        for op in analyze_model(name, 1, memory_kind="cpu").infer_ops
         if op.op_class == "conv" and op.detail != "depthwise"
     }
     assert {(12544, 16, 96), (196, 384, 64), (49, 960, 160), (100, 150, 16)} <= layers

@@ -157,7 +157,7 @@ def make_cost(**overrides):
         infer_ops=(mm(),),
         layers=(),
         classes=(),
-        memory=estimate_memory(TRACED, optimizer="sgd-momentum", foreach=False, device_kind="cpu"),
+        memory=estimate_memory(TRACED, optimizer="sgd-momentum", foreach=False, memory_kind="cpu"),
         traced_memory=TRACED,
         foreach=False,
         method="hand",

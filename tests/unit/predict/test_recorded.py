@@ -70,7 +70,7 @@ def _errors_now_and_then(recorded: dict, models: dict[int, DeviceModel]) -> tupl
             continue
         length = next(p.sequence_length for p in validation_points([c["model"]]))
         cost = analyze(c["model"], c["batch_size"], length, "cpu")
-        predicted = predict_step(cost, models[c["num_threads"]], mode=c["mode"], device_kind="cpu")
+        predicted = predict_step(cost, models[c["num_threads"]], mode=c["mode"], memory_kind="cpu")
         now.append(abs(predicted.step_time_s / c["measured_s"] - 1))
         then.append(abs(c["error"]))
     assert len(now) == 2 * 2 * 3 * len(SMALL)

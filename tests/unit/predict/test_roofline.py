@@ -42,7 +42,7 @@ def test_op_time_is_a_roofline_plus_host_cost():
 
 
 def test_synchronous_step_adds_kernels_and_host_costs():
-    prediction = predict_step(make_cost(), make_device(), mode="train", device_kind="cpu")
+    prediction = predict_step(make_cost(), make_device(), mode="train", memory_kind="cpu")
     # forward: (4 ms + 10 us) + (0.24 ms + 10 us) + (0 + 1 us) + 3 module calls * 2 us.
     forward = 4.01e-3 + 2.5e-4 + 1e-6 + 6e-6
     # backward: 2 * (4 ms + 5 us), the autograd engine's cost per call.
@@ -80,10 +80,10 @@ def test_synchronous_step_adds_kernels_and_host_costs():
 
 def test_measured_optimizer_costs_replace_the_operator_count():
     device = make_device(optimizer_tensor_s={"sgd-momentum": 2e-5})
-    prediction = predict_step(make_cost(), device, mode="train", device_kind="cpu")
+    prediction = predict_step(make_cost(), device, mode="train", memory_kind="cpu")
     assert prediction.optimizer_s == pytest.approx(8e-4 + 4 * 2e-5)
     # Another optimizer falls back to its operator count: Adam's 8 calls per tensor.
-    adam = predict_step(make_cost(optimizer="adam"), device, mode="train", device_kind="cpu")
+    adam = predict_step(make_cost(optimizer="adam"), device, mode="train", memory_kind="cpu")
     assert adam.optimizer_s == pytest.approx(8e-4 + 4 * OPTIMIZER_OPS_PER_TENSOR["adam"] * 1e-5)
 
 
@@ -91,14 +91,14 @@ def test_optimizer_pass_runs_at_streams_bandwidth_for_its_own_bytes():
     # STREAM at 2x peak up to 1e7 bytes (a cache), half of it from 1e9 bytes on (memory).
     stream = EfficiencyCurve(points=((1e7, 1.0), (1e9, 0.5)))
     device = make_device(memory={"elementwise": FLAT, "stream": stream})
-    small = predict_step(make_cost(optimizer_bytes=4e6), device, mode="train", device_kind="cpu")
-    large = predict_step(make_cost(optimizer_bytes=4e9), device, mode="train", device_kind="cpu")
+    small = predict_step(make_cost(optimizer_bytes=4e6), device, mode="train", memory_kind="cpu")
+    large = predict_step(make_cost(optimizer_bytes=4e9), device, mode="train", memory_kind="cpu")
     per_tensors = 4 * 3 * 1e-5
     # 4e6 bytes at 1e11 B/s (cache-resident); 4e9 bytes at 5e10 B/s (from memory).
     assert small.optimizer_s == pytest.approx(4e-5 + per_tensors)
     assert large.optimizer_s == pytest.approx(8e-2 + per_tensors)
     # In between, log-linear: 1e8 bytes is halfway, at 0.75.
-    middle = predict_step(make_cost(optimizer_bytes=1e8), device, mode="train", device_kind="cpu")
+    middle = predict_step(make_cost(optimizer_bytes=1e8), device, mode="train", memory_kind="cpu")
     assert middle.optimizer_s == pytest.approx(1e8 / 7.5e10 + per_tensors)
 
 
@@ -106,9 +106,9 @@ def test_training_pays_for_fresh_pages_of_gradients_and_temporaries_above_the_ma
     device = make_device(first_touch_s_per_byte=1e-9)
     # A 64 MiB embedding and a 16 MiB layer: only the embedding is above glibc's 32 MiB threshold.
     sizes = (64 * 2**20, 16 * 2**20)
-    plain = predict_step(make_cost(optimizer="adamw"), device, mode="train", device_kind="cpu")
+    plain = predict_step(make_cost(optimizer="adamw"), device, mode="train", memory_kind="cpu")
     large = predict_step(
-        make_cost(optimizer="adamw", parameter_tensor_bytes=sizes), device, mode="train", device_kind="cpu"
+        make_cost(optimizer="adamw", parameter_tensor_bytes=sizes), device, mode="train", memory_kind="cpu"
     )
     # Its gradient (67.1 ms at 1 ns per byte) in backward; AdamW's sqrt and quotient, twice that.
     assert large.backward_s - plain.backward_s == pytest.approx(64 * 2**20 * 1e-9)
@@ -116,8 +116,8 @@ def test_training_pays_for_fresh_pages_of_gradients_and_temporaries_above_the_ma
     assert large.memory_s - plain.memory_s == pytest.approx(3 * 64 * 2**20 * 1e-9)
     # SGD with momentum updates in place: the gradient alone.
     sgd = make_cost(parameter_tensor_bytes=sizes)
-    assert predict_step(sgd, device, mode="train", device_kind="cpu").step_time_s == pytest.approx(
-        predict_step(make_cost(), device, mode="train", device_kind="cpu").step_time_s + 64 * 2**20 * 1e-9
+    assert predict_step(sgd, device, mode="train", memory_kind="cpu").step_time_s == pytest.approx(
+        predict_step(make_cost(), device, mode="train", memory_kind="cpu").step_time_s + 64 * 2**20 * 1e-9
     )
     # Inference allocates no gradients; a GPU's caching allocator keeps its pages; unmeasured is free.
     for cost, dev, mode in (
@@ -126,14 +126,14 @@ def test_training_pays_for_fresh_pages_of_gradients_and_temporaries_above_the_ma
         (sgd, make_device(), "train"),
     ):
         baseline = make_cost()
-        assert predict_step(cost, dev, mode=mode, device_kind="cpu").step_time_s == pytest.approx(
-            predict_step(baseline, dev, mode=mode, device_kind="cpu").step_time_s
+        assert predict_step(cost, dev, mode=mode, memory_kind="cpu").step_time_s == pytest.approx(
+            predict_step(baseline, dev, mode=mode, memory_kind="cpu").step_time_s
         )
 
 
 def test_asynchronous_step_overlaps_launches_with_kernels():
     device = make_gpu(host_link_bytes_per_s=1e10)
-    prediction = predict_step(make_cost(), device, mode="train", device_kind="cuda")
+    prediction = predict_step(make_cost(), device, mode="train", memory_kind="cuda")
     # Each call costs the larger of kernel and launch: 4 ms + 0.24 ms + 1 us (the view).
     assert prediction.forward_s == pytest.approx(4.241e-3)
     assert prediction.backward_s == pytest.approx(8e-3)
@@ -148,15 +148,15 @@ def test_asynchronous_step_overlaps_launches_with_kernels():
 
 def test_a_training_forward_pays_for_recording_the_autograd_graph():
     device = make_device(recorded_op_overhead_s=3e-5)
-    plain = predict_step(make_cost(), make_device(), mode="train", device_kind="cpu")
-    recorded = predict_step(make_cost(), device, mode="train", device_kind="cpu")
+    plain = predict_step(make_cost(), make_device(), mode="train", memory_kind="cpu")
+    recorded = predict_step(make_cost(), device, mode="train", memory_kind="cpu")
     # mm and add record a node each: 2 x (30 - 10) us more; the view keeps its own 1 us.
     assert recorded.forward_s - plain.forward_s == pytest.approx(2 * 2e-5)
     assert recorded.backward_s == pytest.approx(plain.backward_s)
     # Inference records nothing.
-    infer = predict_step(make_cost(), device, mode="infer", device_kind="cpu")
+    infer = predict_step(make_cost(), device, mode="infer", memory_kind="cpu")
     assert infer.forward_s == pytest.approx(
-        predict_step(make_cost(), make_device(), mode="infer", device_kind="cpu").forward_s
+        predict_step(make_cost(), make_device(), mode="infer", memory_kind="cpu").forward_s
     )
 
 
@@ -164,20 +164,20 @@ def test_host_bound_phase_costs_at_least_the_host_time():
     # Ten tiny adds: 4.05 kB each, 4.05e3 / 5e10 = 81 ns of memory against 10 us of dispatch.
     tiny = tuple(add(nbytes=2.7e3) for _ in range(10))
     cost = make_cost(ops=tiny, optimizer_bytes=1e3)
-    gpu = predict_step(cost, make_gpu(), mode="train", device_kind="cuda")
+    gpu = predict_step(cost, make_gpu(), mode="train", memory_kind="cuda")
     # Kernels hide under launches (10 * 10 us), but the host also runs 3 module calls (6 us).
     assert gpu.forward_s == pytest.approx(10 * 1e-5 + 6e-6)
     assert gpu.backward_s == 0.0
     # The foreach step is launch-bound: 3 calls * 10 us beat 1e3 / 5e10 = 20 ns.
     assert gpu.optimizer_s == pytest.approx(3e-5)
-    cpu = predict_step(cost, make_device(), mode="train", device_kind="cpu")
+    cpu = predict_step(cost, make_device(), mode="train", memory_kind="cpu")
     # On a CPU every call adds its kernel to its dispatch: 10 * (81 ns + 10 us) + 6 us.
     assert cpu.forward_s == pytest.approx(10 * (8.1e-8 + 1e-5) + 6e-6)
     assert cpu.breakdown[0].bound == "overhead"
 
 
 def test_inference_uses_the_inference_ops_and_has_no_backward_or_optimizer():
-    prediction = predict_step(make_cost(), make_device(), mode="infer", device_kind="cpu")
+    prediction = predict_step(make_cost(), make_device(), mode="infer", memory_kind="cpu")
     # The mm alone: 4 ms + 10 us, plus 3 module calls.
     assert prediction.forward_s == pytest.approx(4.01e-3 + 6e-6)
     assert (prediction.backward_s, prediction.optimizer_s) == (0.0, 0.0)
@@ -191,20 +191,20 @@ def test_inference_uses_the_inference_ops_and_has_no_backward_or_optimizer():
 def test_memory_fit_and_largest_batch():
     cost = make_cost()
     # Training peak: max(1.2e7 traced + 4e6 momentum, 4e6 weights + 4e6 gradients + 4e6 momentum).
-    unknown = predict_step(cost, make_device(), mode="train", device_kind="cpu")
+    unknown = predict_step(cost, make_device(), mode="train", memory_kind="cpu")
     assert unknown.peak_memory_bytes == 1.6e7
     assert (unknown.fits, unknown.max_batch_size, unknown.memory_capacity_bytes) == (None, None, None)
 
     # 100 MB is below the runtime overhead alone (384 MiB).
-    small = predict_step(cost, make_device(memory_bytes=1e8), mode="train", device_kind="cpu")
+    small = predict_step(cost, make_device(memory_bytes=1e8), mode="train", memory_kind="cpu")
     assert (small.fits, small.max_batch_size) == (False, 0)
 
     # 1 GB: room = 1e9 - 384 MiB; fixed = 4e6 weights + 4e6 momentum = 8e6; 1e6 per sample.
-    large = predict_step(cost, make_device(memory_bytes=1e9), mode="train", device_kind="cpu")
+    large = predict_step(cost, make_device(memory_bytes=1e9), mode="train", memory_kind="cpu")
     assert large.fits is True
     assert large.max_batch_size == math.floor((1e9 - CPU_OVERHEAD - 8e6) / 1e6) == 589
     # Inference: fixed = 4e6 weights; 1.25e5 per sample.
-    infer = predict_step(cost, make_device(memory_bytes=1e9), mode="infer", device_kind="cpu")
+    infer = predict_step(cost, make_device(memory_bytes=1e9), mode="infer", memory_kind="cpu")
     assert infer.max_batch_size == math.floor((1e9 - CPU_OVERHEAD - 4e6) / 1.25e5) == 4746
 
 

@@ -7,8 +7,9 @@ import pytest
 from rich.console import Console
 
 from devicefit.records import Run
+from devicefit.report.devices import render_devices
 from devicefit.report.export import CSV_COLUMNS, device_to_dict, result_to_dict, run_to_csv, run_to_dict
-from devicefit.report.terminal import render_details, render_devices, render_results
+from devicefit.report.results import render_details, render_results
 from devicefit.report.units import format_bytes, format_count, format_decimal, format_percent, format_value
 from tests.unit.store.test_sqlite import DEVICE, ENVIRONMENT, make_result
 

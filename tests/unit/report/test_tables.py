@@ -9,10 +9,12 @@ from devicefit import catalog as catalog_module
 from devicefit.catalog import load_catalog
 from devicefit.records import LayerCost, Prediction, RunSummary
 from devicefit.report.catalog import render_catalog, render_catalog_matches
+from devicefit.report.devices import render_devices
+from devicefit.report.history import render_runs
 from devicefit.report.models import render_profile
 from devicefit.report.prediction import render_ranking
+from devicefit.report.results import render_details, render_results
 from devicefit.report.tables import Column, FittedTable, FoldedName
-from devicefit.report.terminal import render_details, render_devices, render_results, render_runs
 from devicefit.report.units import format_bytes, format_decimal
 from tests.unit.store.test_sqlite import DEVICE, make_result
 

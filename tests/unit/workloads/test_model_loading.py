@@ -179,7 +179,7 @@ def test_factory_may_return_keyword_inputs(tmp_path):
             build_model(name, 2, device="cpu"),
             train=True,
             precision="fp32",
-            device_type="cpu",
+            device_kind="cpu",
             transfer=transfer,
         )
         step()

@@ -1,138 +1,18 @@
-"""Rich renderables for the terminal: devices, benchmark results, run history, progress."""
+"""Benchmark results in the terminal: pivoted per family, the statistics per case, and the run header."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from rich import box
-from rich.console import Console, Group, RenderableType
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from rich.console import Group, RenderableType
 from rich.text import Text
 
-from devicefit.records import DeviceDescription, Result, Run, RunSummary
+from devicefit.records import Result, Run
+from devicefit.records.vocabulary import HOST_LINK_BENCHMARKS, STREAM_KERNELS, Benchmark
 from devicefit.report.tables import Column, FittedTable, FoldedName
-from devicefit.report.units import format_bytes, format_count, format_decimal, format_percent, format_value
-
-
-def progress_bar(console: Console) -> Progress:
-    """A progress bar showing the current case, how far the run is, and the time left."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("•"),
-        TimeElapsedColumn(),
-        TextColumn("• left"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-
-
-def _clock(hz: float | None) -> str:
-    return f"{hz / 1e9:.3g} GHz" if hz else "unknown"
-
-
-def _cpu_rows(device: DeviceDescription) -> Iterable[tuple[str, str]]:
-    cpu = device.cpu
-    assert cpu is not None
-    yield (
-        "cores",
-        f"{cpu.num_physical_cores} physical, {cpu.num_logical_cpus} logical; "
-        f"torch uses {cpu.num_threads} threads",
-    )
-    yield "ISA for DL", " ".join(cpu.isa_features) or "none detected"
-    yield "torch CPU kernels", cpu.torch_cpu_capability
-    yield "clock", f"base {_clock(cpu.base_clock_hz)}, max {_clock(cpu.max_clock_hz)}"
-    caches = [
-        f"L1d {format_bytes(cpu.l1d_cache_bytes_per_core)}/core" if cpu.l1d_cache_bytes_per_core else "",
-        f"L2 {format_bytes(cpu.l2_cache_bytes_per_core)}/core" if cpu.l2_cache_bytes_per_core else "",
-        f"L3 {format_bytes(cpu.l3_cache_bytes)}" if cpu.l3_cache_bytes else "",
-    ]
-    yield "caches", ", ".join(c for c in caches if c) or "unknown"
-    yield (
-        "SIMD",
-        f"{cpu.simd_fp32_lanes} fp32 lanes x {cpu.fma_units_per_core} FMA units ({cpu.fma_units_source})",
-    )
-
-
-def _gpu_rows(device: DeviceDescription) -> Iterable[tuple[str, str]]:
-    gpu = device.gpu
-    assert gpu is not None
-    yield "multiprocessors", f"{gpu.num_multiprocessors}, compute capability {gpu.compute_capability}"
-    if gpu.l2_cache_bytes:
-        yield "L2 cache", format_bytes(gpu.l2_cache_bytes)
-    yield "max clocks", f"SM {_clock(gpu.sm_clock_max_hz)}, memory {_clock(gpu.memory_clock_max_hz)}"
-    if gpu.memory_bus_width_bits:
-        yield "memory bus", f"{gpu.memory_bus_width_bits} bit"
-    if gpu.power_limit_w:
-        yield "power limit", f"{gpu.power_limit_w:.0f} W"
-    if gpu.pcie_generation_max:
-        yield (
-            "PCIe",
-            (
-                f"gen {gpu.pcie_generation_max} x{gpu.pcie_width_max} max, "
-                f"gen {gpu.pcie_generation_current} x{gpu.pcie_width_current} now"
-            ),
-        )
-    runtime = "ROCm" if gpu.backend == "rocm" else "CUDA"
-    yield (
-        "versions",
-        f"{runtime} {gpu.runtime_version or '?'}, driver {gpu.driver_version or 'unknown (no NVML)'}",
-    )
-
-
-def render_device(device: DeviceDescription) -> RenderableType:
-    """One device: what it is and its peaks, each with its derivation."""
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        show_header=False,
-        title=f"[bold]{device.id}[/] {device.name}",
-        title_justify="left",
-        expand=False,
-        pad_edge=False,
-    )
-    table.add_column(style="cyan", no_wrap=True)
-    table.add_column(overflow="fold")
-    table.add_row("kind", f"{device.kind} ({device.vendor})")
-    if device.memory_bytes:
-        table.add_row("memory", format_bytes(device.memory_bytes))
-    rows = _cpu_rows(device) if device.cpu else _gpu_rows(device) if device.gpu else ()
-    for name, value in rows:
-        table.add_row(name, value)
-    for peak in device.peaks:
-        table.add_row(
-            f"peak {peak.dtype}", f"[bold]{format_decimal(peak.flops_per_s, 'FLOP/s')}[/] = {peak.derivation}"
-        )
-    if not device.peaks:
-        table.add_row("peak FLOP/s", "unknown")
-    bandwidth = device.peak_bandwidth_bytes_per_s
-    table.add_row(
-        "peak bandwidth",
-        f"[bold]{format_decimal(bandwidth, 'B/s')}[/] = {device.bandwidth_derivation}"
-        if bandwidth
-        else device.bandwidth_derivation,
-    )
-    if device.host_link_bytes_per_s:
-        table.add_row("host link", f"{format_decimal(device.host_link_bytes_per_s, 'B/s')} per direction")
-    if device.catalog_id:
-        table.add_row("catalog", device.catalog_id)
-    return table
-
-
-def render_devices(devices: Sequence[DeviceDescription]) -> RenderableType:
-    """Every device, one table each."""
-    return Group(*(render_device(d) for d in devices))
+from devicefit.report.units import format_bytes, format_count, format_percent, format_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +33,14 @@ def _time_per_call(result: Result) -> tuple[str, Text]:
 
 
 _OVERHEAD_ROWS = {
-    "launch": "torch.add on 1 element (launch on GPUs)",
-    "recorded_op": "the same, recording an autograd node",
-    "view": "Tensor.view (no kernel)",
-    "module_call": "nn.Module call (Python)",
-    "backward_op": "operator in backward (autograd engine)",
+    Benchmark.LAUNCH: "torch.add on 1 element (launch on GPUs)",
+    Benchmark.RECORDED_OP: "the same, recording an autograd node",
+    Benchmark.VIEW: "Tensor.view (no kernel)",
+    Benchmark.MODULE_CALL: "nn.Module call (Python)",
+    Benchmark.BACKWARD_OP: "operator in backward (autograd engine)",
 }
+#: Arrays of one size a STREAM kernel touches per element (read plus written): 3 unless given.
+_STREAM_ARRAYS = {Benchmark.COPY: 2, Benchmark.SCALE: 2}
 
 
 def _model_row(result: Result) -> str:
@@ -169,35 +51,35 @@ def _model_row(result: Result) -> str:
 _LAYOUTS = (
     _Layout(
         "Matrix multiply, n x n x n",
-        frozenset({"matmul"}),
+        frozenset({Benchmark.MATMUL}),
         lambda r: r.dtype or "",
         lambda r: f"n={r.size}",
         "dtype",
     ),
     _Layout(
         "Memory bandwidth (STREAM), by array size",
-        frozenset({"copy", "scale", "add", "triad"}),
-        lambda r: format_bytes((r.bytes_per_iteration or 0) / {"copy": 2, "scale": 2}.get(r.benchmark, 3)),
+        frozenset(STREAM_KERNELS),
+        lambda r: format_bytes((r.bytes_per_iteration or 0) / _STREAM_ARRAYS.get(r.benchmark, 3)),
         lambda r: r.benchmark,
         "array",
     ),
     _Layout(
         "Host-device transfer",
-        frozenset({"h2d", "d2h"}),
+        frozenset(HOST_LINK_BENCHMARKS),
         lambda r: format_bytes(r.size or 0),
         lambda r: f"{r.benchmark} {'pinned' if r.pinned else 'pageable'}",
         "size",
     ),
     _Layout(
         "Host overhead per call: what small operators and layers cost beyond their work",
-        frozenset({"launch", "recorded_op", "view", "module_call", "backward_op"}),
+        frozenset(_OVERHEAD_ROWS),
         lambda r: _OVERHEAD_ROWS[r.benchmark],
         lambda r: "time per call",
         "call",
     ),
     _Layout(
         "Elementwise z = x * y, by problem size",
-        frozenset({"elementwise"}),
+        frozenset({Benchmark.ELEMENTWISE}),
         lambda r: format_count(r.size or 0),
         lambda r: "throughput",
         "elements",
@@ -205,28 +87,28 @@ _LAYOUTS = (
     ),
     _Layout(
         "CPU thread scaling",
-        frozenset({"matmul_threads", "triad_threads"}),
+        frozenset({Benchmark.MATMUL_THREADS, Benchmark.TRIAD_THREADS}),
         lambda r: str(r.num_threads),
-        lambda r: "matmul fp32 n=1024" if r.benchmark == "matmul_threads" else "triad (DRAM)",
+        lambda r: "matmul fp32 n=1024" if r.benchmark == Benchmark.MATMUL_THREADS else "triad (DRAM)",
         "threads",
     ),
     _Layout(
         "conv2d 3x3, 64->64 channels, 56x56 (depthwise: 144 channels, one group each)",
-        frozenset({"conv2d", "conv2d_depthwise"}),
-        lambda r: f"{r.dtype} depthwise" if r.benchmark == "conv2d_depthwise" else r.dtype or "",
+        frozenset({Benchmark.CONV2D, Benchmark.CONV2D_DEPTHWISE}),
+        lambda r: f"{r.dtype} depthwise" if r.benchmark == Benchmark.CONV2D_DEPTHWISE else r.dtype or "",
         lambda r: f"batch {r.size}",
         "dtype",
     ),
     _Layout(
         "Models: training step (forward, backward, optimizer) and inference (no-grad forward)",
-        frozenset({"train_step", "inference"}),
+        frozenset({Benchmark.TRAIN_STEP, Benchmark.INFERENCE}),
         lambda r: f"{_model_row(r)} batch {r.batch_size}",
-        lambda r: "training: samples/s, peak memory" if r.benchmark == "train_step" else "inference",
+        lambda r: "training: samples/s, peak memory" if r.benchmark == Benchmark.TRAIN_STEP else "inference",
         "model",
     ),
     _Layout(
         "Largest training batch that fits",
-        frozenset({"max_batch"}),
+        frozenset({Benchmark.MAX_BATCH}),
         _model_row,
         lambda r: "batch",
         "model",
@@ -359,38 +241,3 @@ def render_run_header(run: Run) -> RenderableType:
         + f", devicefit {env.devicefit_version}[/]",
     ]
     return Text.from_markup("\n".join(lines))
-
-
-def render_runs(runs: Sequence[RunSummary]) -> RenderableType:
-    """The history table, newest first; devices and the command wrap on a narrow terminal."""
-    columns = [
-        Column(header="run", justify="right"),
-        Column(header="started"),
-        Column(header="status"),
-        Column(header="devices", wrap=True),
-        Column(header="results", justify="right"),
-        Column(header="command", wrap=True, min_width=20),
-    ]
-    styles = {
-        "complete": "green",
-        "interrupted": "yellow",
-        "failed": "red",
-        "abandoned": "red",
-        "running": "cyan",
-    }
-    rows = [
-        (
-            str(run.run_id),
-            run.started_at.replace("T", " ")[:19],
-            # A running run may be another host's, whose process cannot be checked from here.
-            Text(
-                f"running on {run.hostname}" if run.status == "running" else run.status,
-                style=styles[run.status],
-            ),
-            ", ".join(run.devices),
-            str(run.num_results),
-            run.label or run.command,
-        )
-        for run in runs
-    ]
-    return FittedTable(columns, rows)
