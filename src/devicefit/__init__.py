@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 __version__ = "0.1.0"
 
@@ -43,6 +43,18 @@ __all__ = [
     "profile",
     "validate",
 ]
+
+
+_Outcome = TypeVar("_Outcome", "BenchOutcome", "ValidationOutcome")
+
+
+def _raise_if_interrupted(outcome: _Outcome) -> _Outcome:
+    """A script's Ctrl-C (or SIGTERM) stops the script: the run keeps what finished, then it propagates."""
+    if outcome.interrupted:
+        raise KeyboardInterrupt(
+            f"devicefit run {outcome.run_id} interrupted; its finished results are stored"
+        )
+    return outcome
 
 
 def list_models(pattern: str = "*") -> list[ModelInfo]:
@@ -112,7 +124,7 @@ def bench(
     from devicefit.store.sqlite import open_store
 
     with open_store(db) as store:
-        return run(select_devices(device), store, suite=suite, quick=quick)
+        return _raise_if_interrupted(run(select_devices(device), store, suite=suite, quick=quick))
 
 
 def calibrate(device: str = "all", *, quick: bool = False, db: str | Path | None = None) -> BenchOutcome:
@@ -122,7 +134,7 @@ def calibrate(device: str = "all", *, quick: bool = False, db: str | Path | None
     from devicefit.store.sqlite import open_store
 
     with open_store(db) as store:
-        return run(select_devices(device), store, quick=quick)
+        return _raise_if_interrupted(run(select_devices(device), store, quick=quick))
 
 
 def predict_step(
@@ -166,4 +178,4 @@ def validate(
     from devicefit.store.sqlite import open_store
 
     with open_store(db) as store:
-        return run(models, select_devices(device), store, batch_sizes=batch_sizes)
+        return _raise_if_interrupted(run(models, select_devices(device), store, batch_sizes=batch_sizes))

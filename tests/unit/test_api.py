@@ -64,3 +64,25 @@ def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
         "nvidia-a100-80gb-pcie",
     ]
     assert all(float(r[1]) > 0 and r[2] == "True" and int(r[3]) >= 64 for r in rows)
+
+
+def test_ctrl_c_in_a_script_stops_it_and_keeps_what_finished(tmp_path, monkeypatch):
+    import pytest
+
+    from devicefit.app import session
+    from devicefit.store.sqlite import Store
+
+    real_execute = session.execute
+
+    def interrupted_after_two(*args, **kwargs):
+        for done, result in enumerate(real_execute(*args, **kwargs)):
+            if done == 2:
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(session, "execute", interrupted_after_two)
+    with pytest.raises(KeyboardInterrupt, match="interrupted"):
+        devicefit.bench("fake", quick=True, db=tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (run,) = store.list_runs()
+    assert (run.status, run.num_results) == ("interrupted", 2)

@@ -6,7 +6,6 @@ never feed a calibration.
 
 from __future__ import annotations
 
-import functools
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -88,12 +87,14 @@ def plan_validation(
     return pin_threads(cases, num_threads) if num_threads else cases
 
 
-@functools.lru_cache(maxsize=64)
 def analyze(model: str, batch_size: int, sequence_length: int | None, memory_kind: MemoryKind) -> ModelCost:
-    """The model's analysis, cached: training and inference come from one trace."""
-    from devicefit.analyze.cost import analyze_model
+    """The model's analysis, through the disk cache: training and inference come from one trace."""
+    from devicefit.analyze.cache import analyze_model_cached
 
-    return analyze_model(model, batch_size, sequence_length=sequence_length, memory_kind=memory_kind)
+    cost, _ = analyze_model_cached(
+        model, batch_size, sequence_length=sequence_length, memory_kind=memory_kind
+    )
+    return cost
 
 
 def compare(

@@ -48,7 +48,7 @@ def console() -> Console:
     return Console(
         highlight=False,
         soft_wrap=False,
-        width=int(os.environ["COLUMNS"]) if "COLUMNS" in os.environ else None,
+        width=int(columns) if (columns := os.environ.get("COLUMNS", "")).isdecimal() else None,
     )
 
 

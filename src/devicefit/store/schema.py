@@ -7,6 +7,7 @@ so a migration interrupted halfway leaves the database at version ``i``.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from devicefit.errors import StoreError
@@ -104,12 +105,16 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
         )
     if version == SCHEMA_VERSION:
         return
-    db.execute("PRAGMA journal_mode = WAL")
     # Off while tables are rebuilt (dropping the old one must not cascade); checked before commit.
     db.execute("PRAGMA foreign_keys = OFF")
     for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
         statements = [s for s in script.split(";") if s.strip()]
         db.execute("BEGIN IMMEDIATE")
+        # Another process may have migrated while this one waited for the lock: read the version again
+        # under it, and skip what is already applied (a second rebuild of a table would lose its rows).
+        if db.execute("PRAGMA user_version").fetchone()[0] >= target:
+            db.execute("COMMIT")
+            continue
         try:
             for statement in statements:
                 db.execute(statement)
@@ -123,3 +128,22 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+    _write_ahead_log(db)
+
+
+def _write_ahead_log(db: sqlite3.Connection, *, timeout_s: float = 10.0) -> None:
+    """Switches the file to WAL (readers never wait for the writer); it stays so for every connection.
+
+    The switch needs the file to itself. SQLite answers "database is locked" at once, without
+    waiting, while another connection holds a transaction (a second process migrating beside
+    this one), so it is retried until ``timeout_s``, as the connection's busy timeout would.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

@@ -7,6 +7,7 @@ result that finished. The schema and its migrations are in ``store/schema.py``.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -175,11 +176,16 @@ class Store:
                 (this_host(),),
             ).fetchall()
             gone = [run_id for run_id, pid, started_at_s in rows if not is_process_alive(pid, started_at_s)]
-            for run_id in gone:
-                # The status test keeps a run its process ended meanwhile.
-                self._db.execute(
-                    "UPDATE runs SET status = 'abandoned' WHERE run_id = ? AND status = 'running'", (run_id,)
-                )
+            try:
+                for run_id in gone:
+                    # The status test keeps a run its process ended meanwhile.
+                    self._db.execute(
+                        "UPDATE runs SET status = 'abandoned' WHERE run_id = ? AND status = 'running'",
+                        (run_id,),
+                    )
+            except sqlite3.OperationalError:
+                # A read-only file (a shared database): the runs stay as stored; reading goes on.
+                return []
         return gone
 
     def list_runs(self, limit: int | None = None) -> list[RunSummary]:
@@ -215,12 +221,12 @@ class Store:
             UsageError: If no such run exists.
         """
         with self._translated():
-            if ref in ("latest", "last") or ref.lstrip("-").isdigit() and int(ref) < 0:
+            if ref in ("latest", "last") or re.fullmatch(r"-[0-9]+", ref):
                 offset = 0 if ref in ("latest", "last") else -int(ref) - 1
                 row = self._db.execute(
                     "SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 1 OFFSET ?", (offset,)
                 ).fetchone()
-            elif ref.isdigit():
+            elif re.fullmatch(r"[0-9]+", ref):
                 row = self._db.execute("SELECT run_id FROM runs WHERE run_id = ?", (int(ref),)).fetchone()
             else:
                 raise UsageError(

@@ -181,3 +181,8 @@ def test_a_running_run_shows_its_host():
     with open_store() as store:
         store.start_run(command="devicefit bench", environment=environment, devices=(device,))
     assert "running on gpu-node-7" in invoke("history").stdout
+
+
+def test_a_columns_value_that_is_no_number_is_ignored(tmp_path):
+    result = runner.invoke(app, ["history", "--db", str(tmp_path / "r.db")], env={"COLUMNS": "abc"})
+    assert result.exit_code == 0, result.output

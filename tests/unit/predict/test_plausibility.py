@@ -19,7 +19,7 @@ from devicefit.predict.calibration import (
     fit_device_model,
 )
 from devicefit.predict.devices import default_parameters, local_default_model
-from devicefit.predict.plausibility import judge_fit, slowdown
+from devicefit.predict.plausibility import implausible_rates, judge_fit, slowdown
 from devicefit.predict.targets import local_target
 from devicefit.records import BenchOutcome, DeviceDescription, Result
 from devicefit.store.sqlite import Store
@@ -263,3 +263,11 @@ def test_bench_on_a_busy_machine_then_predict_carries_the_warning(tmp_path, monk
     (prediction,) = json.loads(predicted.stdout)["predictions"]
     assert (prediction["origin"], prediction["warnings"]) == ("bench", [])
     assert prediction["error_band"] == BENCH_ERROR_BAND["cpu"]
+
+
+def test_gpus_are_not_judged_by_the_cpu_threshold():
+    """The 5% floor comes from CPU runs only; a GPU keeps the noise and history checks."""
+    gpu = dataclasses.replace(CPU, id="cuda:0", kind="cuda", cpu=None)
+    busy = [dataclasses.replace(r, device="cuda:0") for r in bench_results(0.01)]
+    assert implausible_rates(busy, gpu) == ()
+    assert implausible_rates(bench_results(0.01), CPU)

@@ -122,7 +122,7 @@ def test_run_references_resolve(tmp_path):
     assert store.resolve_run_id("latest") == ids[-1]
     assert store.resolve_run_id("-2") == ids[-2]
     assert store.resolve_run_id(str(ids[0])) == ids[0]
-    for bad in ("99", "-9", "abc"):
+    for bad in ("99", "-9", "abc", "--1", "²", "-²"):
         with pytest.raises(UsageError):
             store.resolve_run_id(bad)
 
@@ -297,3 +297,30 @@ def test_database_names_that_are_accepted(tmp_path):
     existing.write_bytes(b"")
     for path in (existing, tmp_path / "new.db", tmp_path / "new.sqlite", tmp_path / "new.SQLITE3"):
         assert check_db_path(str(path), source="--db") == path
+
+
+def test_a_read_only_database_lists_a_dead_run_without_marking_it(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        store.start_run(
+            command="devicefit bench", environment=HERE, devices=(DEVICE,), process=(finished_pid(), 0.0)
+        )
+        store._db.execute("PRAGMA query_only = ON")  # as a read-only file or mount refuses writes
+        (summary,) = store.list_runs()
+    assert summary.status == "running"
+
+
+def test_connections_opening_a_new_database_at_once_all_succeed(tmp_path):
+    """Each waits for the migration lock, then finds the schema already there (it used to rebuild it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_and_record(path):
+        with Store(path) as store:
+            return store.start_run(command="devicefit bench", environment=ENVIRONMENT, devices=(DEVICE,))
+
+    for round_ in range(5):
+        path = tmp_path / f"r{round_}.db"
+        with ThreadPoolExecutor(4) as pool:
+            run_ids = list(pool.map(open_and_record, [path] * 4))
+        assert sorted(run_ids) == [1, 2, 3, 4]
+        with Store(path) as store:
+            assert len(store.list_runs()) == 4
