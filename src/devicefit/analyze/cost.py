@@ -348,17 +348,3 @@ def _assemble(
         method=method,
         warnings=tuple(warnings),
     )
-
-
-def max_batch_for(
-    cost: ModelCost, memory_bytes: float, *, memory_kind: MemoryKind, train: bool = True
-) -> int:
-    """The largest batch whose training (or inference) peak plus runtime overhead fits in ``memory_bytes``."""
-    return memory_model.max_batch_size(
-        cost.traced_memory,
-        memory_bytes,
-        optimizer=cost.optimizer,
-        foreach=cost.foreach,
-        memory_kind=memory_kind,
-        train=train,
-    )

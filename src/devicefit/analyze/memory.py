@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from devicefit.records import LiveMemory, MemoryEstimate, MemoryKind, TracedMemory
+from devicefit.records import LiveMemory, MemoryEstimate, MemoryKind, ModelCost, TracedMemory
 
 #: Optimizer state per trainable parameter, in parameter-sized buffers (PyTorch's torch.optim):
 #: SGD with momentum keeps ``momentum_buffer``; Adam and AdamW keep ``exp_avg`` and ``exp_avg_sq``.
@@ -214,3 +214,17 @@ def optimizer_work(optimizer: str, trainable_parameters: int, element_bytes: int
     """FLOPs and bytes of one optimizer step over ``trainable_parameters`` elements."""
     flops = OPTIMIZER_FLOPS_PER_PARAMETER[optimizer] * trainable_parameters
     return float(flops), float(OPTIMIZER_TENSOR_PASSES[optimizer] * trainable_parameters * element_bytes)
+
+
+def max_batch_for(
+    cost: ModelCost, memory_bytes: float, *, memory_kind: MemoryKind, train: bool = True
+) -> int:
+    """The largest batch whose training (or inference) peak plus runtime overhead fits in ``memory_bytes``."""
+    return max_batch_size(
+        cost.traced_memory,
+        memory_bytes,
+        optimizer=cost.optimizer,
+        foreach=cost.foreach,
+        memory_kind=memory_kind,
+        train=train,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast, get_args
 
 from devicefit.analyze.cache import analyze_model_cached
-from devicefit.analyze.memory import max_batch_size
+from devicefit.analyze.memory import max_batch_for
 from devicefit.errors import UsageError
 from devicefit.records import MemoryKind, ProfileOutcome
 
@@ -52,13 +52,7 @@ def profile(
     )
     largest = None
     if memory_bytes:
-        largest = max_batch_size(
-            cost.traced_memory,
-            memory_bytes,
-            optimizer=cost.optimizer,
-            foreach=cost.foreach,
-            memory_kind=kind,
-        )
+        largest = max_batch_for(cost, memory_bytes, memory_kind=kind)
     return ProfileOutcome(
         cost=cost, memory_bytes=memory_bytes, max_batch_size=largest, notes=() if note is None else (note,)
     )

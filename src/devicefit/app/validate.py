@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from devicefit.analyze.stats import error_summary
 from devicefit.app.session import run_benchmarks
 from devicefit.catalog import load_catalog
 from devicefit.devices.base import Device
@@ -130,7 +131,7 @@ def calibrated_target(device: Device, store: Store, *, num_threads: int | None) 
 
 
 def validate(
-    models: Sequence[str],
+    models: Sequence[str] | None,
     devices: Sequence[Device],
     store: Store,
     *,
@@ -143,12 +144,16 @@ def validate(
     """Predicts, then times, each model's steps on each calibrated local device, in a new stored run.
 
     Each measured result is paired with its prediction by device and case id, so a run cut short by
-    Ctrl-C pairs what finished and marks the rest ``not run``.
+    Ctrl-C pairs what finished and marks the rest ``not run``. ``models`` defaults to the zoo's
+    benchmarked models.
 
     Raises:
         UsageError: When a device has no calibration on this host.
     """
-    points = validation_points(models, batch_sizes, sequence_length=sequence_length)
+    from devicefit.workloads import list_models
+
+    names = list(models or [i.name for i in list_models() if i.benchmark_batch_sizes])
+    points = validation_points(names, batch_sizes, sequence_length=sequence_length)
     selected = tuple(d for d in devices if d.kind != "fake")
     targets = [calibrated_target(d, store, num_threads=num_threads) for d in selected]
     planned = [
@@ -174,9 +179,13 @@ def validate(
         compare(point, measured.get((case.device, case.id)), target.model, memory_kind=target.memory_kind)
         for target, point, case in planned
     )
+    summary = error_summary([c.error for c in comparisons if c.error is not None])
     return ValidationOutcome(
         run_id=outcome.run_id,
         comparisons=comparisons,
         interrupted=outcome.interrupted,
         num_results=len(outcome.results),
+        num_errors=int(summary["n"] or 0),
+        median_abs_error=summary["median_abs_error"],
+        p90_abs_error=summary["p90_abs_error"],
     )

@@ -138,17 +138,14 @@ def validate(
     json: JsonOption = False,
 ) -> None:
     """Predict, then measure, each model's steps on local devices: the model's error on this machine."""
-    from devicefit.analyze.stats import error_summary
     from devicefit.app.validate import validate as run_validation
     from devicefit.devices import select_devices
     from devicefit.report.prediction import render_validation, validation_to_dict
-    from devicefit.workloads import list_models
 
-    names = list(models or [i.name for i in list_models() if i.benchmark_batch_sizes])
     selected = select_devices(device)
     with open_store(db) as store, progress(ctx) as (on_case, debug):
         outcome = run_validation(
-            names,
+            models,
             selected,
             store,
             batch_sizes=batch or (),
@@ -157,11 +154,10 @@ def validate(
             on_case=on_case,
             raise_errors=debug,
         )
-    summary = error_summary([c.error for c in outcome.comparisons if c.error is not None])
     if json:
-        print_json(validation_to_dict(outcome, summary))
+        print_json(validation_to_dict(outcome))
     else:
-        console().print(render_validation(outcome.comparisons, summary))
+        console().print(render_validation(outcome))
     if outcome.interrupted:
         error_console().print(
             f"interrupted: run {outcome.run_id} keeps its {outcome.num_results} finished results"

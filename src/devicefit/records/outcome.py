@@ -92,12 +92,21 @@ class Comparison:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ValidationOutcome:
-    """Each checked step, predicted and measured, in the stored run that measured them."""
+    """Each checked step, predicted and measured, in the stored run that measured them.
+
+    Attributes:
+        num_results: Results the run stored (fewer than the comparisons when it was interrupted).
+        num_errors: Steps with both a prediction and a measurement; the two figures below are of their
+            |error| (the 90th percentile by nearest rank), ``None`` when there is none.
+    """
 
     run_id: int
     comparisons: tuple[Comparison, ...]
     interrupted: bool
     num_results: int
+    num_errors: int = 0
+    median_abs_error: float | None = None
+    p90_abs_error: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from devicefit.records import Comparison, DeviceModel, Prediction, ValidationOutcome
+from devicefit.records import DeviceModel, Prediction, ValidationOutcome
 from devicefit.report.models import training_peak_parts
 from devicefit.report.tables import Column, FittedTable
 from devicefit.report.units import format_bytes, format_decimal, format_percent, format_seconds
@@ -254,7 +254,7 @@ def render_calibrations(models: Sequence[tuple[DeviceModel, int | None]]) -> Ren
     return Group(table, render_fit_checks([model for model, _ in models]))
 
 
-def render_validation(comparisons: Sequence[Comparison], summary: dict[str, Any]) -> RenderableType:
+def render_validation(outcome: ValidationOutcome) -> RenderableType:
     """Predicted against measured step times, each with its error, then the median and 90th percentile."""
     table = Table(box=box.SIMPLE_HEAD, title="predicted against measured", title_justify="left")
     for name, justify in (
@@ -268,7 +268,7 @@ def render_validation(comparisons: Sequence[Comparison], summary: dict[str, Any]
         ("error", "right"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for c in comparisons:
+    for c in outcome.comparisons:
         error = c.error
         table.add_row(
             c.device,
@@ -285,10 +285,10 @@ def render_validation(comparisons: Sequence[Comparison], summary: dict[str, Any]
                 style="green" if abs(error) <= 0.1 else "yellow" if abs(error) <= 0.25 else "red",
             ),
         )
-    if summary["n"]:
+    if outcome.median_abs_error is not None and outcome.p90_abs_error is not None:
         line = Text(
-            f"|error| over {summary['n']} steps: median {format_percent(summary['median_abs_error'])}, "
-            f"90th percentile {format_percent(summary['p90_abs_error'])}",
+            f"|error| over {outcome.num_errors} steps: median {format_percent(outcome.median_abs_error)}, "
+            f"90th percentile {format_percent(outcome.p90_abs_error)}",
             style="bold",
         )
     else:
@@ -296,11 +296,13 @@ def render_validation(comparisons: Sequence[Comparison], summary: dict[str, Any]
     return Group(table, line)
 
 
-def validation_to_dict(outcome: ValidationOutcome, summary: dict[str, Any]) -> dict[str, Any]:
+def validation_to_dict(outcome: ValidationOutcome) -> dict[str, Any]:
     """``validate --json``: the run, the error summary and each comparison."""
     return {
         "run_id": outcome.run_id,
-        **summary,
+        "n": outcome.num_errors,
+        "median_abs_error": outcome.median_abs_error,
+        "p90_abs_error": outcome.p90_abs_error,
         "comparisons": [
             {
                 "device": c.device,

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from devicefit.analyze import memory as memory_model
-from devicefit.analyze.cost import analyze_model, max_batch_for
+from devicefit.analyze.cost import analyze_model
+from devicefit.analyze.memory import max_batch_for
 from devicefit.analyze.opclass import classify, convention_flops
 from devicefit.errors import UsageError
 from devicefit.records import LiveMemory, TracedMemory
