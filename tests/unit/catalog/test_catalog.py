@@ -178,6 +178,74 @@ def test_local_names_match_driver_strings_by_kind(catalog):
     assert catalog.match_local("AMD EPYC", "cpu") is None
 
 
+#: The GPUs of the two published sets under ../shared/published, with their catalog entries, kept
+#: here so that a checkout without those files still checks them. NeuSight names them as the
+#: driver reports them (device_configs/*.json "Device"; kernels/<op>/<name>.csv.gz with "_" for
+#: " "); DeepLearningExamples' tables (dle-convnets.csv `gpu`) drop "Tesla" / "NVIDIA".
+NEUSIGHT_GPUS = {
+    "Tesla P4": "nvidia-tesla-p4",
+    "Tesla P100-PCIE-16GB": "nvidia-tesla-p100-pcie-16gb",
+    "Tesla V100-PCIE-32GB": "nvidia-tesla-v100-pcie-32gb",
+    "Tesla T4": "nvidia-t4",
+    "NVIDIA A100-PCIE-40GB": "nvidia-a100-40gb-pcie",
+    "NVIDIA A100 80GB PCIe": "nvidia-a100-80gb-pcie",
+    "AMD Instinct MI100": "amd-instinct-mi100",
+    "AMD Instinct MI210": "amd-instinct-mi210",
+}
+DLE_GPUS = {
+    "V100-SXM2-16GB": "nvidia-tesla-v100-sxm2-16gb",
+    "V100-SXM2-32GB": "nvidia-tesla-v100-sxm2-32gb",
+    "A100-SXM4-80GB": "nvidia-a100-80gb-sxm4",
+    "T4": "nvidia-t4",
+}
+#: What the driver reports for the DeepLearningExamples GPUs.
+DRIVER_NAMES = {
+    **NEUSIGHT_GPUS,
+    "Tesla V100-SXM2-16GB": "nvidia-tesla-v100-sxm2-16gb",
+    "Tesla V100-SXM2-32GB": "nvidia-tesla-v100-sxm2-32gb",
+    "NVIDIA A100-SXM4-80GB": "nvidia-a100-80gb-sxm4",
+}
+
+
+def published_gpu_names():
+    """The GPU names in ../shared/published, or None where that folder is not beside the repo."""
+    import csv
+    import json
+    from pathlib import Path
+
+    published = Path(__file__).parents[4] / "shared" / "published"
+    if not published.is_dir():
+        return None
+    neusight = published / "neusight-kernels"
+    names = {json.loads(path.read_text())["Device"] for path in neusight.glob("device_configs/*.json")}
+    names |= {
+        path.name.removesuffix(".csv.gz").replace("_", " ") for path in neusight.glob("kernels/*/*.csv.gz")
+    }
+    with published.joinpath("dle-convnets.csv").open(newline="") as rows:
+        names |= {row["gpu"] for row in csv.DictReader(rows)}
+    return names
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted({**DRIVER_NAMES, **DLE_GPUS}.items()))
+def test_published_gpus_resolve_to_one_entry_with_figures(catalog, name, expected):
+    from devicefit.predict.devices import catalog_default_model
+
+    spec = catalog.find(name)  # raises unless exactly one entry matches
+    assert spec.id == expected
+    if name in DRIVER_NAMES:
+        # What a machine with this GPU reports links it to the same entry.
+        assert catalog.match_local(name, "gpu") is spec
+    catalog_default_model(spec)  # raises unless it has the figures a prediction needs
+
+
+def test_every_gpu_of_the_shared_published_sets_is_checked():
+    names = published_gpu_names()
+    if names is None:
+        pytest.skip("../shared/published is not beside the repository; the hard-coded names are checked")
+    known = set(NEUSIGHT_GPUS) | set(DLE_GPUS)
+    assert len(names) >= 10 and names <= known, sorted(names - known)
+
+
 def test_architectures_by_compute_capability(catalog):
     hopper = catalog.architecture("9.0")
     assert hopper.fp32_flops_per_clock_per_multiprocessor == 256
