@@ -164,19 +164,13 @@ def test_kill_9_of_a_bench_leaves_it_abandoned_with_its_results(_isolated_db):
 
 
 def test_a_running_run_shows_its_host():
-    from devicefit.records import DeviceDescription, Environment
-    from devicefit.store.sqlite import open_store
+    import dataclasses
 
-    environment = Environment(
-        devicefit_version="0",
-        python_version="3",
-        torch_version="2",
-        numpy_version="2",
-        platform="Linux",
-        hostname="gpu-node-7",
-        cpu_model="x",
-        torch_num_threads=1,
-    )
+    from devicefit.records import DeviceDescription
+    from devicefit.store.sqlite import open_store
+    from tests.unit.store.test_sqlite import ENVIRONMENT
+
+    environment = dataclasses.replace(ENVIRONMENT, hostname="gpu-node-7")
     device = DeviceDescription(id="cpu", kind="cpu", name="x", vendor="x", memory_bytes=1, peaks=())
     with open_store() as store:
         store.start_run(command="devicefit bench", environment=environment, devices=(device,))
