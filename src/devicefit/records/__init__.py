@@ -1,5 +1,6 @@
 """Frozen records that flow between devicefit's stages; SI units inside, formatting only in report/."""
 
+from devicefit.records.energy import EnergyDomain, EnergyReading
 from devicefit.records.hardware import (
     ArchitectureSpec,
     CPUProperties,
@@ -60,6 +61,8 @@ __all__ = [
     "DeviceDescription",
     "DeviceKind",
     "DeviceSpec",
+    "EnergyDomain",
+    "EnergyReading",
     "Environment",
     "GPUProperties",
     "LayerCost",
