@@ -40,6 +40,14 @@ from devicefit.records.outcome import (
     ValidationPoint,
 )
 from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
+from devicefit.records.price import (
+    Billing,
+    CarbonIntensity,
+    ElectricityPrice,
+    InstancePrice,
+    PriceQuality,
+    PriceTable,
+)
 from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
@@ -50,6 +58,12 @@ __all__ = [
     "Prediction",
     "ArchitectureSpec",
     "BenchOutcome",
+    "Billing",
+    "CarbonIntensity",
+    "ElectricityPrice",
+    "InstancePrice",
+    "PriceQuality",
+    "PriceTable",
     "Comparison",
     "PredictOutcome",
     "ProfileOutcome",
