@@ -13,6 +13,14 @@ def test_cpu_core_table_loads_from_the_installed_package():
     assert table and all({"name", "fma_units", "fma_width_bits", "source"} <= set(entry) for entry in table)
 
 
+def test_price_table_loads_from_the_installed_package():
+    table = load_packaged_toml("devicefit.catalog", "prices.toml")
+    assert table["instances"] and {"electricity", "carbon"} <= set(table)
+    assert all(
+        {"id", "device", "usd_per_hour", "observed", "source"} <= set(row) for row in table["instances"]
+    )
+
+
 def test_py_typed_marker_is_shipped():
     assert resources.files("devicefit").joinpath("py.typed").is_file()
 

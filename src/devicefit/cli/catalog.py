@@ -1,4 +1,4 @@
-"""``devicefit catalog list`` and ``show``: the hardware catalog's devices, their figures and sources."""
+"""``devicefit catalog list``, ``show`` and ``prices``: the hardware catalog, its sources and its prices."""
 
 from __future__ import annotations
 
@@ -102,3 +102,39 @@ def show(
         print_json(catalog_matches_to_dict(devices, loaded.sources))
     else:
         console().print(render_catalog_matches(name, devices, loaded.sources))
+
+
+PricesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--prices",
+        help="A price file adding instances or overriding them by id (repeatable; after the config dir's "
+        "prices.toml).",
+    ),
+]
+
+
+@app.command("prices")
+def prices(
+    pattern: Annotated[
+        str | None, typer.Argument(help="Words every listed instance's id or GPU contains: 'aws h100'.")
+    ] = None,
+    prices_file: PricesOption = None,
+    catalog: CatalogOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List cloud instance prices with their date and source, stale ones marked; electricity and carbon."""
+    from devicefit.catalog.prices import load_prices
+    from devicefit.report.prices import prices_to_dict, render_prices
+
+    table = load_prices(prices_file or (), catalog=load_catalog(catalog or ()))
+    words = pattern.lower().split() if pattern else []
+    instances = tuple(
+        p for p in table.instances if all(w in f"{p.id} {p.device} {p.instance.lower()}" for w in words)
+    )
+    if json:
+        print_json(prices_to_dict(table, instances))
+    elif instances:
+        console().print(render_prices(table, instances))
+    else:
+        error_console().print("no priced instance matches; see 'devicefit catalog prices'", soft_wrap=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from devicefit.devices.energy import EnergyMeter
 from devicefit.records import DeviceDescription, DeviceKind
 
 
@@ -47,6 +48,9 @@ class Device(Protocol):
 
     def properties(self) -> DeviceDescription:
         """Describes the device and its peak figures (probed once, then cached)."""
+
+    def energy_meter(self) -> EnergyMeter:
+        """Returns the meter of the device's energy (found once, then cached); a ``NoMeter`` says why not."""
 
 
 @runtime_checkable

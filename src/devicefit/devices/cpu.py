@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from devicefit.catalog.cores import core_table, select_core
+from devicefit.devices.energy import EnergyMeter
+from devicefit.devices.rapl import rapl_meter
 from devicefit.records import CPUProperties, DeviceDescription, DeviceKind, Peak
 
 #: Instruction-set features worth showing for deep learning, in display order (Linux flag names).
@@ -308,6 +310,7 @@ class CPUDevice:
         self._probe = probe or self._probe_local
         self._link = link
         self._description: DeviceDescription | None = None
+        self._meter: EnergyMeter | None = None
 
     def synchronize(self) -> None:
         """CPU work is synchronous: nothing to wait for."""
@@ -341,6 +344,12 @@ class CPUDevice:
             described = self._probe()
             self._description = self._link(described) if self._link else described
         return self._description
+
+    def energy_meter(self) -> EnergyMeter:
+        """The RAPL counters of the CPU's packages and DRAM (``devices/rapl.py``), or why there are none."""
+        if self._meter is None:
+            self._meter = rapl_meter()
+        return self._meter
 
     @staticmethod
     def _probe_local() -> DeviceDescription:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from devicefit.devices.energy import EnergyMeter
 from devicefit.devices.nvml import NVMLReading
 from devicefit.records import DeviceDescription, DeviceKind, GPUProperties, Peak
 
@@ -184,6 +185,7 @@ class CUDADevice:
         self._catalog = catalog
         self._link = link
         self._description: DeviceDescription | None = None
+        self._meter: EnergyMeter | None = None
 
     def synchronize(self) -> None:
         """Blocks until every kernel queued on this GPU has finished."""
@@ -229,6 +231,18 @@ class CUDADevice:
             described = gpu_description(self._probe(), catalog.architecture)
             self._description = self._link(described) if self._link else described
         return self._description
+
+    def energy_meter(self) -> EnergyMeter:
+        """NVML's energy counter or sampled power on NVIDIA GPUs, ``amdsmi``'s counter on AMD ones."""
+        if self._meter is None:
+            from devicefit.devices import amdsmi, nvml
+
+            gpu = self.properties().gpu
+            if gpu is not None and gpu.backend == "rocm":
+                self._meter = amdsmi.energy_meter(self.index)
+            else:
+                self._meter = nvml.energy_meter(uuid=gpu.uuid if gpu else None, index=self.index)
+        return self._meter
 
     def _probe(self) -> GPUProperties:
         import torch

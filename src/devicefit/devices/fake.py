@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 
+from devicefit.devices.energy import Counter, CounterMeter, EnergyMeter, NoMeter
 from devicefit.records import DeviceDescription, DeviceKind, Peak
 
 #: Figures of the default fake GPU: round numbers, not any real product.
@@ -32,6 +33,8 @@ class FakeDevice:
         jitter: Relative spread of simulated work times (uniform, seeded).
         seed: Seed of the jitter.
         asynchronous: ``False`` models a CPU: work runs on the host as it is called.
+        power_w: A constant power its simulated energy counter integrates over the simulated clock;
+            ``None``: the device has no meter.
     """
 
     kind: DeviceKind = "fake"
@@ -51,6 +54,7 @@ class FakeDevice:
         jitter: float = 0.0,
         seed: int = 0,
         asynchronous: bool = True,
+        power_w: float | None = None,
     ) -> None:
         self.id = device_id
         self.torch_device = "cpu"
@@ -64,6 +68,7 @@ class FakeDevice:
         self.efficiency = efficiency
         self.jitter = jitter
         self.asynchronous = asynchronous
+        self.power_w = power_w
         self.num_synchronizations = 0
         self._random = random.Random(seed)
         self._host_s = 0.0
@@ -133,6 +138,15 @@ class FakeDevice:
                 f"fake device: case needs {memory_bytes} bytes, {self.memory_bytes} available"
             )
         return self.work(flops=flops, bytes_moved=bytes_moved, dtype=dtype, link=link)
+
+    def energy_meter(self) -> EnergyMeter:
+        """A simulated counter at ``power_w`` over the simulated clock, or no meter without ``power_w``."""
+        clock = lambda: self._host_s  # noqa: E731 - reading it must not cost simulated time
+        if self.power_w is None:
+            return NoMeter("no meter: a simulated GPU has none", clock)
+        power_w = self.power_w
+        counter = Counter(name="fake", read_j=lambda: power_w * self._host_s)
+        return CounterMeter([counter], meter="simulated counter", resolution_j=None, clock=clock)
 
     def properties(self) -> DeviceDescription:
         """Describes the modelled device; its peaks are the model's inputs."""

@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from devicefit.devices.energy import EnergyMeter, NoMeter
 from devicefit.records import DeviceDescription, DeviceKind
 
 
@@ -66,6 +67,10 @@ class MPSDevice:
         """The MPS allocator keeps no peak statistic."""
         fn()
         return None
+
+    def energy_meter(self) -> EnergyMeter:
+        """None readable: macOS reports GPU power only through ``powermetrics``, which needs root."""
+        return NoMeter("no meter: macOS reports GPU power only through 'sudo powermetrics'")
 
     def properties(self) -> DeviceDescription:
         """Describes the GPU; peak figures come from the catalog when the chip is listed (``link``)."""

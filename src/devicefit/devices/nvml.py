@@ -11,6 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from devicefit.devices.energy import (
+    DEFAULT_SAMPLE_PERIOD_S,
+    Counter,
+    CounterMeter,
+    EnergyMeter,
+    NoMeter,
+    SampledMeter,
+)
+
 T = TypeVar("T")
 
 
@@ -64,6 +73,17 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _handle(pynvml: Any, uuid: str | None, index: int) -> Any | None:
+    """The GPU's NVML handle, by UUID (stable when ``CUDA_VISIBLE_DEVICES`` reorders GPUs), else index."""
+    handle = None
+    if uuid:
+        key = uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
+        handle = _query(pynvml, pynvml.nvmlDeviceGetHandleByUUID, key)
+    if handle is None:
+        handle = _query(pynvml, pynvml.nvmlDeviceGetHandleByIndex, index)
+    return handle
+
+
 def read_gpu(*, uuid: str | None, index: int) -> NVMLReading | None:
     """Reads one GPU's clocks, power limit, memory bus and PCIe link.
 
@@ -81,12 +101,7 @@ def read_gpu(*, uuid: str | None, index: int) -> NVMLReading | None:
     with _session(pynvml) as ready:
         if not ready:
             return None
-        handle = None
-        if uuid:
-            key = uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
-            handle = _query(pynvml, pynvml.nvmlDeviceGetHandleByUUID, key)
-        if handle is None:
-            handle = _query(pynvml, pynvml.nvmlDeviceGetHandleByIndex, index)
+        handle = _handle(pynvml, uuid, index)
         if handle is None:
             return None
         sm_mhz = _query(pynvml, pynvml.nvmlDeviceGetMaxClockInfo, handle, pynvml.NVML_CLOCK_SM)
@@ -113,3 +128,46 @@ def driver_version() -> str | None:
         return None
     with _session(pynvml) as ready:
         return _text(_query(pynvml, pynvml.nvmlSystemGetDriverVersion)) if ready else None
+
+
+def energy_meter(
+    *, uuid: str | None, index: int, period_s: float = DEFAULT_SAMPLE_PERIOD_S, use_counter: bool = True
+) -> EnergyMeter:
+    """The GPU's energy meter: NVML's total energy counter, else sampled power, else why neither.
+
+    The counter (``nvmlDeviceGetTotalEnergyConsumption``, millijoules since the driver loaded) exists
+    on Volta and later; older boards report power alone (``nvmlDeviceGetPowerUsage``, milliwatts),
+    which is sampled. NVML stays initialized for the meter's life (its handle needs it); NVML counts
+    initializations, so the short sessions of ``read_gpu`` do not end it.
+
+    Args:
+        uuid: The GPU's UUID, as for ``read_gpu``.
+        index: The NVML index to fall back on.
+        period_s: Time between power samples when there is no counter.
+        use_counter: ``False`` samples power even where the counter exists (to compare the two).
+    """
+    pynvml = _load()
+    if pynvml is None:
+        return NoMeter("no meter: NVML's Python bindings (nvidia-ml-py) are not installed")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as error:
+        return NoMeter(f"no meter: NVML did not start ({error})")
+    handle = _handle(pynvml, uuid, index)
+    if handle is None:
+        return NoMeter(f"no meter: NVML does not find GPU {uuid or index}")
+    note = "the whole board: every process on the GPU counts"
+    if use_counter and _query(pynvml, pynvml.nvmlDeviceGetTotalEnergyConsumption, handle) is not None:
+        # Millijoules: the counter's unit is its resolution.
+        counter = Counter(
+            name="gpu", read_j=lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) * 1e-3
+        )
+        return CounterMeter([counter], meter="NVML total energy counter", resolution_j=1e-3, note=note)
+    if _query(pynvml, pynvml.nvmlDeviceGetPowerUsage, handle) is not None:
+        return SampledMeter(
+            lambda: pynvml.nvmlDeviceGetPowerUsage(handle) * 1e-3,
+            meter="NVML power usage",
+            period_s=period_s,
+            resolution_w=1e-3,
+        )
+    return NoMeter("no meter: NVML reports neither energy nor power for this GPU (older than Kepler?)")

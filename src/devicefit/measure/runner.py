@@ -10,7 +10,7 @@ from devicefit.devices.base import Device, SimulatedDevice
 from devicefit.errors import DevicefitError
 from devicefit.measure.case import Case
 from devicefit.measure.timer import TimerConfig, measure
-from devicefit.records import Measurement, Result, ResultStatus
+from devicefit.records import EnergyReading, Measurement, Result, ResultStatus
 from devicefit.records.vocabulary import HOST_LINK_BENCHMARKS
 
 #: Messages after which a CUDA context is unusable: nothing more may run in this process.
@@ -96,6 +96,7 @@ def _result(
     value: float | None = None,
     measurement: Measurement | None = None,
     peak_memory_bytes: int | None = None,
+    energy: EnergyReading | None = None,
 ) -> Result:
     return Result(
         device=case.device,
@@ -118,6 +119,7 @@ def _result(
         error=error,
         value=value,
         measurement=measurement,
+        energy=energy,
     )
 
 
@@ -139,7 +141,11 @@ def build_call(case: Case, device: Device) -> Callable[[], object]:
 
 
 def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bool = False) -> Result:
-    """Builds and times one case; failures become results with a status, not exceptions.
+    """Builds, times and meters one case; failures become results with a status, not exceptions.
+
+    The device's energy meter reads over the whole timing (warm-up, block calibration, samples):
+    its average power is the case's, and the energy of one iteration is that power times the
+    median time (``Result.energy_j``). Building the inputs is outside the window.
 
     Args:
         case: What to run.
@@ -156,7 +162,12 @@ def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bo
                 return _result(case, value=case.evaluate(device))
         with case.context():
             fn = build_call(case, device)
-            measurement = measure(fn, synchronize=device.synchronize, clock=device.now_s, config=timer)
+            device.synchronize()
+            stop_meter = device.energy_meter().start()
+            try:
+                measurement = measure(fn, synchronize=device.synchronize, clock=device.now_s, config=timer)
+            finally:
+                energy = stop_meter()
             peak_memory = fn.peak_memory_bytes(device) if isinstance(fn, MemoryProbe) else None
     except Exception as error:
         status = _classify(error)
@@ -166,7 +177,11 @@ def run_case(case: Case, device: Device, timer: TimerConfig, *, raise_errors: bo
             raise
         return _result(case, status=status, error=str(error).strip().splitlines()[0][:300])
     return _result(
-        case, value=_value(case, measurement), measurement=measurement, peak_memory_bytes=peak_memory
+        case,
+        value=_value(case, measurement),
+        measurement=measurement,
+        peak_memory_bytes=peak_memory,
+        energy=energy,
     )
 
 

@@ -1,5 +1,6 @@
 """Frozen records that flow between devicefit's stages; SI units inside, formatting only in report/."""
 
+from devicefit.records.energy import EnergyDomain, EnergyReading
 from devicefit.records.hardware import (
     ArchitectureSpec,
     CPUProperties,
@@ -39,6 +40,14 @@ from devicefit.records.outcome import (
     ValidationPoint,
 )
 from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
+from devicefit.records.price import (
+    Billing,
+    CarbonIntensity,
+    ElectricityPrice,
+    InstancePrice,
+    PriceQuality,
+    PriceTable,
+)
 from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
@@ -49,6 +58,12 @@ __all__ = [
     "Prediction",
     "ArchitectureSpec",
     "BenchOutcome",
+    "Billing",
+    "CarbonIntensity",
+    "ElectricityPrice",
+    "InstancePrice",
+    "PriceQuality",
+    "PriceTable",
     "Comparison",
     "PredictOutcome",
     "ProfileOutcome",
@@ -60,6 +75,8 @@ __all__ = [
     "DeviceDescription",
     "DeviceKind",
     "DeviceSpec",
+    "EnergyDomain",
+    "EnergyReading",
     "Environment",
     "GPUProperties",
     "LayerCost",

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from devicefit.records.energy import EnergyReading
 from devicefit.records.hardware import DeviceDescription
-from devicefit.records.vocabulary import SECONDS
+from devicefit.records.vocabulary import PER_JOULE_UNIT, SECONDS, EnergyMethod
 
-#: Bumped when a stored record changes shape; stored with every result (2: model benchmark fields).
-SCHEMA_VERSION = 2
+#: Bumped when a stored record changes shape; stored with every result (2: model benchmark fields;
+#: 3: the energy reading).
+SCHEMA_VERSION = 3
+#: The note of a result stored before devicefit metered energy (schema version 2 and older).
+NOT_METERED = "not metered: stored before devicefit read energy meters"
 
 ResultStatus = Literal["ok", "oom", "skipped", "unsupported", "error"]
 #: ``abandoned``: the process recording the run died without ending it (killed, crashed).
@@ -112,6 +116,8 @@ class Result:
             ``error`` for any other failure.
         error: The failure message when status is not ``ok``.
         measurement: Raw samples and statistics; ``None`` when nothing was timed.
+        energy: What the device's energy meter read over the timed window (warm-up and sampling);
+            ``None`` when nothing was timed, or the result predates energy readings.
     """
 
     device: str
@@ -134,6 +140,7 @@ class Result:
     status: ResultStatus = "ok"
     error: str | None = None
     measurement: Measurement | None = None
+    energy: EnergyReading | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -152,6 +159,42 @@ class Result:
     def warnings(self) -> tuple[str, ...]:
         """The noise warnings of the measurement."""
         return self.measurement.summary.warnings if self.measurement else ()
+
+    @property
+    def power_w(self) -> float | None:
+        """Average power of the device while the case ran, where a meter read it."""
+        return self.energy.power_w if self.energy else None
+
+    @property
+    def energy_j(self) -> float | None:
+        """Joules of one iteration (one call, one step): the average power times ``median_s``."""
+        power_w, median_s = self.power_w, self.median_s
+        return power_w * median_s if power_w is not None and median_s is not None else None
+
+    @property
+    def energy_method(self) -> EnergyMethod:
+        """How ``energy_j`` was obtained: ``counter``, ``sampled``, ``estimate`` or ``none``."""
+        return self.energy.method if self.energy else "none"
+
+    @property
+    def energy_note(self) -> str | None:
+        """Why there is no energy figure, or what the figure covers."""
+        if self.energy:
+            return self.energy.note
+        return "nothing was timed" if self.measurement is None else NOT_METERED
+
+    @property
+    def value_per_j(self) -> float | None:
+        """Performance per watt: the rate over the average power (FLOP/J, samples/J), where both exist."""
+        power_w = self.power_w
+        if self.value is None or not power_w or self.unit not in PER_JOULE_UNIT:
+            return None
+        return self.value / power_w
+
+    @property
+    def unit_per_j(self) -> str | None:
+        """The unit of ``value_per_j`` (``FLOP/J``), or ``None`` when the value is not a rate."""
+        return PER_JOULE_UNIT.get(self.unit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,18 @@ MemoryKind = Literal["cpu", "cuda", "mps"]
 Unit = Literal["FLOP/s", "B/s", "elements/s", "samples/s", "samples", "s"]
 #: The unit of a time (the result's value is seconds: smaller is better).
 SECONDS: Final = "s"
+#: Performance per joule of each rate unit: the rate over the average power (FLOP/s / W = FLOP/J).
+PER_JOULE_UNIT: Final = {
+    "FLOP/s": "FLOP/J",
+    "B/s": "B/J",
+    "elements/s": "elements/J",
+    "samples/s": "samples/J",
+}
+
+#: How an energy figure was obtained (``EnergyReading.method``): read from a hardware energy counter
+#: (NVML's total energy, RAPL), integrated from sampled power, estimated from a power model (TDP),
+#: or ``none``: no meter, and the reading's note says why.
+EnergyMethod = Literal["counter", "sampled", "estimate", "none"]
 
 
 class Curve:

@@ -34,6 +34,12 @@ CSV_COLUMNS = (
     "cv",
     "num_samples",
     "iterations_per_sample",
+    "energy_j",
+    "power_w",
+    "energy_method",
+    "energy_note",
+    "value_per_j",
+    "unit_per_j",
     "status",
     "error",
     "warnings",
@@ -50,7 +56,12 @@ def device_to_dict(device: DeviceDescription) -> dict[str, Any]:
 
 
 def result_to_dict(result: Result, *, samples: bool = False) -> dict[str, Any]:
-    """One result, flat: parameters, value, statistics, status; raw samples on request."""
+    """One result, flat: parameters, value, statistics, energy, status; raw samples on request.
+
+    ``energy_j`` is the joules of one iteration, ``power_w`` the average power while the case ran,
+    ``value_per_j`` the performance per watt (``unit_per_j``: FLOP/J, samples/J); the meter's reading
+    (window, domains, resolution) is under ``energy``.
+    """
     summary = result.measurement.summary if result.measurement else None
     data: dict[str, Any] = {
         "device": result.device,
@@ -77,6 +88,13 @@ def result_to_dict(result: Result, *, samples: bool = False) -> dict[str, Any]:
         "cv": summary.cv if summary else None,
         "num_samples": summary.num_samples if summary else None,
         "iterations_per_sample": result.measurement.iterations_per_sample if result.measurement else None,
+        "energy_j": result.energy_j,
+        "power_w": result.power_w,
+        "energy_method": result.energy_method,
+        "energy_note": result.energy_note,
+        "value_per_j": result.value_per_j,
+        "unit_per_j": result.unit_per_j if result.value_per_j is not None else None,
+        "energy": asdict(result.energy) if result.energy else None,
         "status": result.status,
         "error": result.error,
         "warnings": list(result.warnings),

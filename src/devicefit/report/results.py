@@ -12,7 +12,14 @@ from rich.text import Text
 from devicefit.records import Result, Run
 from devicefit.records.vocabulary import HOST_LINK_BENCHMARKS, STREAM_KERNELS, Benchmark
 from devicefit.report.tables import Column, FittedTable, FoldedName
-from devicefit.report.units import format_bytes, format_count, format_percent, format_value
+from devicefit.report.units import (
+    format_bytes,
+    format_count,
+    format_decimal,
+    format_percent,
+    format_small,
+    format_value,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,8 @@ def _cell(result: Result) -> Text:
         text.append(f" {format_bytes(result.peak_memory_bytes)}", style="dim")
     if result.peak_fraction is not None:
         text.append(f" {format_percent(result.peak_fraction)}", style="dim")
+    if result.value_per_j is not None and result.unit_per_j:
+        text.append(f" {format_decimal(result.value_per_j, result.unit_per_j)}", style="green")
     if result.warnings:
         text.append(" ~", style="magenta")
     return text
@@ -171,7 +180,25 @@ def _footnote(results: Sequence[Result], run_id: int | None) -> Text:
     failed = [r for r in results if r.status in ("oom", "error")]
     if failed:
         notes.append(f"{len(failed)} case(s) failed: see {details}.", style="red")
+    notes.append(_energy_note(results))
     return notes
+
+
+def _energy_note(results: Sequence[Result]) -> Text:
+    """Says what the per-joule figures are, and for each device without a meter, why."""
+    timed = [r for r in results if r.measurement is not None]
+    note = Text()
+    if any(r.value_per_j is not None for r in timed):
+        methods = " and ".join(sorted({r.energy_method for r in timed if r.energy_method != "none"}))
+        note.append(
+            f"\nPer-joule figures (FLOP/J, samples/J) are performance per watt: the rate over the case's "
+            f"average power, metered by {methods}. ",
+            style="green",
+        )
+    missing = {r.device: r.energy_note for r in timed if r.energy_method == "none" and r.energy_note}
+    for device, why in missing.items():
+        note.append(f"\nEnergy of {device}: {why}.", style="dim")
+    return note
 
 
 def render_details(results: Sequence[Result]) -> RenderableType:
@@ -188,9 +215,10 @@ def render_details(results: Sequence[Result]) -> RenderableType:
         Column(header="min", justify="right", drop=2),
         Column(header="CV", justify="right", drop=1),
         Column(header="n x iters", justify="right", drop=3),
+        Column(header="energy", justify="right", drop=4),
         Column(header="note", justify="right"),
     ]
-    rows = []
+    rows: list[tuple[RenderableType, ...]] = []
     notes: list[Text] = []
     several_devices = len({r.device for r in results}) > 1
     for r in results:
@@ -213,10 +241,23 @@ def render_details(results: Sequence[Result]) -> RenderableType:
                 format_value(s.min_s, "s") if s else "",
                 format_percent(s.cv) if s else "",
                 f"{s.num_samples} x {r.measurement.iterations_per_sample}" if s and r.measurement else "",
+                _energy_cell(r),
                 f"[{len(notes)}]" if note else "",
             )
         )
+    if not any(r.energy_j is not None for r in results):
+        # No meter read anything: the energy column would be empty (the footnote says why).
+        energy = columns.index(next(c for c in columns if c.header == "energy"))
+        columns.pop(energy)
+        rows = [row[:energy] + row[energy + 1 :] for row in rows]
     return Group(FittedTable(columns, rows, title="Statistics per case"), *notes)
+
+
+def _energy_cell(result: Result) -> str:
+    """Joules per iteration and average watts, with how they were obtained; empty without a figure."""
+    if result.energy_j is None or result.power_w is None:
+        return ""
+    return f"{format_small(result.energy_j, 'J')} {format_small(result.power_w, 'W')} {result.energy_method}"
 
 
 def render_run_header(run: Run) -> RenderableType:

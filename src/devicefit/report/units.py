@@ -7,6 +7,7 @@ import math
 _DECIMAL = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
 _BINARY = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B"))
 _SECONDS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+_SMALL = ((1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
 
 
 def _significant(value: float, digits: int = 3) -> str:
@@ -38,6 +39,14 @@ def format_seconds(seconds: float) -> str:
         if abs(seconds) >= scale:
             return f"{_significant(seconds / scale)} {unit}"
     return f"{_significant(seconds / 1e-9)} ns"
+
+
+def format_small(value: float, unit: str) -> str:
+    """``0.0123, "J"`` -> ``"12.3 mJ"``: joules and watts, with prefixes below one as well."""
+    for scale, prefix in _SMALL:
+        if abs(value) >= scale:
+            return f"{_significant(value / scale)} {prefix}{unit}"
+    return f"{_significant(value / 1e-9)} n{unit}"
 
 
 def format_count(count: float) -> str:

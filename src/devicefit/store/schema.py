@@ -86,6 +86,15 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE runs;
     ALTER TABLE runs_new RENAME TO runs;
     """,
+    # 5: each result's energy: joules per iteration, average watts, and how they were obtained
+    # ('counter', 'sampled', 'estimate' or 'none'; the record's energy note says why none). Results
+    # stored before keep NULL in all three: they were never metered.
+    """
+    ALTER TABLE results ADD COLUMN energy_j REAL;
+    ALTER TABLE results ADD COLUMN power_w REAL;
+    ALTER TABLE results ADD COLUMN energy_method TEXT
+        CHECK (energy_method IN ('counter', 'sampled', 'estimate', 'none'));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

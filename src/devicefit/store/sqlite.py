@@ -116,7 +116,8 @@ class Store:
         with self._translated():
             self._db.execute(
                 "INSERT INTO results (run_id, device, benchmark, case_id, dtype, value, unit, median_s,"
-                " status, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, energy_j, power_w, energy_method, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     result.device,
@@ -127,6 +128,9 @@ class Store:
                     result.unit,
                     result.median_s,
                     result.status,
+                    result.energy_j,
+                    result.power_w,
+                    result.energy_method,
                     json.dumps(asdict(result)),
                 ),
             )

@@ -298,3 +298,43 @@ def test_missing_user_catalog_names_the_path(tmp_path):
     missing = tmp_path / "missing.toml"
     line = one_line_error(invoke("list", "--catalog", str(missing)), 2)
     assert f"cannot read catalog {missing}" in line
+
+
+@pytest.fixture
+def _no_user_prices(tmp_path, monkeypatch):
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_config_path", lambda name: tmp_path / "config")
+
+
+def test_catalog_prices_json_has_a_date_and_source_for_every_price(_no_user_prices):
+    result = runner.invoke(app, ["catalog", "prices", "aws h100", "--json"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    (p5,) = data["instances"]
+    assert (p5["id"], p5["device"], p5["num_gpus"], p5["usd_per_hour"]) == (
+        "aws/p5.48xlarge",
+        "nvidia-h100-sxm5-80gb",
+        8,
+        98.32,
+    )
+    assert p5["usd_per_gpu_hour"] == pytest.approx(98.32 / 8)
+    assert p5["observed"] and p5["source"] and p5["quality"] == "stale" and isinstance(p5["stale"], bool)
+    assert data["electricity"]["usd_per_kwh"] > 0 and data["carbon"]["g_co2_per_kwh"] > 0
+    assert data["as_of"] and data["files"] == []
+
+
+def test_catalog_prices_table_marks_stale_prices_and_names_the_grid_sources(_no_user_prices):
+    result = runner.invoke(app, ["catalog", "prices", "lambda"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "lambda/gpu_8x_v100" in result.stdout and "stale" in result.stdout
+    assert "Electricity $" in result.stdout and "EIA" in result.stdout and "Ember" in result.stdout
+
+
+def test_catalog_prices_bad_file_is_one_line_exit_2(tmp_path, _no_user_prices):
+    bad = tmp_path / "prices.toml"
+    bad.write_text('[[instances]]\nid = "aws/p3.2xlarge"\nusd_per_hour = 0\ndate = "2026-01"\n')
+    result = runner.invoke(app, ["catalog", "prices", "--prices", str(bad)])
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "instance 'aws/p3.2xlarge': field 'usd_per_hour' must be positive" in line

@@ -89,6 +89,37 @@ def test_real_cpu_bench_of_two_cases():
     assert [r["case_id"] for r in rows] == ["matmul.fp32.256", "launch"]
     assert all(r["status"] == "ok" and r["value"] > 0 for r in rows)
     assert rows[0]["peak_fraction"] > 0
+    for row in rows:
+        # Never a silent zero: a figure with how it was read, or none with the reason.
+        if row["energy_method"] == "none":
+            assert row["energy_j"] is None and row["power_w"] is None
+            assert row["energy_note"].startswith("no meter:")
+        else:
+            assert row["energy_method"] == "counter" and row["power_w"] > 0
+    if rows[0]["energy_method"] == "counter":
+        assert rows[0]["unit_per_j"] == "FLOP/J" and rows[0]["value_per_j"] > 0
+
+
+def test_bench_json_without_a_meter_says_why(monkeypatch, tmp_path):
+    """As on a VM: no powercap tree, so every result says "no meter" and why (and shows it in tables)."""
+    from devicefit.devices import cpu, rapl
+
+    monkeypatch.setattr(cpu, "rapl_meter", lambda: rapl.rapl_meter(tmp_path / "powercap"))
+    result = invoke("bench", "--device", "cpu", "--quick", "--only", "launch", "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["results"]
+    assert (row["energy_method"], row["energy_j"], row["power_w"], row["value_per_j"]) == (
+        "none",
+        None,
+        None,
+        None,
+    )
+    assert (
+        row["energy_note"] == f"no meter: {tmp_path / 'powercap'} absent (a VM, or a kernel without powercap)"
+    )
+    assert row["energy"]["method"] == "none" and row["energy"]["duration_s"] > 0
+    shown = invoke("show", "latest")
+    assert "Energy of cpu: no meter:" in shown.stdout
 
 
 def one_line_error(result, code):

@@ -207,3 +207,50 @@ def test_complete_run_is_stored(tmp_path):
         "launch",
     ]
     assert run.devices[0].id == "fake"
+
+
+def test_a_metered_case_carries_its_energy_and_performance_per_watt():
+    device = FakeDevice(power_w=300.0)
+    case = micro.matmul(device="fake", device_kind="fake", dtype="bf16", n=4096, peak=160e12)
+    result = run_case(case, device, FAST)
+    assert (result.energy_method, result.energy.meter) == ("counter", "simulated counter")
+    # The simulated counter integrates 300 W over the simulated clock of the whole timing.
+    assert result.power_w == pytest.approx(300.0)
+    assert result.energy.duration_s > result.median_s * result.measurement.iterations_per_sample
+    # One matmul takes median_s at 300 W; FLOP/J is the rate over the power: 128 TFLOP/s / 300 W.
+    assert result.energy_j == pytest.approx(300.0 * result.median_s)
+    assert result.value_per_j == pytest.approx(0.8 * 160e12 / 300.0, rel=1e-3)
+    assert result.unit_per_j == "FLOP/J"
+
+
+def test_a_model_step_reports_samples_per_joule():
+    step = Case(
+        id="mlp.train.8",
+        benchmark="train_step",
+        device="fake",
+        unit="samples/s",
+        build=lambda: lambda: None,
+        size=8,
+        model="mlp",
+        flops_per_iteration=2e9,
+    )
+    result = run_case(step, FakeDevice(power_w=50.0), FAST)
+    assert result.unit_per_j == "samples/J"
+    assert result.value_per_j == pytest.approx(result.value / 50.0)
+    assert result.value_per_j == pytest.approx(8 / result.energy_j)
+
+
+def test_a_device_without_a_meter_says_so_and_has_no_figure():
+    result = run_case(micro.launch(device="fake"), FakeDevice(), FAST)
+    assert result.energy_method == "none"
+    assert result.energy_j is None and result.power_w is None and result.value_per_j is None
+    assert result.energy_note.startswith("no meter: a simulated GPU")
+
+
+def test_a_result_stored_before_energy_was_metered_says_so():
+    result = run_case(micro.launch(device="fake"), FakeDevice(power_w=10.0), FAST)
+    old = dataclasses.replace(result, energy=None, schema_version=2)
+    assert (old.energy_method, old.energy_j) == ("none", None)
+    assert "stored before devicefit read energy meters" in old.energy_note
+    failed = run_case(failing_case(RuntimeError("boom")), BuildingFake(), FAST)
+    assert (failed.energy_method, failed.energy_note) == ("none", "nothing was timed")

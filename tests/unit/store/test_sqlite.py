@@ -9,7 +9,16 @@ import sys
 import pytest
 
 from devicefit.errors import StoreError, UsageError
-from devicefit.records import DeviceDescription, Environment, Measurement, Peak, Result, Summary
+from devicefit.records import (
+    DeviceDescription,
+    EnergyDomain,
+    EnergyReading,
+    Environment,
+    Measurement,
+    Peak,
+    Result,
+    Summary,
+)
 from devicefit.store.location import check_db_path
 from devicefit.store.process import this_host, this_process
 from devicefit.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -324,3 +333,55 @@ def test_connections_opening_a_new_database_at_once_all_succeed(tmp_path):
         assert sorted(run_ids) == [1, 2, 3, 4]
         with Store(path) as store:
             assert len(store.list_runs()) == 4
+
+
+def test_version_4_database_gains_energy_columns_keeping_its_results(tmp_path):
+    path = tmp_path / "v4.db"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO runs (started_at, status, command, hostname, environment, devices) VALUES "
+        "('2026-01-01T00:00:00+00:00', 'complete', 'devicefit bench', 'box', ?, '[]')",
+        (json.dumps(dataclasses.asdict(ENVIRONMENT)),),
+    )
+    # A record as schema version 2 stored it: no energy field at all.
+    old = dataclasses.asdict(make_result(schema_version=2))
+    del old["energy"]
+    db.execute(
+        "INSERT INTO results (run_id, device, benchmark, case_id, unit, median_s, status, record)"
+        " VALUES (1, 'cpu', 'matmul', 'matmul.fp32.256', 'FLOP/s', 2.8e-4, 'ok', ?)",
+        (json.dumps(old),),
+    )
+    db.execute("PRAGMA user_version = 4")
+    db.commit()
+    db.close()
+
+    metered = make_result(
+        case_id="matmul.fp32.512",
+        energy=EnergyReading(
+            method="counter",
+            meter="RAPL powercap (package-0)",
+            duration_s=0.5,
+            energy_j=20.0,
+            domains=(EnergyDomain(name="package-0", energy_j=20.0),),
+            resolution_j=1e-6,
+        ),
+    )
+    with Store(path) as store:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        columns = {row[1] for row in store._db.execute("PRAGMA table_info(results)")}
+        assert {"energy_j", "power_w", "energy_method"} <= columns
+        store.add_result(1, metered)
+        (kept, new) = store.load_run(1).results
+        assert kept == make_result(schema_version=2)
+        assert (kept.energy_method, kept.energy_j) == ("none", None)
+        assert "stored before" in kept.energy_note
+        assert new == metered
+        rows = store._db.execute(
+            "SELECT case_id, energy_j, power_w, energy_method FROM results ORDER BY result_id"
+        ).fetchall()
+    # 20 J over 0.5 s is 40 W; one iteration of 0.28 ms at 40 W is 11.2 mJ.
+    assert rows[0] == ("matmul.fp32.256", None, None, None)
+    assert rows[1][0] == "matmul.fp32.512" and rows[1][3] == "counter"
+    assert rows[1][1:3] == pytest.approx((40.0 * 2.8e-4, 40.0))
