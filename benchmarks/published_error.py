@@ -104,6 +104,8 @@ class PublishedRow:
         batch_size: Images per step on the GPU.
         throughput_per_s: Published images per second.
         source: The file and line the row comes from.
+        suspect: The source column marks the row ``[SUSPECT: ...]`` (a README table whose figures
+            contradict each other); predicted and counted like any other, and also summed up without.
     """
 
     model: str
@@ -118,6 +120,7 @@ class PublishedRow:
     batch_size: int
     throughput_per_s: float
     source: str
+    suspect: bool = False
 
     @property
     def published_time_s(self) -> float:
@@ -201,6 +204,7 @@ def _mapped(record: dict[str, str], model: str, mode: str) -> PublishedRow:
         batch_size=int(record["batch_per_gpu"]),
         throughput_per_s=float(record["throughput"]),
         source=record["source"],
+        suspect="[SUSPECT" in record["source"],
     )
 
 
@@ -278,23 +282,26 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
             groups.setdefault(value(outcome), []).append(outcome.error)  # type: ignore[arg-type]
         by[key] = {name: error_summary(errors) for name, errors in sorted(groups.items())}
     overall = error_summary([o.error for o in predicted if o.error is not None])
+    trusted = error_summary([o.error for o in predicted if o.error is not None and not o.row.suspect])
     return {
         "rows": len(outcomes),
         "predicted": len(predicted),
         "median_abs_error": overall["median_abs_error"],
         "p90_abs_error": overall["p90_abs_error"],
         "by": by,
+        "without_suspect": trusted,
     }
 
 
 def _print_table(outcomes: list[Outcome]) -> None:
     print(
-        f"{'model':<24}{'gpu':<16}{'mode':<6}{'prec':<6}{'batch':>6}"
+        f"{'model':<28}{'gpu':<16}{'mode':<6}{'prec':<6}{'batch':>6}"
         f"{'published':>11}{'predicted':>11}{'error':>8}  (img/s; error on the step's time)"
     )
     for o in outcomes:
         r = o.row
-        head = f"{r.zoo_name:<24}{r.gpu:<16}{r.mode:<6}{r.source_precision:<6}{r.batch_size:>6}"
+        name = r.zoo_name + (" *" if r.suspect else "")
+        head = f"{name:<28}{r.gpu:<16}{r.mode:<6}{r.source_precision:<6}{r.batch_size:>6}"
         if o.predicted_time_s is None:
             print(f"{head}{r.throughput_per_s:>11.0f}  NOT PREDICTED: {o.reason}")
         else:
@@ -320,6 +327,7 @@ def _print_summary(summary: dict[str, Any], selection: Selection) -> None:
     )
     overall = {"n": summary["predicted"], **summary}
     print(line("all", overall))
+    print(line("not suspect", summary["without_suspect"]) + " (* rows: the source marks them SUSPECT)")
     for key, groups in summary["by"].items():
         for name, figures in groups.items():
             print(line(f"{key} {name}", figures))

@@ -93,3 +93,16 @@ def test_a_row_that_fails_is_counted_with_its_reason_and_errors_are_on_time(scri
     assert summary["by"]["mode"]["infer"]["median_abs_error"] == pytest.approx(0.1)
     assert set(summary["by"]) == {"gpu", "mode", "precision"}
     assert summary["by"]["gpu"]["V100-SXM2-16GB"]["n"] == 1
+
+
+def test_rows_the_source_marks_suspect_are_counted_and_also_summed_up_without(script):
+    text = CSV.replace('"se-resnext L640"', '"se-resnext L640 [SUSPECT: implausible 1-GPU numbers]"')
+    rows = script.parse_rows(text.splitlines()).rows
+    assert [row.suspect for row in rows] == [False, False, False, True]
+    outcomes = [script.predict_row(row, "unused.db", lambda r, db: r.published_time_s * 1.5) for row in rows]
+    outcomes[-1] = script.predict_row(rows[-1], "unused.db", lambda r, db: r.published_time_s * 3)
+    summary = script.summarize(outcomes)
+    assert summary["predicted"] == 4 and summary["p90_abs_error"] == pytest.approx(2.0)
+    assert summary["without_suspect"]["n"] == 3 and summary["without_suspect"][
+        "p90_abs_error"
+    ] == pytest.approx(0.5)
