@@ -36,7 +36,8 @@ def analyze_model(
         name: Zoo name, ``file.py:factory``, ``module:factory`` or a library model name.
         batch_size: Samples per step; the workload's default when ``None``.
         precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
-        optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw``; the workload's default when ``None``.
+        optimizer: One of ``OPTIMIZERS`` (``sgd``, ``sgd-momentum``, ``adamw``, ``rmsprop``...); the
+            workload's default when ``None``.
         sequence_length: Tokens per sample for sequence models.
         memory_kind: ``cuda``, ``cpu`` or ``mps``: allocation rounding and runtime overhead.
         foreach: Whether the optimizer runs as one ``foreach`` pass; PyTorch's default for the

@@ -16,20 +16,47 @@ from collections.abc import Iterable
 from devicefit.records import LiveMemory, MemoryEstimate, MemoryKind, ModelCost, TracedMemory
 
 #: Optimizer state per trainable parameter, in parameter-sized buffers (PyTorch's torch.optim):
-#: SGD with momentum keeps ``momentum_buffer``; Adam and AdamW keep ``exp_avg`` and ``exp_avg_sq``.
-OPTIMIZER_STATE_BUFFERS = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
+#: SGD with momentum keeps ``momentum_buffer``; Adam and AdamW keep ``exp_avg`` and ``exp_avg_sq``;
+#: RMSprop keeps ``square_avg``, and ``momentum_buffer`` with momentum (torch/optim/rmsprop.py).
+OPTIMIZER_STATE_BUFFERS = {
+    "sgd": 0,
+    "sgd-momentum": 1,
+    "adam": 2,
+    "adamw": 2,
+    "rmsprop": 1,
+    "rmsprop-momentum": 2,
+}
 
 #: FLOPs per trainable parameter of one optimizer step (multiply-add = 2): SGD ``p -= lr * g``;
 #: momentum adds ``b = m * b + g``; Adam(W) updates two moments (3 + 4), forms
 #: ``sqrt(v) / bc2 + eps`` (3), applies ``p -= lr / bc1 * m / denom`` (3) and decoupled decay (2).
-OPTIMIZER_FLOPS_PER_PARAMETER = {"sgd": 2, "sgd-momentum": 4, "adam": 13, "adamw": 15}
+#: RMSprop: ``v = a * v + (1 - a) * g * g`` (1 + 3), ``sqrt(v) + eps`` (2), ``p -= lr * g / avg`` (3);
+#: with momentum, ``b = m * b + g / avg`` (1 + 3) and ``p -= lr * b`` (2) instead of the last.
+OPTIMIZER_FLOPS_PER_PARAMETER = {
+    "sgd": 2,
+    "sgd-momentum": 4,
+    "adam": 13,
+    "adamw": 15,
+    "rmsprop": 9,
+    "rmsprop-momentum": 12,
+}
 
 #: Parameter-sized tensors one optimizer step reads plus writes, in PyTorch's unfused implementations
 #: (the per-parameter loop and ``foreach`` make the same passes): SGD ``p.add_(g)`` reads 2, writes 1;
 #: momentum adds ``b.mul_(m)`` (2) and ``b.add_(g)`` (3) and applies ``p.add_(b)`` (3); Adam's
 #: ``m.lerp_(g)`` (3), ``v.mul_(b2)`` (2), ``v.addcmul_(g, g)`` (3), ``sqrt(v)`` (2), ``/ bc2`` (2),
-#: ``+ eps`` (2), ``p.addcdiv_(m, denom)`` (4); AdamW adds ``p.mul_(1 - lr * wd)`` (2).
-OPTIMIZER_TENSOR_PASSES = {"sgd": 3, "sgd-momentum": 8, "adam": 18, "adamw": 20}
+#: ``+ eps`` (2), ``p.addcdiv_(m, denom)`` (4); AdamW adds ``p.mul_(1 - lr * wd)`` (2). RMSprop's
+#: ``v.mul_(a)`` (2), ``v.addcmul_(g, g)`` (3), ``avg = sqrt(v)`` (2), ``avg.add_(eps)`` (2),
+#: ``p.addcdiv_(g, avg)`` (4); with momentum ``b.mul_(m)`` (2), ``b.addcdiv_(g, avg)`` (4) and
+#: ``p.add_(b)`` (3) replace the last.
+OPTIMIZER_TENSOR_PASSES = {
+    "sgd": 3,
+    "sgd-momentum": 8,
+    "adam": 18,
+    "adamw": 20,
+    "rmsprop": 13,
+    "rmsprop-momentum": 18,
+}
 
 #: Memory outside the allocator's statistics, by device kind (an estimate, labelled as such):
 #: a CUDA context with cuBLAS and cuDNN handles and loaded kernels takes about 500 MiB on recent
@@ -39,8 +66,16 @@ RUNTIME_OVERHEAD_BYTES = {"cuda": 512 * 2**20, "cpu": 384 * 2**20, "mps": 256 * 
 
 #: Parameter-sized temporaries the per-parameter loop makes for each parameter: Adam's
 #: ``sqrt(exp_avg_sq)`` and its quotient by the bias correction (torch/optim/adam.py
-#: ``_single_tensor_adam``); SGD updates in place.
-LOOP_TEMPORARIES_PER_PARAMETER = {"sgd": 0, "sgd-momentum": 0, "adam": 2, "adamw": 2}
+#: ``_single_tensor_adam``); RMSprop's ``square_avg.sqrt()``, to which ``eps`` is added in place
+#: (torch/optim/rmsprop.py ``_single_tensor_rmsprop``); SGD updates in place.
+LOOP_TEMPORARIES_PER_PARAMETER = {
+    "sgd": 0,
+    "sgd-momentum": 0,
+    "adam": 2,
+    "adamw": 2,
+    "rmsprop": 1,
+    "rmsprop-momentum": 1,
+}
 
 
 def optimizer_transient_bytes(
@@ -49,7 +84,8 @@ def optimizer_transient_bytes(
     """Temporaries of one optimizer step beyond its persistent state.
 
     Adam's ``foreach`` implementation materializes ``sqrt(exp_avg_sq)`` for every parameter at once
-    (``torch._foreach_sqrt``), one parameter-sized copy of the model; its per-parameter loop makes
+    (``torch._foreach_sqrt``), one parameter-sized copy of the model, and RMSprop's its
+    ``sqrt(square_avg)``; Adam's per-parameter loop makes
     ``sqrt`` and the division one parameter at a time. SGD, with or without momentum, updates in place.
     """
     if not LOOP_TEMPORARIES_PER_PARAMETER[optimizer]:
@@ -127,7 +163,7 @@ def estimate_memory(
 
     Args:
         traced: The traced memory model.
-        optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw``.
+        optimizer: One of ``workloads.OPTIMIZERS`` (``sgd``, ``sgd-momentum``, ``adamw``...).
         foreach: Whether the optimizer runs as one ``foreach`` pass (PyTorch's default on GPUs).
         memory_kind: ``cuda``, ``cpu`` or ``mps``, for the runtime overhead.
         batch_size: Evaluate at this batch instead of the traced one.

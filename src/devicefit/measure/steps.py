@@ -38,6 +38,10 @@ def make_optimizer(name: str, parameters: Iterator[torch.nn.Parameter]) -> torch
         return torch.optim.SGD(params, lr=0.01, momentum=0.9)
     if name == "adam":
         return torch.optim.Adam(params, lr=1e-3)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=0.01)
+    if name == "rmsprop-momentum":
+        return torch.optim.RMSprop(params, lr=0.01, momentum=0.9)
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
 
 

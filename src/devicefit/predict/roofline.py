@@ -40,10 +40,26 @@ from devicefit.records import ClassTime, DeviceModel, MemoryKind, ModelCost, OpC
 #: Operator calls per parameter tensor of one optimizer step in PyTorch's per-parameter loop
 #: (torch/optim/sgd.py, adam.py, adamw.py ``_single_tensor_*``): SGD ``add_``; momentum ``mul_``,
 #: ``add_``, ``add_``; Adam ``lerp_``, ``mul_``, ``addcmul_``, ``sqrt``, ``div``, ``add_``,
-#: ``addcdiv_`` and the step counter's ``add_``; AdamW also ``mul_`` for decoupled weight decay.
-OPTIMIZER_OPS_PER_TENSOR = {"sgd": 1, "sgd-momentum": 3, "adam": 8, "adamw": 9}
+#: ``addcdiv_`` and the step counter's ``add_``; AdamW also ``mul_`` for decoupled weight decay;
+#: RMSprop (rmsprop.py) the step counter's ``add_``, ``mul_``, ``addcmul_``, ``sqrt``, ``add_`` and
+#: ``addcdiv_``, with momentum ``mul_``, ``addcdiv_`` and ``add_`` for the last.
+OPTIMIZER_OPS_PER_TENSOR = {
+    "sgd": 1,
+    "sgd-momentum": 3,
+    "adam": 8,
+    "adamw": 9,
+    "rmsprop": 6,
+    "rmsprop-momentum": 8,
+}
 #: ``foreach`` operator calls of one step over all tensors at once (``_multi_tensor_*``).
-OPTIMIZER_FOREACH_CALLS = {"sgd": 1, "sgd-momentum": 3, "adam": 8, "adamw": 9}
+OPTIMIZER_FOREACH_CALLS = {
+    "sgd": 1,
+    "sgd-momentum": 3,
+    "adam": 8,
+    "adamw": 9,
+    "rmsprop": 6,
+    "rmsprop-momentum": 8,
+}
 
 
 @dataclass(frozen=True, slots=True)

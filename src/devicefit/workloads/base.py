@@ -10,7 +10,9 @@ if TYPE_CHECKING:
     import torch
 
 #: Optimizers a workload may name as its default (``analyze/memory.py`` knows their state sizes).
-OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")
+#: ``rmsprop`` is ``torch.optim.RMSprop``'s default (no momentum); ``rmsprop-momentum`` adds momentum,
+#: as NVIDIA's EfficientNet recipes train.
+OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw", "rmsprop", "rmsprop-momentum")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

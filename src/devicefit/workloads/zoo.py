@@ -13,6 +13,7 @@ from torch import nn
 
 from devicefit.errors import UsageError
 from devicefit.workloads.base import Factory, ModelInfo
+from devicefit.workloads.convnets import efficientnet, resnext101_32x4d, se_resnext101_32x4d
 from devicefit.workloads.decoder import PRESETS, Decoder, DecoderConfig, parse_decoder_spec
 from devicefit.workloads.language import BertModel, LSTMLanguageModel
 from devicefit.workloads.vision import MLP, CifarCNN, MobileNetV2, VisionTransformer, resnet18, resnet50
@@ -21,6 +22,12 @@ Built = tuple[nn.Module, tuple[Any, ...], Callable[[Any], torch.Tensor]]
 
 #: The prefix of the custom-decoder name syntax, ``decoder:width=2048,depth=24,heads=16``.
 DECODER_PREFIX = "decoder:"
+
+#: Separates an ImageNet convnet's name from the image size it runs at: ``efficientnet-b4@320``.
+RESOLUTION_SEPARATOR = "@"
+#: Image sizes a resolution suffix may ask for, in pixels: five stride-2 stages need 32 to leave one
+#: pixel, and 2048 (four times ImageNet's usual crops) bounds what anyone trains these models at.
+RESOLUTION_RANGE = (32, 2048)
 
 
 def _cross_entropy(targets: torch.Tensor, index: int | None = None) -> Callable[[Any], torch.Tensor]:
@@ -119,6 +126,110 @@ def _decoder_info(
     )
 
 
+#: ImageNet convnets, which global average pooling makes indifferent to the image size: each also
+#: answers to ``NAME@PIXELS``.
+_RESIZABLE: dict[str, Callable[[], nn.Module]] = {
+    "mobilenet-v2": MobileNetV2,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "resnext101-32x4d": resnext101_32x4d,
+    "se-resnext101-32x4d": se_resnext101_32x4d,
+    "efficientnet-b0": lambda: efficientnet("b0"),
+    "efficientnet-widese-b0": lambda: efficientnet("b0", wide_se=True),
+    "efficientnet-b4": lambda: efficientnet("b4"),
+    "efficientnet-widese-b4": lambda: efficientnet("b4", wide_se=True),
+}
+
+_DLE = "NVIDIA DeepLearningExamples PyTorch/Classification/ConvNets"
+_WIDE_SE = "DLE's WideSE: SE bottleneck a quarter of the expanded width, not of the input width"
+
+
+def _dle_convnets() -> list[tuple[ModelInfo, Factory]]:
+    """The ImageNet convnets of NVIDIA's published PyTorch benchmarks, for analysis and GPU prediction.
+
+    Analysis only (no ``bench`` sweep): a 2-core CPU takes seconds per step of any of them, and their
+    published throughputs are on GPUs. ``bench --model NAME`` still runs them.
+    """
+    resnext = "cardinality 32, 4 channels per group, stride in the 3x3 (v1.5)"
+    b4_size = "380x380 as in the paper; DLE trains at efficientnet-b4@320, infers at @384"
+    rows = (
+        (
+            "resnext101-32x4d",
+            224,
+            f"ResNeXt-101 32x4d, {resnext}; {_IMAGENET}",
+            f"Xie et al. 2017, Aggregated Residual Transformations; {_DLE} resnext101-32x4d",
+        ),
+        (
+            "se-resnext101-32x4d",
+            224,
+            f"SE-ResNeXt-101 32x4d, SE reduction 16, {resnext}; {_IMAGENET}",
+            f"Hu et al. 2018, Squeeze-and-Excitation Networks; {_DLE} se-resnext101-32x4d",
+        ),
+        (
+            "efficientnet-b0",
+            224,
+            f"EfficientNet-B0, MBConv with SE and SiLU, stochastic depth; {_IMAGENET}",
+            f"Tan and Le 2019, EfficientNet; {_DLE} efficientnet",
+        ),
+        (
+            "efficientnet-widese-b0",
+            224,
+            f"EfficientNet-WideSE-B0 ({_WIDE_SE}); {_IMAGENET}",
+            f"{_DLE} efficientnet (widese); Tan and Le 2019",
+        ),
+        (
+            "efficientnet-b4",
+            380,
+            f"EfficientNet-B4 (width 1.4, depth 1.8), {b4_size}; 1000 classes",
+            f"Tan and Le 2019, EfficientNet; {_DLE} efficientnet",
+        ),
+        (
+            "efficientnet-widese-b4",
+            380,
+            f"EfficientNet-WideSE-B4 ({_WIDE_SE}), {b4_size}; 1000 classes",
+            f"{_DLE} efficientnet (widese); Tan and Le 2019",
+        ),
+    )
+    entries = []
+    for name, pixels, description, source in rows:
+        # DLE's EfficientNets train with RMSprop (configs.yml), its ResNeXts with SGD and momentum.
+        optimizer = "rmsprop-momentum" if name.startswith("efficientnet") else "sgd-momentum"
+        info = ModelInfo(
+            name=name,
+            family="cnn",
+            description=description,
+            default_batch_size=32,
+            benchmark_batch_sizes=(),
+            optimizer=optimizer,
+            source=source,
+        )
+        entries.append((info, _image_classifier(_RESIZABLE[name], (3, pixels, pixels), 1000)))
+    return entries
+
+
+def _resized(name: str, pixels_text: str) -> tuple[ModelInfo, Factory]:
+    """A resizable convnet at ``pixels_text`` x ``pixels_text`` images (``efficientnet-b4@320``)."""
+    if name not in _RESIZABLE:
+        raise UsageError(
+            f"{name!r} takes no image size",
+            fix=f"An image size ({RESOLUTION_SEPARATOR}PIXELS) follows one of: {', '.join(_RESIZABLE)}",
+        )
+    low, high = RESOLUTION_RANGE
+    if not pixels_text.isdigit() or not low <= int(pixels_text) <= high:
+        raise UsageError(
+            f"image size {pixels_text!r} of {name} is not a whole number of pixels from {low} to {high}",
+            fix=f"Write it like {name}{RESOLUTION_SEPARATOR}320",
+        )
+    pixels = int(pixels_text)
+    info, _ = ZOO[name]
+    resized = dataclasses.replace(
+        info,
+        name=f"{name}{RESOLUTION_SEPARATOR}{pixels}",
+        description=f"{info.description}; here at {pixels}x{pixels}",
+    )
+    return resized, _image_classifier(_RESIZABLE[name], (3, pixels, pixels), 1000)
+
+
 def _entries() -> dict[str, tuple[ModelInfo, Factory]]:
     """Every zoo model, smallest first within each family."""
     entries: list[tuple[ModelInfo, Factory]] = [
@@ -182,6 +293,7 @@ def _entries() -> dict[str, tuple[ModelInfo, Factory]]:
             ),
             _image_classifier(resnet50, (3, 224, 224), 1000),
         ),
+        *_dle_convnets(),
         (
             ModelInfo(
                 name="lstm-lm",
@@ -250,7 +362,8 @@ def find(name: str) -> tuple[ModelInfo, Factory]:
     """Looks up a zoo name or a ``decoder:key=value,...`` spec.
 
     Args:
-        name: Zoo name (any case) or custom decoder spec (see ``parse_decoder_spec``).
+        name: Zoo name (any case), ImageNet convnet at another image size (``efficientnet-b4@320``) or
+            custom decoder spec (see ``parse_decoder_spec``).
 
     Returns:
         The model's description and factory.
@@ -270,6 +383,8 @@ def find(name: str) -> tuple[ModelInfo, Factory]:
         return info, decoder_factory(key, config)
     if key in ZOO:
         return ZOO[key]
+    if RESOLUTION_SEPARATOR in key:
+        return _resized(*key.split(RESOLUTION_SEPARATOR, 1))
     matches = difflib.get_close_matches(key, list(ZOO), n=3)
     hint = f"Did you mean: {', '.join(matches)}? " if matches else ""
     raise UsageError(
