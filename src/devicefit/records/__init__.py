@@ -38,7 +38,7 @@ from devicefit.records.outcome import (
     ValidationOutcome,
     ValidationPoint,
 )
-from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
+from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction, ProductKernelFit
 from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "ClassTime",
     "DeviceModel",
     "EfficiencyCurve",
+    "ProductKernelFit",
     "Prediction",
     "ArchitectureSpec",
     "BenchOutcome",
