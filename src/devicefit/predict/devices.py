@@ -22,6 +22,7 @@ from devicefit.catalog.cores import core_for_architecture
 from devicefit.data import load_packaged_toml
 from devicefit.errors import UsageError
 from devicefit.predict.curves import curve_key
+from devicefit.predict.gpu_kernels import kernel_family
 from devicefit.records import DeviceClass, DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
 from devicefit.records.vocabulary import LAYER_KERNELS, Curve
 
@@ -132,13 +133,19 @@ def default_model(
     """A device's model from the shipped defaults of its kind and architecture and its own figures."""
     p = default_parameters(kind, architecture)
     model_kind: DeviceClass = "cpu" if kind == "cpu" else ("tpu" if kind == "tpu" else "gpu")
-    half_bytes = bandwidth_bytes_per_s * p["kernel_floor_s"]
-    ramp = _memory_curve(p["bandwidth_fraction"], half_bytes)
-    factors = p.get("family_factor", {})
-    memory = {
-        family: _memory_curve(p["bandwidth_fraction"] * factors.get(family, 1.0), half_bytes)
-        for family in _FAMILIES
-    }
+    factors = dict(p.get("family_factor", {}))
+    fraction, floor_s, source = p["bandwidth_fraction"], p["kernel_floor_s"], p["source"]
+    products = {}
+    if model_kind == "gpu":
+        # GPUs: the kernel model fitted on published kernels (predict/gpu_kernels.py).
+        fitted = kernel_family(architecture)
+        fraction, floor_s = fitted.bandwidth_fraction, fitted.kernel_floor_s
+        factors.update(fitted.family_factor)
+        products = {"matmul": fitted.matmul, "conv": fitted.conv}
+        source = f"{fitted.source}; host costs: {p['source']}"
+    half_bytes = bandwidth_bytes_per_s * floor_s
+    ramp = _memory_curve(fraction, half_bytes)
+    memory = {family: _memory_curve(fraction * factors.get(family, 1.0), half_bytes) for family in _FAMILIES}
     memory[Curve.STREAM] = ramp
     compute = {}
     for dtype in peak_flops_per_s:
@@ -167,8 +174,9 @@ def default_model(
         conv_channel_block=conv_channel_block,
         num_multiprocessors=num_multiprocessors if tile else None,
         matmul_tile=(int(tile[0]), int(tile[1])) if tile else None,
+        product_kernels=products,
         fp32_conv_dtype=p.get("fp32_conv_dtype", "fp32") if "tf32" in peak_flops_per_s else "fp32",
-        source="uncalibrated: " + p["source"] + (f"; {note}" if note else ""),
+        source="uncalibrated: " + source + (f"; {note}" if note else ""),
         origin="defaults",
         error_band=p["error_band"],
     )

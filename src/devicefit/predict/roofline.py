@@ -34,6 +34,7 @@ from devicefit.predict.curves import (
     op_memory_curve,
     stream_curve,
 )
+from devicefit.predict.gpu_kernels import op_product_s
 from devicefit.predict.interpolate import interpolate_layers, interpolate_shape
 from devicefit.records import ClassTime, DeviceModel, MemoryKind, ModelCost, OpCost, Prediction
 
@@ -165,6 +166,8 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
         compute = (1 - cold_share) * _shape_s(op, warm, peak, warm) + cold_share * _shape_s(
             op, cold, peak, warm
         )
+    elif op.op_class in MATRIX_CLASSES and (fitted := op_product_s(op, device, matrix_curve(op, device)[1])):
+        compute = fitted
     elif op.op_class in MATRIX_CLASSES:
         dtype = matrix_curve(op, device)[1]
         efficiency = efficiency_at(compute_curve(op, device), flops / moved if moved else 1e3)

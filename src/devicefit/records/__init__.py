@@ -39,7 +39,7 @@ from devicefit.records.outcome import (
     ValidationOutcome,
     ValidationPoint,
 )
-from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction
+from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction, ProductKernelFit
 from devicefit.records.price import (
     Billing,
     CarbonIntensity,
@@ -55,6 +55,7 @@ __all__ = [
     "ClassTime",
     "DeviceModel",
     "EfficiencyCurve",
+    "ProductKernelFit",
     "Prediction",
     "ArchitectureSpec",
     "BenchOutcome",

@@ -24,6 +24,25 @@ class EfficiencyCurve:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProductKernelFit:
+    """Fitted parameters of a GPU's matrix-product (or convolution) kernels (``predict.gpu_kernels``).
+
+    Attributes:
+        fraction: Fraction of the peak a tile of unbounded reuse would reach.
+        tile_reuse_half: A tile's FLOP per loaded element at which it reaches half that fraction.
+        k_prologue: A tile's prologue and epilogue, in steps of its K loop.
+        bandwidth_fraction: Fraction of the bandwidth its memory-bound calls reach.
+        floor_s: A kernel's shortest time on the device (launch, ramp-up, tail).
+    """
+
+    fraction: float
+    tile_reuse_half: float
+    k_prologue: float
+    bandwidth_fraction: float
+    floor_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceModel:
     """What the performance model needs to know of a device, and where each part came from.
 
@@ -78,6 +97,9 @@ class DeviceModel:
         num_multiprocessors: SMs or compute units, for the wave quantization of matrix products
             whose efficiency is not interpolated from measured shapes.
         matmul_tile: Output tile ``(rows, columns)`` one multiprocessor computes at a time.
+        product_kernels: Fitted GPU kernel parameters by class (``matmul``, ``conv``): products
+            and convolutions are timed by tiles and waves (``predict.gpu_kernels``) rather than by
+            the compute curves. Empty for measured devices.
         source: Where the peaks and curves came from.
         origin: ``calibrated`` (measured on this device by ``devicefit calibrate``), ``bench``
             (fitted on this device from a ``devicefit bench`` run's micro suite), ``transferred``
@@ -123,6 +145,7 @@ class DeviceModel:
     fp32_conv_dtype: str = "fp32"
     num_multiprocessors: int | None = None
     matmul_tile: tuple[int, int] | None = None
+    product_kernels: dict[str, ProductKernelFit] = field(default_factory=dict)
     origin: str = "calibrated"
     created_at: str | None = None
     warnings: tuple[str, ...] = ()

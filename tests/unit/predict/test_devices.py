@@ -8,6 +8,7 @@ import pytest
 
 from devicefit.errors import UsageError
 from devicefit.predict.devices import catalog_default_model, default_parameters, transferred_model
+from devicefit.predict.gpu_kernels import kernel_family
 from tests.unit.predict.helpers import H100_SXM, H200
 
 
@@ -26,10 +27,12 @@ def test_h100_defaults_use_its_datasheet_and_hoppers_fractions(catalog):
     last = model.compute["matmul.bf16"].points[-1][1]
     assert last == pytest.approx(0.81 * 16384 / (16384 + 40))
     assert 0.80 < last < 0.81
-    # Memory ramps to 0.90 of the bandwidth, half of it at 3.35e12 * 2.5 us = 8.375 MB per call.
+    # Memory ramps to Hopper's measured 0.90 of the bandwidth, half of it at the bandwidth times
+    # the kernel floor fitted on Ampere's published kernels.
+    floor_s = kernel_family("hopper").kernel_floor_s
     size, fraction = model.memory["stream"].points[-1]
     assert size == 4.0**17
-    assert fraction == pytest.approx(0.90 * size / (size + 3.35e12 * 2.5e-6))
+    assert fraction == pytest.approx(0.90 * size / (size + 3.35e12 * floor_s))
     # Kernel families scale the ramp (batch norm makes several passes: 0.7 on GPUs).
     assert model.memory["batch_norm"].points[-1][1] == pytest.approx(0.7 * fraction)
     defaults = default_parameters("gpu", "hopper")
