@@ -37,11 +37,19 @@ from devicefit.analyze.allocator import Allocator, Snapshot, nbytes, replay_time
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
 from devicefit.analyze.shapes import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
 from devicefit.records import OpCost
+from devicefit.records.vocabulary import SCALED_PRECISIONS
 from devicefit.workloads import build_model
-from devicefit.workloads.base import ModelInstance
+from devicefit.workloads.base import ModelInstance, to_channels_last
 
-#: Precisions ``profile`` accepts: fp32, or autocast mixed precision with bf16 or fp16 compute.
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: The autocast dtype of each precision (``vocabulary.PRECISIONS``): none for fp32 and tf32, whose
+#: operators and bytes are the same (tf32 changes the unit a device runs them on, not the trace).
+PRECISIONS = {
+    "fp32": None,
+    "tf32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "amp": torch.float16,
+}
 
 #: The batch the real-CPU fallback traces when a model cannot run on fake tensors.
 FALLBACK_BATCH = 2
@@ -217,8 +225,24 @@ class _Recorder(TorchDispatchMode):
                 detail=_detail(name, args, kwargs),
                 shape=_matmul_shape(name, args, outputs),
                 channel_blocking=_channel_blocking(name, args, outputs),
+                layout_bytes=_layout_bytes(name, args, outputs),
             )
         )
+
+
+def _layout_bytes(name: str, args: Any, outputs: list[torch.Tensor]) -> float:
+    """A convolution's activation bytes, weights left out (``OpCost.layout_bytes``); 0 for other ops.
+
+    Forward: (input, weight, ...) -> output; backward: (grad_output, input, weight, ...) ->
+    (grad_input, grad_weight, grad_bias), the input's gradient only where asked for.
+    """
+    if name == "convolution":
+        return float(nbytes(args[0]) + sum(nbytes(t) for t in outputs[:1]))
+    if name == "convolution_backward":
+        grad_input = outputs[0] if outputs and args[10][0] and outputs[0] is not None else None
+        written = nbytes(grad_input) if grad_input is not None else 0
+        return float(nbytes(args[0]) + nbytes(args[1]) + written)
+    return 0.0
 
 
 def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[int, ...]:
@@ -298,8 +322,25 @@ def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
 
 
 def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+    # CPU autocast: its lower-precision list holds the products and convolutions CUDA's does
+    # (torch/csrc/autograd/autocast_mode.cpp); the fp32 casts it records for the weights are the
+    # ones a GPU pays for, once per forward (autocast caches the casts of leaf weights).
     dtype = PRECISIONS[precision]
     return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def _loss_scaler(precision: str, module: torch.nn.Module) -> torch.amp.GradScaler | None:
+    """The loss scaler of an fp16 training step (``None`` for other precisions).
+
+    Traced as a training loop runs it (torch/amp/grad_scaler.py): ``scale(loss)`` multiplies the
+    loss, ``unscale_`` runs ``_amp_foreach_non_finite_check_and_unscale_`` over every gradient (a
+    read and a write of each) and ``update`` runs ``_amp_update_scale_``. ``scaler.step`` itself
+    is not traced: it reads the inf flag (``.item()``, a host-device sync) and runs the optimizer,
+    which ``predict`` models on its own.
+    """
+    if precision not in SCALED_PRECISIONS:
+        return None
+    return torch.amp.GradScaler("cpu")
 
 
 class _NodeOwners(TorchFunctionMode):
@@ -361,13 +402,20 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
                 allocator.activations.add(serial)
             return tensor
 
+        scaler = _loss_scaler(precision, module)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
             with _autocast(precision):
                 loss = instance.loss(module(*instance.inputs, **instance.keyword_inputs))
+            if scaler is not None:
+                loss = scaler.scale(loss)
             recorder.phase = "backward"
             allocator.backward_start = len(allocator.timeline)
             loss.backward()
-        del loss
+            if scaler is not None:
+                # An optimizer with no state yet: unscale_ only groups the gradients by it.
+                scaler.unscale_(torch.optim.SGD(module.parameters(), lr=0.0))
+                scaler.update()
+        del loss, scaler
         for parameter in module.parameters():
             serial = None if parameter.grad is None else allocator.serial(parameter.grad)
             if serial is not None:
@@ -395,7 +443,13 @@ class Traced:
 
 
 def trace_model(
-    name: str, batch_size: int, sequence_length: int | None, precision: str, granule: int, fake: bool
+    name: str,
+    batch_size: int,
+    sequence_length: int | None,
+    precision: str,
+    granule: int,
+    fake: bool,
+    channels_last: bool = False,
 ) -> Traced:
     """Builds a model (on fake CPU tensors, or real ones) and traces a training step and inference.
 
@@ -406,11 +460,14 @@ def trace_model(
         precision: A key of ``PRECISIONS``.
         granule: Allocation rounding of the simulated allocator, in bytes.
         fake: Trace on fake tensors (no memory); ``False`` runs real CPU tensors.
+        channels_last: Convert the model and its 4-D inputs to channels-last memory format first.
     """
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode() if fake else contextlib.nullcontext():
         instance = build_model(name, batch_size, device="cpu", sequence_length=sequence_length)
+        if channels_last:
+            to_channels_last(instance)
         train = _trace_train(instance, precision, granule)
         infer = _trace_infer(instance, precision, granule)
     return Traced(batch_size=batch_size, instance=instance, train=train, infer=infer)

@@ -78,6 +78,11 @@ class DeviceModel:
         num_multiprocessors: SMs or compute units, for the wave quantization of matrix products
             whose efficiency is not interpolated from measured shapes.
         matmul_tile: Output tile ``(rows, columns)`` one multiprocessor computes at a time.
+        nchw_transpose_dtypes: Dtypes whose convolutions on NCHW tensors pay layout transposes
+            beyond the conv curves: half precisions on GPUs whose tensor cores run them NHWC,
+            where the curves were not measured on NCHW tensors (calibrated ones were).
+        host: The host CPU its host costs (``*_overhead_s``) are for, readable by a person
+            (``""``: the device itself, or not known).
         source: Where the peaks and curves came from.
         origin: ``calibrated`` (measured on this device by ``devicefit calibrate``), ``bench``
             (fitted on this device from a ``devicefit bench`` run's micro suite), ``transferred``
@@ -123,6 +128,8 @@ class DeviceModel:
     fp32_conv_dtype: str = "fp32"
     num_multiprocessors: int | None = None
     matmul_tile: tuple[int, int] | None = None
+    nchw_transpose_dtypes: tuple[str, ...] = ()
+    host: str = ""
     origin: str = "calibrated"
     created_at: str | None = None
     warnings: tuple[str, ...] = ()
@@ -172,7 +179,7 @@ class Prediction:
         device: Device id (local or catalog).
         device_name: Readable name.
         batch_size: Samples per step.
-        precision: ``fp32``, ``bf16`` or ``fp16``.
+        precision: A name of ``vocabulary.PRECISIONS``.
         mode: ``train`` or ``infer``.
         step_time_s: Predicted time of one step.
         forward_s: Forward pass (and loss).
@@ -192,6 +199,8 @@ class Prediction:
         calibration: Where the device's figures came from.
         origin: ``calibrated``, ``bench``, ``transferred`` or ``defaults`` (see ``DeviceModel.origin``).
         warnings: What the reader should know about the figures it came from, and what to run.
+        host: The host CPU assumed to launch a GPU's work (``""``: none, a CPU or TPU).
+        channels_last: The model ran in channels-last memory format.
     """
 
     model: str
@@ -218,6 +227,8 @@ class Prediction:
     origin: str = "calibrated"
     warnings: tuple[str, ...] = field(default=())
     memory: MemoryEstimate | None = None
+    host: str = ""
+    channels_last: bool = False
 
     @property
     def throughput_samples_per_s(self) -> float:

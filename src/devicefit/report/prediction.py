@@ -48,6 +48,8 @@ def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> 
         ],
         "calibration": p.calibration,
         "origin": p.origin,
+        "host": p.host or None,
+        "channels_last": p.channels_last,
         "notes": list(notes),
         "warnings": list(p.warnings),
     }
