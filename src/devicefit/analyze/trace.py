@@ -197,7 +197,7 @@ class _Recorder(TorchDispatchMode):
 
     def _record(self, func: Any, packet: Any, args: Any, kwargs: Any, out: Any) -> None:
         name = packet.__name__
-        outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)] or _mutated(func, args, kwargs)
         inputs = list({id(t): t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}.values())
         op_class = classify(
             name, pointwise=torch.Tag.pointwise in func.tags, reduction=torch.Tag.reduction in func.tags
@@ -228,6 +228,20 @@ class _Recorder(TorchDispatchMode):
                 layout_bytes=_layout_bytes(name, args, outputs),
             )
         )
+
+
+def _mutated(func: Any, args: Any, kwargs: Any) -> list[torch.Tensor]:
+    """The tensors an operator that returns nothing writes in place (``_amp_foreach_..._``, ``_foreach_*_``).
+
+    Its schema marks them (``Tensor(a!)[] self``); their bytes are what it writes.
+    """
+    written = []
+    for position, argument in enumerate(func._schema.arguments):
+        if argument.alias_info is None or not argument.alias_info.is_write:
+            continue
+        value = kwargs.get(argument.name) if argument.kwarg_only or position >= len(args) else args[position]
+        written += [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
+    return written
 
 
 def _layout_bytes(name: str, args: Any, outputs: list[torch.Tensor]) -> float:

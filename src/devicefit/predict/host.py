@@ -62,9 +62,7 @@ def catalog_host(spec: DeviceSpec) -> Host:
         )
     per_clock = per_clock_for_architecture(spec.architecture)
     if spec.boost_clock_hz is None or per_clock is None:
-        missing = (
-            "a boost clock" if spec.boost_clock_hz is None else f"a per-clock speed for {spec.architecture}"
-        )
+        missing = "boost clock" if spec.boost_clock_hz is None else f"per-clock speed for {spec.architecture}"
         raise UsageError(
             f"host {spec.id} has no {missing} to scale host costs by",
             fix="Name another catalog CPU with --host, or add the figure in a user catalog (--catalog FILE)",

@@ -19,7 +19,6 @@ import dataclasses
 
 from devicefit.predict.curves import efficiency_at, memory_curve
 from devicefit.records import DeviceModel, OpCost
-from devicefit.records.vocabulary import Curve
 
 #: Precisions whose convolutions cuDNN runs on tensor cores in NHWC (the half types).
 HALF_DTYPES = ("fp16", "bf16")
@@ -47,4 +46,5 @@ def layout_transpose_s(op: OpCost, device: DeviceModel, *, channels_last: bool) 
     if channels_last or not op.layout_bytes or op.dtype not in device.nchw_transpose_dtypes:
         return 0.0
     moved = 2.0 * op.layout_bytes
-    return moved / (device.bandwidth_bytes_per_s * efficiency_at(memory_curve(Curve.COPY, device), moved))
+    # A transpose is a copy kernel: the curve of a ``copy_`` call (``copy``, else elementwise's).
+    return moved / (device.bandwidth_bytes_per_s * efficiency_at(memory_curve("copy_", device), moved))

@@ -103,8 +103,8 @@ def _hosted(
     here: Host | None,
     catalog: Catalog,
     usual: tuple[Host, str] | None = None,
-) -> tuple[DeviceModel, str]:
-    """A GPU's model on its host, and a note saying which host and why.
+) -> DeviceModel:
+    """A GPU's model on its host; its ``host`` names the host and why it was assumed.
 
     Host costs of the defaults are for the reference host; a calibration's (also transferred to a
     catalog GPU) were measured on this machine's CPU. They move to ``wanted`` (``--host``) when
@@ -124,12 +124,10 @@ def _hosted(
     else:
         target, why = measured_on, "this machine's CPU speed is unknown: the GPU defaults' reference host"
     if measured_on is None or target is None:
-        label = "this machine's CPU"
-        return dataclasses.replace(model, host=label), (
-            f"host: {label}, as calibrated (its speed is unknown here, so --host cannot rescale it)"
+        return dataclasses.replace(
+            model, host="this machine's CPU, as calibrated (its speed is unknown: --host cannot rescale it)"
         )
-    moved = on_host(model, target, measured_on=measured_on)
-    return moved, f"host: {target.name} ({why}); pass --host NAME for another catalog CPU"
+    return dataclasses.replace(on_host(model, target, measured_on=measured_on), host=f"{target.name} ({why})")
 
 
 def _tensor_core_halves(
@@ -208,8 +206,7 @@ def local_target(
             ),
         )
     if device.kind == "cuda":
-        model, note = _hosted(model, wanted=host, here=here, catalog=catalog)
-        notes.append(note)
+        model = _hosted(model, wanted=host, here=here, catalog=catalog)
     return Target(
         model=model,
         memory_kind=_memory_kind(device.kind),
@@ -250,19 +247,16 @@ def catalog_target(
         model = catalog_default_model(spec)
         if spec.kind == "gpu":
             model = dataclasses.replace(model, nchw_transpose_dtypes=_tensor_core_halves(spec, catalog, None))
-    notes: tuple[str, ...] = ()
     if spec.kind == "gpu" and spec.vendor != "apple" and catalog is not None:
         usual = typical_host(spec, catalog) if model.origin == "defaults" else None
-        model, note = _hosted(model, wanted=host, here=here, catalog=catalog, usual=usual)
-        notes = (note,)
+        model = _hosted(model, wanted=host, here=here, catalog=catalog, usual=usual)
     return Target(
         model=model,
-        memory_kind="cuda" if model.origin == "transferred" else _memory_kind(
-            "mps" if spec.vendor == "apple" else spec.kind
-        ),
+        memory_kind="cuda"
+        if model.origin == "transferred"
+        else _memory_kind("mps" if spec.vendor == "apple" else spec.kind),
         local=False,
         architecture=spec.architecture,
-        notes=notes,
     )
 
 

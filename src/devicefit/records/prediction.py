@@ -81,8 +81,8 @@ class DeviceModel:
         nchw_transpose_dtypes: Dtypes whose convolutions on NCHW tensors pay layout transposes
             beyond the conv curves: half precisions on GPUs whose tensor cores run them NHWC,
             where the curves were not measured on NCHW tensors (calibrated ones were).
-        host: The host CPU its host costs (``*_overhead_s``) are for, readable by a person
-            (``""``: the device itself, or not known).
+        host: The host CPU its host costs (``*_overhead_s``) are for and why it was assumed,
+            readable by a person (``""``: the device itself, or not known).
         source: Where the peaks and curves came from.
         origin: ``calibrated`` (measured on this device by ``devicefit calibrate``), ``bench``
             (fitted on this device from a ``devicefit bench`` run's micro suite), ``transferred``
@@ -199,7 +199,7 @@ class Prediction:
         calibration: Where the device's figures came from.
         origin: ``calibrated``, ``bench``, ``transferred`` or ``defaults`` (see ``DeviceModel.origin``).
         warnings: What the reader should know about the figures it came from, and what to run.
-        host: The host CPU assumed to launch a GPU's work (``""``: none, a CPU or TPU).
+        host: The host CPU assumed to launch a GPU's work and why (``""``: none, a CPU or TPU).
         channels_last: The model ran in channels-last memory format.
     """
 
