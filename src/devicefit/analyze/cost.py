@@ -12,7 +12,8 @@ from torch.utils._pytree import tree_leaves
 from devicefit.analyze import memory as memory_model
 from devicefit.analyze.allocator import ALLOCATION_GRANULE_BYTES, Snapshot, nbytes
 from devicefit.analyze.opclass import OP_CLASSES
-from devicefit.analyze.trace import FALLBACK_BATCH, PRECISIONS, Traced, trace_model
+from devicefit.analyze.precision import PRECISIONS
+from devicefit.analyze.trace import FALLBACK_BATCH, Traced, trace_model
 from devicefit.errors import UsageError
 from devicefit.records import ClassCost, LayerCost, LiveMemory, MemoryKind, ModelCost, OpCost, TracedMemory
 from devicefit.workloads import model_info

@@ -35,21 +35,11 @@ from torch.utils.module_tracker import ModuleTracker
 
 from devicefit.analyze.allocator import Allocator, Snapshot, nbytes, replay_timeline, storage_key
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
+from devicefit.analyze.precision import autocast, loss_scaler, written_in_place
 from devicefit.analyze.shapes import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
 from devicefit.records import OpCost
-from devicefit.records.vocabulary import SCALED_PRECISIONS
 from devicefit.workloads import build_model
 from devicefit.workloads.base import ModelInstance, to_channels_last
-
-#: The autocast dtype of each precision (``vocabulary.PRECISIONS``): none for fp32 and tf32, whose
-#: operators and bytes are the same (tf32 changes the unit a device runs them on, not the trace).
-PRECISIONS = {
-    "fp32": None,
-    "tf32": None,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-    "amp": torch.float16,
-}
 
 #: The batch the real-CPU fallback traces when a model cannot run on fake tensors.
 FALLBACK_BATCH = 2
@@ -197,7 +187,8 @@ class _Recorder(TorchDispatchMode):
 
     def _record(self, func: Any, packet: Any, args: Any, kwargs: Any, out: Any) -> None:
         name = packet.__name__
-        outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)] or _mutated(func, args, kwargs)
+        outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        outputs = outputs or written_in_place(func, args, kwargs)
         inputs = list({id(t): t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}.values())
         op_class = classify(
             name, pointwise=torch.Tag.pointwise in func.tags, reduction=torch.Tag.reduction in func.tags
@@ -228,20 +219,6 @@ class _Recorder(TorchDispatchMode):
                 layout_bytes=_layout_bytes(name, args, outputs),
             )
         )
-
-
-def _mutated(func: Any, args: Any, kwargs: Any) -> list[torch.Tensor]:
-    """The tensors an operator that returns nothing writes in place (``_amp_foreach_..._``, ``_foreach_*_``).
-
-    Its schema marks them (``Tensor(a!)[] self``); their bytes are what it writes.
-    """
-    written = []
-    for position, argument in enumerate(func._schema.arguments):
-        if argument.alias_info is None or not argument.alias_info.is_write:
-            continue
-        value = kwargs.get(argument.name) if argument.kwarg_only or position >= len(args) else args[position]
-        written += [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
-    return written
 
 
 def _layout_bytes(name: str, args: Any, outputs: list[torch.Tensor]) -> float:
@@ -335,28 +312,6 @@ def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
     return ""
 
 
-def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
-    # CPU autocast: its lower-precision list holds the products and convolutions CUDA's does
-    # (torch/csrc/autograd/autocast_mode.cpp); the fp32 casts it records for the weights are the
-    # ones a GPU pays for, once per forward (autocast caches the casts of leaf weights).
-    dtype = PRECISIONS[precision]
-    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def _loss_scaler(precision: str, module: torch.nn.Module) -> torch.amp.GradScaler | None:
-    """The loss scaler of an fp16 training step (``None`` for other precisions).
-
-    Traced as a training loop runs it (torch/amp/grad_scaler.py): ``scale(loss)`` multiplies the
-    loss, ``unscale_`` runs ``_amp_foreach_non_finite_check_and_unscale_`` over every gradient (a
-    read and a write of each) and ``update`` runs ``_amp_update_scale_``. ``scaler.step`` itself
-    is not traced: it reads the inf flag (``.item()``, a host-device sync) and runs the optimizer,
-    which ``predict`` models on its own.
-    """
-    if precision not in SCALED_PRECISIONS:
-        return None
-    return torch.amp.GradScaler("cpu")
-
-
 class _NodeOwners(TorchFunctionMode):
     """Notes, above autograd, which module's forward created each autograd node."""
 
@@ -416,9 +371,9 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
                 allocator.activations.add(serial)
             return tensor
 
-        scaler = _loss_scaler(precision, module)
+        scaler = loss_scaler(precision)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            with _autocast(precision):
+            with autocast(precision):
                 loss = instance.loss(module(*instance.inputs, **instance.keyword_inputs))
             if scaler is not None:
                 loss = scaler.scale(loss)
@@ -440,7 +395,7 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
 
 def _trace_infer(instance: ModelInstance, precision: str, granule: int) -> Trace:
     module = instance.module.eval()
-    with _recording(instance, granule) as (_, trace, _), torch.no_grad(), _autocast(precision):
+    with _recording(instance, granule) as (_, trace, _), torch.no_grad(), autocast(precision):
         module(*instance.inputs, **instance.keyword_inputs)
     module.train()
     return trace
@@ -471,7 +426,7 @@ def trace_model(
         name: The model, as ``build_model`` takes it.
         batch_size: Samples per step.
         sequence_length: Tokens per sample for sequence models.
-        precision: A key of ``PRECISIONS``.
+        precision: A key of ``PRECISIONS`` (``analyze/precision.py``).
         granule: Allocation rounding of the simulated allocator, in bytes.
         fake: Trace on fake tensors (no memory); ``False`` runs real CPU tensors.
         channels_last: Convert the model and its 4-D inputs to channels-last memory format first.
