@@ -86,8 +86,12 @@ def profile(
     sequence_length: int | None = None,
     memory_kind: MemoryKind = "cuda",
     use_cache: bool = True,
+    channels_last: bool = False,
 ) -> ModelCost:
-    """A model's parameters, FLOPs, bytes and memory, traced on fake tensors (``devicefit profile``)."""
+    """A model's parameters, FLOPs, bytes and memory, traced on fake tensors (``devicefit profile``).
+
+    ``precision``: ``fp32``, ``tf32``, ``bf16``, ``fp16`` or ``amp`` (``fp16`` with loss scaling).
+    """
     from devicefit.app.profile import profile as run
 
     return run(
@@ -98,6 +102,7 @@ def profile(
         sequence_length=sequence_length,
         memory_kind=memory_kind,
         use_cache=use_cache,
+        channels_last=channels_last,
     ).cost
 
 
@@ -147,8 +152,14 @@ def predict_step(
     optimizer: str | None = None,
     sequence_length: int | None = None,
     db: str | Path | None = None,
+    channels_last: bool = False,
+    host: str | None = None,
 ) -> PredictOutcome:
-    """A model's step time, memory fit and largest batch on local or catalog devices (``predict``)."""
+    """A model's step time, memory fit and largest batch on local or catalog devices (``predict``).
+
+    ``precision``: ``fp32``, ``tf32``, ``bf16``, ``fp16`` or ``amp``; ``host``: the catalog CPU that
+    launches the GPUs' work (default: each GPU's usual host, or this machine's CPU).
+    """
     from devicefit.app.predict import predict as run
     from devicefit.store.sqlite import open_store
 
@@ -162,6 +173,8 @@ def predict_step(
             optimizer=optimizer,
             sequence_length=sequence_length,
             store=store,
+            channels_last=channels_last,
+            host=host,
         )
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import devicefit
 from devicefit.data import CACHE_ENV, cache_path
+from devicefit.records.vocabulary import TRACED_PRECISION
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -66,12 +67,14 @@ def analysis_key(
     sequence_length: int | None,
     memory_kind: MemoryKind,
     foreach: bool | None,
+    channels_last: bool = False,
 ) -> Key | None:
     """Everything ``analyze_model`` depends on, or ``None`` when the model's source cannot be pinned down.
 
     The arguments are ``analyze_model``'s, as given (defaults unresolved: resolving them means
     building the model). A training step and an inference pass are both in every ``ModelCost``,
     so the mode is not part of the key: ``predict --train`` and ``--infer`` share an entry.
+    ``precision`` is the one traced (``tf32`` shares fp32's entry, ``amp`` fp16's).
     """
     source = _model_source(name)
     if source is None:
@@ -85,6 +88,7 @@ def analysis_key(
         "optimizer": optimizer,
         "memory_kind": memory_kind,
         "foreach": foreach,
+        "channels_last": channels_last,
         "devicefit": devicefit.__version__,
         "devicefit_source": _devicefit_digest(),
         "torch": _version("torch"),
@@ -135,6 +139,7 @@ def analyze_model_cached(
     foreach: bool | None = None,
     use_cache: bool = True,
     directory: Path | None = None,
+    channels_last: bool = False,
 ) -> tuple[ModelCost, str | None]:
     """``analyze_model``, through the cache.
 
@@ -146,41 +151,45 @@ def analyze_model_cached(
         sequence_length: As ``analyze_model``.
         memory_kind: As ``analyze_model``.
         foreach: As ``analyze_model``.
+        channels_last: As ``analyze_model``.
         use_cache: ``False`` neither reads nor writes the cache.
         directory: The cache directory; ``default_cache_dir()`` when ``None``.
 
     Returns:
         The analysis, and a note when the cache could not be written (the analysis is still good).
+        Precisions that share a trace share its entry (``TRACED_PRECISION``); the analysis names
+        the precision asked for.
 
     Raises:
         UsageError: As ``analyze_model``.
     """
     arguments: dict[str, Any] = {
-        "precision": precision,
+        "precision": TRACED_PRECISION.get(precision, precision),
         "optimizer": optimizer,
         "sequence_length": sequence_length,
         "memory_kind": memory_kind,
         "foreach": foreach,
+        "channels_last": channels_last,
     }
     key = analysis_key(name, batch_size, **arguments) if use_cache else None
     where = directory or default_cache_dir()
     if key is not None:
         cached = load_cost(key, where)
         if cached is not None:
-            return cached, None
+            return dataclasses.replace(cached, precision=precision), None
     from devicefit.analyze.cost import analyze_model
 
     cost = analyze_model(name, batch_size, **arguments)
     if key is None:
-        return cost, None
+        return dataclasses.replace(cost, precision=precision), None
     try:
         store_cost(key, cost, where)
     except OSError as error:
-        return cost, (
+        return dataclasses.replace(cost, precision=precision), (
             f"could not write the analysis cache in {where} ({error.strerror or error}); "
             f"the next call traces again: set {CACHE_ENV} to a writable directory"
         )
-    return cost, None
+    return dataclasses.replace(cost, precision=precision), None
 
 
 def _entry_path(key: Key, directory: Path) -> Path:

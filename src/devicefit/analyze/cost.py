@@ -12,7 +12,8 @@ from torch.utils._pytree import tree_leaves
 from devicefit.analyze import memory as memory_model
 from devicefit.analyze.allocator import ALLOCATION_GRANULE_BYTES, Snapshot, nbytes
 from devicefit.analyze.opclass import OP_CLASSES
-from devicefit.analyze.trace import FALLBACK_BATCH, PRECISIONS, Traced, trace_model
+from devicefit.analyze.precision import PRECISIONS
+from devicefit.analyze.trace import FALLBACK_BATCH, Traced, trace_model
 from devicefit.errors import UsageError
 from devicefit.records import ClassCost, LayerCost, LiveMemory, MemoryKind, ModelCost, OpCost, TracedMemory
 from devicefit.workloads import model_info
@@ -29,19 +30,22 @@ def analyze_model(
     sequence_length: int | None = None,
     memory_kind: MemoryKind = "cuda",
     foreach: bool | None = None,
+    channels_last: bool = False,
 ) -> ModelCost:
     """Traces a training step and an inference pass of a model, on fake tensors where it can.
 
     Args:
         name: Zoo name, ``file.py:factory``, ``module:factory`` or a library model name.
         batch_size: Samples per step; the workload's default when ``None``.
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
+        precision: A name of ``vocabulary.PRECISIONS``: ``fp32``, ``tf32`` (traced as fp32),
+            ``bf16``/``fp16`` autocast mixed precision, ``amp`` (traced as fp16).
         optimizer: One of ``OPTIMIZERS`` (``sgd``, ``sgd-momentum``, ``adamw``, ``rmsprop``...); the
             workload's default when ``None``.
         sequence_length: Tokens per sample for sequence models.
         memory_kind: ``cuda``, ``cpu`` or ``mps``: allocation rounding and runtime overhead.
         foreach: Whether the optimizer runs as one ``foreach`` pass; PyTorch's default for the
             device kind (``True`` on GPUs) when ``None``.
+        channels_last: Convert the model and its 4-D inputs to channels-last memory format.
 
     Returns:
         FLOPs, bytes and memory of the step, per op, layer and operator class.
@@ -68,8 +72,8 @@ def analyze_model(
     warnings: list[str] = []
     fake = True
     try:
-        first = trace_model(name, batch, sequence_length, precision, granule, fake=True)
-        second = trace_model(name, 2 * batch, sequence_length, precision, granule, fake=True)
+        first = trace_model(name, batch, sequence_length, precision, granule, True, channels_last)
+        second = trace_model(name, 2 * batch, sequence_length, precision, granule, True, channels_last)
         method = "fake tensors"
     except UsageError:
         raise
@@ -81,8 +85,8 @@ def analyze_model(
             else type(error).__name__
         )
         try:
-            first = trace_model(name, small, sequence_length, precision, granule, fake=False)
-            second = trace_model(name, 2 * small, sequence_length, precision, granule, fake=False)
+            first = trace_model(name, small, sequence_length, precision, granule, False, channels_last)
+            second = trace_model(name, 2 * small, sequence_length, precision, granule, False, channels_last)
         except Exception as real_error:
             if info.synthesized_inputs:
                 # The model is a library's and devicefit made its inputs: they are the likely culprit.
@@ -105,7 +109,7 @@ def analyze_model(
     traced = _traced_memory(
         first,
         second,
-        lambda size: trace_model(name, size, sequence_length, precision, granule, fake=fake),
+        lambda size: trace_model(name, size, sequence_length, precision, granule, fake, channels_last),
         batch=batch,
         granule=granule,
         warnings=warnings,
@@ -122,6 +126,7 @@ def analyze_model(
         warnings,
         memory_kind=memory_kind,
         foreach=memory_kind == "cuda" if foreach is None else foreach,
+        channels_last=channels_last,
     )
 
 
@@ -230,6 +235,7 @@ def _scaled(ops: list[OpCost], scale: float) -> tuple[OpCost, ...]:
             flops=None if op.flops is None else op.flops * scale,
             bytes_read=op.bytes_read * scale,
             bytes_written=op.bytes_written * scale,
+            layout_bytes=op.layout_bytes * scale,
         )
         for op in ops
     )
@@ -300,6 +306,7 @@ def _assemble(
     *,
     memory_kind: MemoryKind,
     foreach: bool,
+    channels_last: bool = False,
 ) -> ModelCost:
     module = first.instance.module
     scale = batch / first.batch_size
@@ -348,4 +355,5 @@ def _assemble(
         ),
         method=method,
         warnings=tuple(warnings),
+        channels_last=channels_last,
     )

@@ -35,13 +35,11 @@ from torch.utils.module_tracker import ModuleTracker
 
 from devicefit.analyze.allocator import Allocator, Snapshot, nbytes, replay_timeline, storage_key
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
+from devicefit.analyze.precision import autocast, loss_scaler, written_in_place
 from devicefit.analyze.shapes import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
 from devicefit.records import OpCost
 from devicefit.workloads import build_model
-from devicefit.workloads.base import ModelInstance
-
-#: Precisions ``profile`` accepts: fp32, or autocast mixed precision with bf16 or fp16 compute.
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from devicefit.workloads.base import ModelInstance, to_channels_last
 
 #: The batch the real-CPU fallback traces when a model cannot run on fake tensors.
 FALLBACK_BATCH = 2
@@ -190,6 +188,7 @@ class _Recorder(TorchDispatchMode):
     def _record(self, func: Any, packet: Any, args: Any, kwargs: Any, out: Any) -> None:
         name = packet.__name__
         outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        outputs = outputs or written_in_place(func, args, kwargs)
         inputs = list({id(t): t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}.values())
         op_class = classify(
             name, pointwise=torch.Tag.pointwise in func.tags, reduction=torch.Tag.reduction in func.tags
@@ -217,8 +216,24 @@ class _Recorder(TorchDispatchMode):
                 detail=_detail(name, args, kwargs),
                 shape=_matmul_shape(name, args, outputs),
                 channel_blocking=_channel_blocking(name, args, outputs),
+                layout_bytes=_layout_bytes(name, args, outputs),
             )
         )
+
+
+def _layout_bytes(name: str, args: Any, outputs: list[torch.Tensor]) -> float:
+    """A convolution's activation bytes, weights left out (``OpCost.layout_bytes``); 0 for other ops.
+
+    Forward: (input, weight, ...) -> output; backward: (grad_output, input, weight, ...) ->
+    (grad_input, grad_weight, grad_bias), the input's gradient only where asked for.
+    """
+    if name == "convolution":
+        return float(nbytes(args[0]) + sum(nbytes(t) for t in outputs[:1]))
+    if name == "convolution_backward":
+        grad_input = outputs[0] if outputs and args[10][0] and outputs[0] is not None else None
+        written = nbytes(grad_input) if grad_input is not None else 0
+        return float(nbytes(args[0]) + nbytes(args[1]) + written)
+    return 0.0
 
 
 def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[int, ...]:
@@ -297,11 +312,6 @@ def _detail(name: str, args: Any, kwargs: dict[str, Any]) -> str:
     return ""
 
 
-def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
-    dtype = PRECISIONS[precision]
-    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
 class _NodeOwners(TorchFunctionMode):
     """Notes, above autograd, which module's forward created each autograd node."""
 
@@ -361,13 +371,20 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
                 allocator.activations.add(serial)
             return tensor
 
+        scaler = loss_scaler(precision)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            with _autocast(precision):
+            with autocast(precision):
                 loss = instance.loss(module(*instance.inputs, **instance.keyword_inputs))
+            if scaler is not None:
+                loss = scaler.scale(loss)
             recorder.phase = "backward"
             allocator.backward_start = len(allocator.timeline)
             loss.backward()
-        del loss
+            if scaler is not None:
+                # An optimizer with no state yet: unscale_ only groups the gradients by it.
+                scaler.unscale_(torch.optim.SGD(module.parameters(), lr=0.0))
+                scaler.update()
+        del loss, scaler
         for parameter in module.parameters():
             serial = None if parameter.grad is None else allocator.serial(parameter.grad)
             if serial is not None:
@@ -378,7 +395,7 @@ def _trace_train(instance: ModelInstance, precision: str, granule: int) -> Trace
 
 def _trace_infer(instance: ModelInstance, precision: str, granule: int) -> Trace:
     module = instance.module.eval()
-    with _recording(instance, granule) as (_, trace, _), torch.no_grad(), _autocast(precision):
+    with _recording(instance, granule) as (_, trace, _), torch.no_grad(), autocast(precision):
         module(*instance.inputs, **instance.keyword_inputs)
     module.train()
     return trace
@@ -395,7 +412,13 @@ class Traced:
 
 
 def trace_model(
-    name: str, batch_size: int, sequence_length: int | None, precision: str, granule: int, fake: bool
+    name: str,
+    batch_size: int,
+    sequence_length: int | None,
+    precision: str,
+    granule: int,
+    fake: bool,
+    channels_last: bool = False,
 ) -> Traced:
     """Builds a model (on fake CPU tensors, or real ones) and traces a training step and inference.
 
@@ -403,14 +426,17 @@ def trace_model(
         name: The model, as ``build_model`` takes it.
         batch_size: Samples per step.
         sequence_length: Tokens per sample for sequence models.
-        precision: A key of ``PRECISIONS``.
+        precision: A key of ``PRECISIONS`` (``analyze/precision.py``).
         granule: Allocation rounding of the simulated allocator, in bytes.
         fake: Trace on fake tensors (no memory); ``False`` runs real CPU tensors.
+        channels_last: Convert the model and its 4-D inputs to channels-last memory format first.
     """
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode() if fake else contextlib.nullcontext():
         instance = build_model(name, batch_size, device="cpu", sequence_length=sequence_length)
+        if channels_last:
+            to_channels_last(instance)
         train = _trace_train(instance, precision, granule)
         infer = _trace_infer(instance, precision, granule)
     return Traced(batch_size=batch_size, instance=instance, train=train, infer=infer)

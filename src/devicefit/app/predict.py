@@ -34,6 +34,8 @@ def predict(
     catalog_files: Sequence[Path] = (),
     store: Store | None = None,
     use_cache: bool = True,
+    channels_last: bool = False,
+    host: str | None = None,
 ) -> PredictOutcome:
     """Predicts ``model``'s step on each device ``devices`` names.
 
@@ -41,7 +43,8 @@ def predict(
         model: Zoo name, ``decoder:key=value,...``, ``file.py:factory`` or ``module:factory``.
         devices: ``local``, ``all``, local ids (``cpu``, ``cuda:0``) or catalog names, comma-separated.
         batch_size: Samples per step (default: the model's).
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
+        precision: ``fp32`` (PyTorch's defaults: IEEE products, TF32 convolutions), ``tf32``
+            (products too), ``bf16``/``fp16`` autocast, ``amp`` (fp16 autocast with loss scaling).
         train: A training step, else inference.
         optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw`` (default: the model's).
         sequence_length: Tokens per sample, for sequence models.
@@ -49,21 +52,29 @@ def predict(
         catalog_files: User catalog files on top of the packaged catalog.
         store: Where this machine's calibrations are; ``None`` predicts local devices from the defaults.
         use_cache: Read and write the on-disk analysis cache.
+        channels_last: The model and its 4-D inputs in channels-last memory format.
+        host: The catalog CPU that launches the GPUs' work (default: each GPU's usual host, or
+            this machine's CPU for local GPUs and their calibrations).
 
     Local devices are probed only when ``devices`` names them or a local GPU is calibrated (a
     catalog GPU of its architecture borrows that calibration); catalog names alone probe nothing.
     """
     catalog = load_catalog(catalog_files)
-    host = socket.gethostname()
-    calibrated = store.calibrated_devices(host) if store is not None else None
+    hostname = socket.gethostname()
+    calibrated = store.calibrated_devices(hostname) if store is not None else None
     local = local_descriptions() if needs_local_devices(devices, calibrated) else ()
     stored = (
-        {d.id: store.calibrations(d.id, device_name=d.name, hostname=host) for d in local}
+        {d.id: store.calibrations(d.id, device_name=d.name, hostname=hostname) for d in local}
         if store is not None
         else None
     )
     resolution = resolve_targets(
-        devices, local_devices=local, catalog=catalog, calibrations=stored, num_threads=num_threads
+        devices,
+        local_devices=local,
+        catalog=catalog,
+        calibrations=stored,
+        num_threads=num_threads,
+        host=host,
     )
     mode = "train" if train else "infer"
     costs: dict[str, ModelCost] = {}
@@ -79,6 +90,7 @@ def predict(
                 sequence_length=sequence_length,
                 memory_kind=target.memory_kind,
                 use_cache=use_cache,
+                channels_last=channels_last,
             )
             if note:
                 analysis_notes.append(note)

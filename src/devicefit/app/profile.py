@@ -20,18 +20,21 @@ def profile(
     memory_kind: str = "cuda",
     memory_bytes: float | None = None,
     use_cache: bool = True,
+    channels_last: bool = False,
 ) -> ProfileOutcome:
     """The model's cost, traced on fake tensors (or read from the analysis cache).
 
     Args:
         model: Zoo name, ``decoder:key=value,...``, ``file.py:factory`` or ``module:factory``.
         batch_size: Samples per step (default: the model's).
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
+        precision: ``fp32``, ``tf32`` (traced as fp32), ``bf16``/``fp16`` autocast mixed precision,
+            ``amp`` (fp16 autocast with the loss scaler's passes).
         optimizer: ``sgd``, ``sgd-momentum``, ``adam`` or ``adamw`` (default: the model's).
         sequence_length: Tokens per sample, for sequence models.
         memory_kind: Whose allocator and runtime the memory figures are for: ``cuda``, ``cpu`` or ``mps``.
         memory_bytes: Also find the largest batch whose training step fits in this much.
         use_cache: Read and write the on-disk analysis cache.
+        channels_last: Convert the model and its 4-D inputs to channels-last memory format.
 
     Raises:
         UsageError: On an unknown memory kind.
@@ -49,6 +52,7 @@ def profile(
         sequence_length=sequence_length,
         memory_kind=kind,
         use_cache=use_cache,
+        channels_last=channels_last,
     )
     largest = None
     if memory_bytes:

@@ -94,3 +94,47 @@ def _core_spec(entry: Mapping[str, Any]) -> CoreSpec:
         fma_width_bits=entry["fma_width_bits"],
         source=entry["source"],
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PerClock:
+    """A core's single-thread speed per clock relative to Intel's Skylake core (``cpu_cores.toml``)."""
+
+    architecture: str
+    relative_per_clock: float
+    source: str
+
+
+@functools.cache
+def per_clock_table() -> tuple[dict[str, Any], ...]:
+    """The ``[[per_clock]]`` entries of the packaged ``cpu_cores.toml``, in match order (read once)."""
+    return tuple(load_packaged_toml("devicefit.catalog", "cpu_cores.toml")["per_clock"])
+
+
+def _per_clock(entry: Mapping[str, Any]) -> PerClock:
+    return PerClock(
+        architecture=entry["architecture"],
+        relative_per_clock=float(entry["relative_per_clock"]),
+        source=entry["source"],
+    )
+
+
+def per_clock_for_architecture(architecture: str | None) -> PerClock | None:
+    """The per-clock speed of a core architecture named as the hardware catalog does (``zen2``).
+
+    ``None`` where ``cpu_cores.toml`` has no figure for it.
+    """
+    for entry in per_clock_table():
+        if architecture == entry["architecture"] or architecture in entry.get("also", ()):
+            return _per_clock(entry)
+    return None
+
+
+def microarchitecture(*, vendor: str, family: int | None, model: int | None) -> str | None:
+    """A core's microarchitecture (a catalog architecture id) from its CPUID; ``None`` if not listed."""
+    for entry in per_clock_table():
+        if entry["vendor"] != vendor or entry["family"] != family or model is None:
+            continue
+        if any(low <= model <= high for low, high in entry["models"]):
+            return str(entry["architecture"])
+    return None

@@ -33,7 +33,13 @@ def bench(
     batch: Annotated[
         list[int] | None, typer.Option(help=_MODEL_HELP + "these batch sizes; repeatable.")
     ] = None,
-    precision: Annotated[str, typer.Option(help=_MODEL_HELP + "fp32, or bf16/fp16 autocast.")] = "fp32",
+    precision: Annotated[
+        str,
+        typer.Option(
+            help=_MODEL_HELP
+            + "fp32 (PyTorch's defaults), tf32, bf16, fp16 or amp (fp16 autocast, loss scaling)."
+        ),
+    ] = "fp32",
     seq_len: Annotated[
         int | None, typer.Option(help=_MODEL_HELP + "tokens per sample of sequence models.")
     ] = None,

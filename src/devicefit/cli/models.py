@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from devicefit.cli.output import JsonOption, NoCacheOption, console, error_console, print_json
+from devicefit.cli.output import (
+    ChannelsLastOption,
+    JsonOption,
+    NoCacheOption,
+    PrecisionOption,
+    console,
+    error_console,
+    print_json,
+)
 from devicefit.errors import UsageError
 from devicefit.report.models import render_models, render_profile
 
@@ -75,7 +83,7 @@ def profile(
         str, typer.Argument(help="Zoo name, decoder:key=value,..., file.py:factory, module:factory.")
     ],
     batch: Annotated[int | None, typer.Option(help="Samples per step (default: the model's).")] = None,
-    precision: Annotated[str, typer.Option(help="fp32, or bf16/fp16 autocast mixed precision.")] = "fp32",
+    precision: PrecisionOption = "fp32",
     optimizer: Annotated[
         str | None, typer.Option(help="sgd, sgd-momentum, adam, adamw (default: the model's).")
     ] = None,
@@ -87,6 +95,7 @@ def profile(
         str | None, typer.Option(help="Also find the largest batch that trains in this much: 24GiB.")
     ] = None,
     layers: Annotated[int, typer.Option(help="Show the N costliest layers; 0 for all.")] = 25,
+    channels_last: ChannelsLastOption = False,
     no_cache: NoCacheOption = False,
     json: JsonOption = False,
 ) -> None:
@@ -102,6 +111,7 @@ def profile(
         memory_kind=target,
         memory_bytes=parse_size(memory) if memory else None,
         use_cache=not no_cache,
+        channels_last=channels_last,
     )
     for note in outcome.notes:
         error_console().print(f"[yellow]note:[/] {note}")

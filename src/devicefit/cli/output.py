@@ -35,6 +35,17 @@ NoCacheOption = Annotated[
     bool,
     typer.Option("--no-cache", help="Trace the model again, ignoring (and not writing) the cached analysis."),
 ]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="fp32 (PyTorch's defaults: IEEE products, TF32 convolutions), tf32 (products too), "
+        "bf16 or fp16 autocast, amp (fp16 autocast with loss scaling, as fp16 trains)."
+    ),
+]
+ChannelsLastOption = Annotated[
+    bool,
+    typer.Option("--channels-last", help="The model and its inputs in channels-last memory format."),
+]
 DeviceOption = Annotated[
     str,
     typer.Option(

@@ -9,10 +9,12 @@ import typer
 from devicefit.cli.bench import progress
 from devicefit.cli.catalog import CatalogOption
 from devicefit.cli.output import (
+    ChannelsLastOption,
     DbOption,
     DeviceOption,
     JsonOption,
     NoCacheOption,
+    PrecisionOption,
     console,
     error_console,
     print_json,
@@ -71,13 +73,21 @@ def predict(
         ),
     ] = "local",
     batch: Annotated[int | None, typer.Option(help="Samples per step (default: the model's).")] = None,
-    precision: Annotated[str, typer.Option(help="fp32, or bf16/fp16 autocast mixed precision.")] = "fp32",
+    precision: PrecisionOption = "fp32",
     train: Annotated[bool, typer.Option("--train/--infer", help="A training step, or inference.")] = True,
     optimizer: Annotated[
         str | None, typer.Option(help="sgd, sgd-momentum, adam, adamw (default: the model's).")
     ] = None,
     seq_len: Annotated[int | None, typer.Option(help="Tokens per sample, for sequence models.")] = None,
     threads: ThreadsOption = None,
+    channels_last: ChannelsLastOption = False,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="The catalog CPU that launches the GPUs' work ('epyc 7742'); default: each GPU's "
+            "usual host (a DGX's CPU), this machine's CPU for local GPUs."
+        ),
+    ] = None,
     catalog: CatalogOption = None,
     no_cache: NoCacheOption = False,
     db: DbOption = None,
@@ -100,6 +110,8 @@ def predict(
             catalog_files=catalog or (),
             store=store,
             use_cache=not no_cache,
+            channels_last=channels_last,
+            host=host,
         )
     for note in outcome.analysis_notes:
         error_console().print(f"[yellow]note:[/] {note}")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from devicefit.catalog.cores import core_table, select_core
+from devicefit.catalog.cores import core_table, microarchitecture, select_core
 from devicefit.devices.energy import EnergyMeter
 from devicefit.devices.rapl import rapl_meter
 from devicefit.records import CPUProperties, DeviceDescription, DeviceKind, Peak
@@ -211,6 +211,9 @@ def probe_cpu(num_threads: int, cpu_info: Mapping[str, Any] | None = None) -> CP
         l2_cache_bytes_per_core=caches.get("l2"),
         l3_cache_bytes=caches.get("l3") or _int_or_none(cpu_info.get("l3_cache_size")),
         memory_bytes=psutil.virtual_memory().total,
+        microarchitecture=microarchitecture(
+            vendor=vendor, family=cpu_info.get("family"), model=cpu_info.get("model")
+        ),
     )
 
 

@@ -183,7 +183,7 @@ class ModelPlan:
     Attributes:
         models: Workload names; the zoo's benchmarked models when empty.
         batch_sizes: Batch sizes; each model's own sweep when empty.
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast.
+        precision: A name of ``vocabulary.PRECISIONS`` (``fp32``, ``tf32``, ``bf16``, ``fp16``, ``amp``).
         sequence_length: Tokens per sample for sequence models; the mode's default when ``None``.
         channels_last: Run CNNs in channels-last memory format.
         compile: Wrap models in ``torch.compile``.
@@ -207,7 +207,9 @@ def plan_models(device: DeviceDescription, plan: ModelPlan, *, quick: bool) -> l
     from devicefit.workloads import list_models, model_info
 
     if plan.precision not in steps.PRECISION_DTYPES:
-        raise UsageError(f"unknown precision {plan.precision!r}", fix="Choose from: fp32, bf16, fp16")
+        raise UsageError(
+            f"unknown precision {plan.precision!r}", fix=f"Choose from: {', '.join(steps.PRECISION_DTYPES)}"
+        )
     if any(batch < 1 for batch in plan.batch_sizes):
         raise UsageError("batch sizes must be at least 1", fix="Pass --batch 1 or more")
     if device.kind == "fake":

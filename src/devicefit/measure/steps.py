@@ -3,9 +3,11 @@
 Each case builds the workload on the device with random weights and inputs, then times the
 step the way a training loop runs it: ``zero_grad(set_to_none=True)``, forward under autocast for
 mixed precision, loss, backward, ``optimizer.step()`` (PyTorch's default implementation for the
-device). Inference is a no-grad forward in eval mode. A variant copies each batch from pinned host
-memory first, as a ``DataLoader(pin_memory=True)`` feeds a GPU. After timing, one more step runs
-under the device's allocator statistics to measure its peak memory.
+device). fp16 (``amp``) training scales the loss with a ``GradScaler``; ``tf32`` turns on PyTorch's
+TF32 switches for matrix products and cuDNN while a step runs, and restores them. Inference is a
+no-grad forward in eval mode. A variant copies each batch from pinned host memory first, as a
+``DataLoader(pin_memory=True)`` feeds a GPU. After timing, one more step runs under the device's
+allocator statistics to measure its peak memory.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from devicefit.measure.case import Case
-from devicefit.records.vocabulary import Benchmark, DeviceKind
+from devicefit.measure.case import Case, tf32_enabled
+from devicefit.records.vocabulary import SCALED_PRECISIONS, Benchmark, DeviceKind
 
 if TYPE_CHECKING:
     import torch
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
     from devicefit.devices.base import Device
     from devicefit.workloads.base import ModelInfo, ModelInstance
 
-#: Autocast dtypes of the precisions model benchmarks run.
-PRECISION_DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+#: Autocast dtypes of the precisions model benchmarks run (``vocabulary.PRECISIONS``).
+PRECISION_DTYPES = {"fp32": None, "tf32": None, "bf16": "bfloat16", "fp16": "float16", "amp": "float16"}
 
 
 def make_optimizer(name: str, parameters: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -68,7 +70,7 @@ class ModelStep:
     Args:
         instance: The model, inputs and loss, on the device.
         train: A training step (else a no-grad forward in eval mode).
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast.
+        precision: A name of ``vocabulary.PRECISIONS``.
         device_kind: The local backend (``cpu``, ``cuda`` or ``mps``), for autocast and transfers.
         transfer: Copy the inputs from pinned host memory in every call.
         channels_last: Convert the model and 4-D inputs to channels-last memory format.
@@ -89,15 +91,9 @@ class ModelStep:
         import torch
 
         if channels_last:
-            instance.module = instance.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-            instance.inputs = tuple(
-                t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
-                for t in instance.inputs
-            )
-            instance.keyword_inputs = {
-                k: t.contiguous(memory_format=torch.channels_last) if _is_tensor(t) and t.dim() == 4 else t
-                for k, t in instance.keyword_inputs.items()
-            }
+            from devicefit.workloads.base import to_channels_last
+
+            to_channels_last(instance)
         self.instance = instance
         self.train = train
         self.module = instance.module.train(train)
@@ -107,7 +103,13 @@ class ModelStep:
         self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
         if dtype:
             self._autocast = lambda: torch.autocast(device_kind, dtype=getattr(torch, dtype))
-        self._scaler = torch.amp.GradScaler(device_kind) if train and precision == "fp16" else None
+        self._scaler = (
+            torch.amp.GradScaler(device_kind) if train and precision in SCALED_PRECISIONS else None
+        )
+        # TF32 on for tf32 alone; fp32 keeps PyTorch's defaults (IEEE products, TF32 convolutions).
+        self._switches: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
+        if precision == "tf32" and device_kind == "cuda":
+            self._switches = lambda: tf32_enabled(True)
         tensors = [t for t in (*instance.inputs, *instance.keyword_inputs.values()) if _is_tensor(t)]
         self._device = tensors[0].device if tensors else torch.device("cpu")
 
@@ -135,6 +137,10 @@ class ModelStep:
 
     def __call__(self) -> None:
         """Runs one step (or forward pass)."""
+        with self._switches():
+            self._run()
+
+    def _run(self) -> None:
         import torch
 
         if not self.train:
@@ -198,7 +204,7 @@ def model_case(
         info: The workload.
         batch_size: Samples per step.
         train: A training step; else inference.
-        precision: ``fp32``, ``bf16`` or ``fp16``.
+        precision: A name of ``vocabulary.PRECISIONS``.
         transfer: Include the host-to-device copy of each batch.
         channels_last: Channels-last memory format.
         compile: ``torch.compile`` the model.

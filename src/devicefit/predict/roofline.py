@@ -36,6 +36,7 @@ from devicefit.predict.curves import (
 )
 from devicefit.predict.gpu_kernels import op_product_s
 from devicefit.predict.interpolate import interpolate_layers, interpolate_shape
+from devicefit.predict.precision import layout_transpose_s, with_precision
 from devicefit.records import ClassTime, DeviceModel, MemoryKind, ModelCost, OpCost, Prediction
 
 #: Operator calls per parameter tensor of one optimizer step in PyTorch's per-parameter loop
@@ -191,19 +192,22 @@ def _phase(
     extra_host_s: float,
     classes: dict[str, list[float]],
     cold_share: float,
+    channels_last: bool = False,
 ) -> float:
     """Time of a sequence of calls; accumulates per-class compute, memory, overhead, time and count."""
     host = serial = 0.0
     for op in ops:
         t = op_time(op, device, host_overhead_s=host_overhead_s, cold_share=cold_share)
-        kernel = max(t.compute_s, t.memory_s)
+        # cuDNN's NCHW <-> NHWC transposes run as kernels of their own, before and after the convolution.
+        transposes = layout_transpose_s(op, device, channels_last=channels_last)
+        kernel = max(t.compute_s, t.memory_s) + transposes
         step = max(kernel, t.overhead_s) if device.asynchronous else kernel + t.overhead_s
         host += t.overhead_s
         serial += step
         totals = classes[op.op_class]
         totals[0] += step
         totals[1] += t.compute_s if t.compute_s >= t.memory_s else 0.0
-        totals[2] += t.memory_s if t.memory_s > t.compute_s else 0.0
+        totals[2] += (t.memory_s if t.memory_s > t.compute_s else 0.0) + transposes
         totals[3] += t.overhead_s
         totals[4] += 1
     if device.asynchronous:
@@ -277,6 +281,7 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, memory_kind
         memory_kind: The memory kind (``MemoryKind``: ``cuda``, ``cpu`` or ``mps``), for the memory
             model's runtime overhead.
     """
+    device = with_precision(device, cost.precision)
     # The memory model for this device: optimizers run foreach everywhere but on CPUs.
     foreach = memory_kind != "cpu"
     memory = estimate_memory(
@@ -300,6 +305,7 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, memory_kind
         extra_host_s=modules_s,
         classes=classes,
         cold_share=share,
+        channels_last=cost.channels_last,
     )
     backward = _phase(
         backward_ops,
@@ -308,6 +314,7 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, memory_kind
         extra_host_s=0.0,
         classes=classes,
         cold_share=share,
+        channels_last=cost.channels_last,
     )
     optimizer = _optimizer_s(cost, device) if mode == "train" else 0.0
     gradient_pages, temporary_pages = first_touch_s(cost, device) if mode == "train" else (0.0, 0.0)
@@ -361,4 +368,6 @@ def predict_step(cost: ModelCost, device: DeviceModel, *, mode: str, memory_kind
         calibration=device.source,
         origin=device.origin,
         warnings=device.warnings,
+        host=device.host if device.kind == "gpu" else "",
+        channels_last=cost.channels_last,
     )

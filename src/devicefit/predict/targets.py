@@ -11,6 +11,8 @@ from devicefit.catalog import Catalog
 from devicefit.errors import UsageError
 from devicefit.predict.calibration import BENCH_ERROR_BAND
 from devicefit.predict.devices import catalog_default_model, local_default_model, transferred_model
+from devicefit.predict.host import Host, find_host, local_host, on_host, reference_host, typical_host
+from devicefit.predict.precision import HALF_DTYPES
 from devicefit.records import DeviceDescription, DeviceKind, DeviceModel, DeviceSpec, MemoryKind
 
 #: A local device's stored performance models on this host, best first, each with its origin
@@ -94,12 +96,63 @@ def _usable(
     return None, passed_over
 
 
+def _hosted(
+    model: DeviceModel,
+    *,
+    wanted: Host | None,
+    here: Host | None,
+    catalog: Catalog,
+    usual: tuple[Host, str] | None = None,
+) -> DeviceModel:
+    """A GPU's model on its host; its ``host`` names the host and why it was assumed.
+
+    Host costs of the defaults are for the reference host; a calibration's (also transferred to a
+    catalog GPU) were measured on this machine's CPU. They move to ``wanted`` (``--host``) when
+    given; else the defaults move to the GPU's ``usual`` host (catalog GPUs) or to this machine's
+    CPU (local GPUs), and a calibration's stay where they were measured.
+    """
+    measured_on = reference_host(catalog) if model.origin == "defaults" else here
+    target: Host | None
+    if wanted is not None:
+        target, why = wanted, "--host"
+    elif model.origin != "defaults":
+        target, why = here, "this machine's CPU, which the calibration measured"
+    elif usual is not None:
+        target, why = usual
+    elif here is not None:
+        target, why = here, "this machine's CPU"
+    else:
+        target, why = measured_on, "this machine's CPU speed is unknown: the GPU defaults' reference host"
+    if measured_on is None or target is None:
+        return dataclasses.replace(
+            model, host="this machine's CPU, as calibrated (its speed is unknown: --host cannot rescale it)"
+        )
+    return dataclasses.replace(on_host(model, target, measured_on=measured_on), host=f"{target.name} ({why})")
+
+
+def _tensor_core_halves(
+    spec: DeviceSpec | None, catalog: Catalog | None, device: DeviceDescription | None
+) -> tuple[str, ...]:
+    """Half precisions a GPU runs on tensor cores: its catalog entry's, else its architecture's."""
+    if spec is not None:
+        return tuple(d for d in HALF_DTYPES if d in spec.matrix_precisions)
+    architecture = (
+        catalog.architecture(device.gpu.compute_capability)
+        if catalog is not None and device is not None and device.gpu
+        else None
+    )
+    rates = architecture.matrix_flops_per_clock_per_multiprocessor if architecture else {}
+    return tuple(d for d in HALF_DTYPES if d in rates)
+
+
 def local_target(
     device: DeviceDescription,
     catalog: Catalog,
     calibrations: StoredCalibrations | None,
     *,
     num_threads: int | None = None,
+    host: Host | None = None,
+    here: Host | None = None,
 ) -> Target:
     """A local device's model: its best usable calibration on this host, else the defaults.
 
@@ -111,6 +164,8 @@ def local_target(
         catalog: For its architecture, when uncalibrated.
         calibrations: Its stored models on this host, best first; ``None`` to use the defaults.
         num_threads: On CPUs, the thread count to predict for (default: what torch uses).
+        host: On GPUs, the host CPU to predict for (``--host``); default: this machine's CPU.
+        here: This machine's CPU as a host, if its speed is known.
     """
     threads = num_threads or (device.cpu.num_threads if device.cpu else None)
     spec = catalog.get(device.catalog_id) if device.catalog_id else None
@@ -133,6 +188,10 @@ def local_target(
                 )
     if model is None:
         model = local_default_model(device, architecture)
+        if device.kind == "cuda":
+            model = dataclasses.replace(
+                model, nchw_transpose_dtypes=_tensor_core_halves(spec, catalog, device)
+            )
         if not passed_over:
             notes.append(
                 f"{device.id} is not calibrated: run 'devicefit calibrate' for a prediction worth trusting"
@@ -146,6 +205,8 @@ def local_target(
                 *model.warnings,
             ),
         )
+    if device.kind == "cuda":
+        model = _hosted(model, wanted=host, here=here, catalog=catalog)
     return Target(
         model=model,
         memory_kind=_memory_kind(device.kind),
@@ -155,12 +216,24 @@ def local_target(
     )
 
 
-def catalog_target(spec: DeviceSpec, references: list[Target]) -> Target:
+def catalog_target(
+    spec: DeviceSpec,
+    references: list[Target],
+    *,
+    catalog: Catalog | None = None,
+    host: Host | None = None,
+    here: Host | None = None,
+) -> Target:
     """A catalog device's model: transferred from a calibrated local device of its architecture, or defaults.
+
+    A GPU's host costs are for ``host`` (``--host``), else for its usual host (defaults) or this
+    machine's CPU (transferred); ``catalog`` is where hosts are looked up (without one, host costs
+    stay as the defaults state them, for the reference host).
 
     Raises:
         UsageError: If the entry lacks the figures a prediction needs.
     """
+    model = None
     for reference in references:
         if (
             spec.kind == "gpu"
@@ -168,15 +241,20 @@ def catalog_target(spec: DeviceSpec, references: list[Target]) -> Target:
             and reference.architecture == spec.architecture
             and reference.model.origin in ("calibrated", "bench")
         ):
-            return Target(
-                model=transferred_model(reference.model, spec),
-                memory_kind="cuda",
-                local=False,
-                architecture=spec.architecture,
-            )
+            model = transferred_model(reference.model, spec)
+            break
+    if model is None:
+        model = catalog_default_model(spec)
+        if spec.kind == "gpu":
+            model = dataclasses.replace(model, nchw_transpose_dtypes=_tensor_core_halves(spec, catalog, None))
+    if spec.kind == "gpu" and spec.vendor != "apple" and catalog is not None:
+        usual = typical_host(spec, catalog) if model.origin == "defaults" else None
+        model = _hosted(model, wanted=host, here=here, catalog=catalog, usual=usual)
     return Target(
-        model=catalog_default_model(spec),
-        memory_kind=_memory_kind("mps" if spec.vendor == "apple" else spec.kind),
+        model=model,
+        memory_kind="cuda"
+        if model.origin == "transferred"
+        else _memory_kind("mps" if spec.vendor == "apple" else spec.kind),
         local=False,
         architecture=spec.architecture,
     )
@@ -189,6 +267,7 @@ def resolve_targets(
     catalog: Catalog,
     calibrations: Mapping[str, StoredCalibrations] | None,
     num_threads: int | None = None,
+    host: str | None = None,
 ) -> Resolution:
     """Turns ``--device`` into targets.
 
@@ -199,14 +278,25 @@ def resolve_targets(
         catalog: The hardware catalog.
         calibrations: Each local device's stored models on this host, by id (``None``: no store).
         num_threads: CPU threads to predict the local CPU at.
+        host: The catalog CPU that hosts the GPUs (``--host``); default: each GPU's usual host
+            (catalog GPUs) or this machine's CPU (local GPUs and calibrations).
 
     Raises:
-        UsageError: On a name that is neither a local device nor a catalog entry.
+        UsageError: On a name that is neither a local device nor a catalog entry, or a host that
+            is not a catalog CPU.
     """
     resolution = Resolution()
+    wanted = find_host(catalog, host) if host else None
+    cpu = next((d for d in local_devices if d.kind == "cpu"), None)
+    here = local_host(cpu, catalog) if cpu is not None else None
     locals_ = [
         local_target(
-            d, catalog, None if calibrations is None else calibrations.get(d.id, ()), num_threads=num_threads
+            d,
+            catalog,
+            None if calibrations is None else calibrations.get(d.id, ()),
+            num_threads=num_threads,
+            host=wanted,
+            here=here,
         )
         for d in local_devices
         if d.kind != "fake"
@@ -227,7 +317,7 @@ def resolve_targets(
             if lowered == "all":
                 for spec in catalog.devices:
                     try:
-                        add(catalog_target(spec, locals_))
+                        add(catalog_target(spec, locals_, catalog=catalog, host=wanted, here=here))
                     except UsageError as error:
                         resolution.skipped.append((spec.id, str(error)))
             continue
@@ -249,5 +339,5 @@ def resolve_targets(
         else:
             # A name several entries share ('h100') predicts each of them, as 'catalog show' shows them.
             for spec in catalog.resolve(item):
-                add(catalog_target(spec, locals_))
+                add(catalog_target(spec, locals_, catalog=catalog, host=wanted, here=here))
     return resolution

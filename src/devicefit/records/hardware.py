@@ -50,6 +50,8 @@ class CPUProperties:
     l2_cache_bytes_per_core: int | None
     l3_cache_bytes: int | None
     memory_bytes: int
+    #: The core's microarchitecture as the catalog names it (``zen3``), from its CPUID; ``None``: unknown.
+    microarchitecture: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +158,9 @@ class DeviceSpec:
     matrix_precisions: tuple[str, ...] = ()
     peak_flops_per_s: dict[str, float] = field(default_factory=dict)
     price: PriceSpec | None = None
+    #: A GPU's usual host CPU (a catalog CPU id): what launches its work in the systems its
+    #: published results come from (a DGX's CPU).
+    typical_host: str | None = None
     notes: str = ""
 
 

@@ -22,6 +22,9 @@ class OpCost:
         shape: (M, K, N) of a matrix product, (T, B, I, 4H) of an LSTM layer, else empty.
         channel_blocking: For a convolution, when a CPU runs it in channel-blocked layouts
             (``conv_channel_blocking``): ``always``, ``threaded`` or ``never``; else ``""``.
+        layout_bytes: For a convolution, the bytes of its activation tensors (input and output;
+            in backward the output's gradient, the input and the input's gradient), not the
+            weights: what a change of memory layout of each would read and write once.
     """
 
     name: str
@@ -35,6 +38,7 @@ class OpCost:
     detail: str = ""
     shape: tuple[int, ...] = ()
     channel_blocking: str = ""
+    layout_bytes: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,7 +175,7 @@ class ModelCost:
         model: Workload name.
         batch_size: Samples per step.
         sequence_length: Tokens per sample, for sequence models.
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast mixed precision.
+        precision: A name of ``vocabulary.PRECISIONS`` (``fp32``, ``tf32``, ``bf16``, ``fp16``, ``amp``).
         optimizer: The optimizer of the training step.
         num_parameters: Parameters (trainable and frozen).
         num_trainable_parameters: Parameters that receive gradients.
@@ -197,6 +201,7 @@ class ModelCost:
         foreach: Whether the memory model assumes the optimizer's ``foreach`` implementation.
         method: How the step was traced (``fake tensors``, or the real-CPU fallback).
         warnings: What the reader should know about these numbers.
+        channels_last: The model and its 4-D inputs were converted to channels-last memory format.
     """
 
     model: str
@@ -227,6 +232,7 @@ class ModelCost:
     method: str
     warnings: tuple[str, ...] = ()
     parameter_tensor_bytes: tuple[float, ...] = ()
+    channels_last: bool = False
 
     @property
     def train_flops(self) -> float:

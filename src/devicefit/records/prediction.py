@@ -100,6 +100,11 @@ class DeviceModel:
         product_kernels: Fitted GPU kernel parameters by class (``matmul``, ``conv``): products
             and convolutions are timed by tiles and waves (``predict.gpu_kernels``) rather than by
             the compute curves. Empty for measured devices.
+        nchw_transpose_dtypes: Dtypes whose convolutions on NCHW tensors pay layout transposes
+            beyond the conv curves: half precisions on GPUs whose tensor cores run them NHWC,
+            where the curves were not measured on NCHW tensors (calibrated ones were).
+        host: The host CPU its host costs (``*_overhead_s``) are for and why it was assumed,
+            readable by a person (``""``: the device itself, or not known).
         source: Where the peaks and curves came from.
         origin: ``calibrated`` (measured on this device by ``devicefit calibrate``), ``bench``
             (fitted on this device from a ``devicefit bench`` run's micro suite), ``transferred``
@@ -146,6 +151,8 @@ class DeviceModel:
     num_multiprocessors: int | None = None
     matmul_tile: tuple[int, int] | None = None
     product_kernels: dict[str, ProductKernelFit] = field(default_factory=dict)
+    nchw_transpose_dtypes: tuple[str, ...] = ()
+    host: str = ""
     origin: str = "calibrated"
     created_at: str | None = None
     warnings: tuple[str, ...] = ()
@@ -195,7 +202,7 @@ class Prediction:
         device: Device id (local or catalog).
         device_name: Readable name.
         batch_size: Samples per step.
-        precision: ``fp32``, ``bf16`` or ``fp16``.
+        precision: A name of ``vocabulary.PRECISIONS``.
         mode: ``train`` or ``infer``.
         step_time_s: Predicted time of one step.
         forward_s: Forward pass (and loss).
@@ -215,6 +222,8 @@ class Prediction:
         calibration: Where the device's figures came from.
         origin: ``calibrated``, ``bench``, ``transferred`` or ``defaults`` (see ``DeviceModel.origin``).
         warnings: What the reader should know about the figures it came from, and what to run.
+        host: The host CPU assumed to launch a GPU's work and why (``""``: none, a CPU or TPU).
+        channels_last: The model ran in channels-last memory format.
     """
 
     model: str
@@ -241,6 +250,8 @@ class Prediction:
     origin: str = "calibrated"
     warnings: tuple[str, ...] = field(default=())
     memory: MemoryEstimate | None = None
+    host: str = ""
+    channels_last: bool = False
 
     @property
     def throughput_samples_per_s(self) -> float:

@@ -20,6 +20,23 @@ DeviceClass = Literal["cpu", "gpu", "tpu"]
 #: Apple GPU's ``mps``.
 MemoryKind = Literal["cpu", "cuda", "mps"]
 
+#: Precisions a step runs at (``--precision``), one meaning everywhere (trace, bench, prediction):
+#:
+#: - ``fp32``: PyTorch's defaults. Matrix products in IEEE fp32 (``torch.backends.cuda.matmul.allow_tf32``
+#:   is False by default since PyTorch 1.12), cuDNN convolutions in TF32 where the GPU has it
+#:   (``torch.backends.cudnn.allow_tf32`` is True by default).
+#: - ``tf32``: fp32 storage, products and convolutions on tensor cores in TF32 where the device has a
+#:   TF32 rate (both switches on); elsewhere (CPUs, V100, T4) the same as ``fp32``.
+#: - ``bf16``: autocast to bf16: products and convolutions in bf16, the rest by autocast's op lists.
+#: - ``fp16``: autocast to fp16, with a GradScaler in training (what fp16 training needs).
+#: - ``amp``: the name NVIDIA's tables give ``fp16``: the same step.
+PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "amp")
+#: The precision whose trace another shares: tf32 runs fp32's operators on fp32's bytes (the
+#: difference is the device's unit), amp is fp16.
+TRACED_PRECISION: Final = {"tf32": "fp32", "amp": "fp16"}
+#: Precisions whose training step scales the loss with ``torch.amp.GradScaler``.
+SCALED_PRECISIONS: Final = ("fp16", "amp")
+
 #: What a benchmark result's ``value`` is measured in (``Result.unit``).
 Unit = Literal["FLOP/s", "B/s", "elements/s", "samples/s", "samples", "s"]
 #: The unit of a time (the result's value is seconds: smaller is better).

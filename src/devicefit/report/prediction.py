@@ -48,6 +48,8 @@ def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> 
         ],
         "calibration": p.calibration,
         "origin": p.origin,
+        "host": p.host or None,
+        "channels_last": p.channels_last,
         "notes": list(notes),
         "warnings": list(p.warnings),
     }
@@ -188,6 +190,8 @@ def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableTyp
     if p.transfer_s:
         rows.append(("batch copy", f"{format_seconds(p.transfer_s)} host to device (not in the step)"))
     rows.append(("figures from", p.calibration))
+    if p.host:
+        rows.append(("host", f"{p.host}; --host NAME for another catalog CPU"))
     for label, value in rows:
         summary.add_row(label, value)
     summary.add_row("fits", _fits(p))

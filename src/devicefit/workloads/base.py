@@ -74,3 +74,23 @@ Factory = Callable[
     [int, "int | None", str],
     "tuple[torch.nn.Module, tuple[Any, ...] | dict[str, Any], Callable[[Any], torch.Tensor]]",
 ]
+
+
+def to_channels_last(instance: ModelInstance) -> ModelInstance:
+    """Converts a built model and its 4-D inputs to channels-last memory format, in place; returns it.
+
+    What ``model.to(memory_format=torch.channels_last)`` and ``x.contiguous(memory_format=...)`` do in
+    a training script: 4-D weights (convolutions') and inputs are stored NHWC; other tensors keep
+    their layout.
+    """
+    import torch
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() == 4:
+            return value.contiguous(memory_format=torch.channels_last)
+        return value
+
+    instance.module = instance.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    instance.inputs = tuple(convert(t) for t in instance.inputs)
+    instance.keyword_inputs = {k: convert(t) for k, t in instance.keyword_inputs.items()}
+    return instance

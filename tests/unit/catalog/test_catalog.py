@@ -416,3 +416,16 @@ def test_spec_records_are_frozen(catalog):
     with pytest.raises(dataclasses.FrozenInstanceError):
         catalog.devices[0].name = "x"
     assert isinstance(catalog.devices[0], DeviceSpec)
+
+
+def test_typical_hosts_are_catalog_cpus_with_a_clock_and_a_per_clock_speed(catalog):
+    from devicefit.predict.host import catalog_host
+
+    hosts = {d.id: d.typical_host for d in catalog.devices if d.typical_host}
+    # The DGX systems of the published results: DGX-1V, DGX A100, DGX H100 and H200.
+    assert hosts["nvidia-tesla-v100-sxm2-16gb"] == "intel-xeon-e5-2698-v4"
+    assert hosts["nvidia-a100-80gb-sxm4"] == "amd-epyc-7742"
+    assert hosts["nvidia-h100-sxm5-80gb"] == hosts["nvidia-h200-sxm-141gb"] == "intel-xeon-platinum-8480c"
+    for device_id, host in hosts.items():
+        assert catalog.get(device_id).sources["typical_host"], device_id
+        assert catalog_host(catalog.get(host)).speed_hz > 0

@@ -81,3 +81,43 @@ def test_predict_bad_model_and_device_are_one_line(tmp_path):
 def test_validate_without_calibration_says_to_calibrate(tmp_path):
     line = one_line_error(invoke("validate", "mlp", "--db", str(tmp_path / "v.db")), 2)
     assert "no calibration" in line and "devicefit calibrate" in line
+
+
+def test_predict_host_precision_and_channels_last_options(tmp_path):
+    db = str(tmp_path / "p.db")
+    common = (
+        "predict",
+        "cifar-cnn",
+        "--device",
+        "v100-sxm2-16gb",
+        "--batch",
+        "1",
+        "--infer",
+        "--json",
+        "--db",
+        db,
+    )
+    default = json.loads(invoke(*common).stdout)["predictions"][0]
+    assert default["host"].startswith("Intel Xeon E5-2698 v4 (") and default["channels_last"] is False
+    faster = json.loads(invoke(*common, "--host", "xeon 8480c").stdout)["predictions"][0]
+    assert faster["host"].startswith("Intel Xeon Platinum 8480C (--host)")
+    # Batch 1 of a small CNN is host-bound: the 2023 host launches it sooner than the 2016 one.
+    assert faster["step_time_s"] < default["step_time_s"]
+    data = json.loads(invoke(*common, "--precision", "amp", "--channels-last").stdout)
+    assert data["precision"] == "amp" and data["predictions"][0]["channels_last"] is True
+
+
+def test_predict_bad_host_and_precision_are_one_line(tmp_path):
+    db = str(tmp_path / "p.db")
+    line = one_line_error(
+        invoke("predict", "mlp", "--device", "h100-sxm", "--host", "pentium", "--db", db), 2
+    )
+    assert "no catalog CPU matches host 'pentium'" in line and "intel-xeon-e5-2698-v4" in line
+    line = one_line_error(
+        invoke("predict", "mlp", "--device", "h100-sxm", "--precision", "fp8", "--db", db), 2
+    )
+    assert "unknown precision 'fp8'" in line and "fp32, tf32, bf16, fp16, amp" in line
+    line = one_line_error(
+        invoke("bench", "--suite", "models", "--device", "cpu", "--precision", "fp8", "--db", db), 2
+    )
+    assert "unknown precision 'fp8'" in line and "tf32" in line and "amp" in line

@@ -82,6 +82,8 @@ def test_probe_of_recorded_zen3_vm(monkeypatch):
     assert props.isa_features[:5] == ("sse4_2", "avx", "avx2", "fma", "f16c")
     assert "avx512f" not in props.isa_features
     assert (props.simd_fp32_lanes, props.fma_units_per_core) == (8, 2)
+    # Family 25, model 1 (Milan): the core whose speed per clock the host model uses.
+    assert props.microarchitecture == "zen3"
     assert props.base_clock_hz == 2445406000
     assert (props.l1d_cache_bytes_per_core, props.l2_cache_bytes_per_core, props.l3_cache_bytes) == (
         32 * 1024,
