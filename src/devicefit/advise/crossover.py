@@ -53,8 +53,9 @@ def find_crossover(gpu: DeviceSweep, cpu: DeviceSweep) -> Crossover | None:
 
     The batch is the smallest from which the GPU stays ahead to the end of the sweep; a GPU ahead
     from the first batch, or behind at the last and never ahead, wins or loses throughout (no batch).
-    A GPU ahead somewhere but behind at the last batch (it runs out of memory) has no crossover and
-    no winner. Measured times are used where measured.
+    A GPU ahead at first but behind at the last batch (its memory runs out, or the CPU scales better)
+    has no crossover and no winner; ``cpu_ahead_from`` says from which batch the CPU leads. Measured
+    times are used where measured.
     """
     cpu_points = {p.batch_size: p for p in cpu.points}
     pairs = [(g, cpu_points[g.batch_size]) for g in gpu.points if g.batch_size in cpu_points]
@@ -62,16 +63,21 @@ def find_crossover(gpu: DeviceSweep, cpu: DeviceSweep) -> Crossover | None:
         return None
     ahead = [_ahead(g, c) for g, c in pairs]
     batch: int | None = None
+    cpu_from: int | None = None
     winner: str | None = None
     if all(ahead):
         winner = "gpu"
     elif not any(ahead):
         winner = "cpu"
-    elif ahead[-1]:
+    else:
+        # The start of the last run of batches on the side that wins at the end.
         start = len(ahead) - 1
-        while start > 0 and ahead[start - 1]:
+        while start > 0 and ahead[start - 1] == ahead[-1]:
             start -= 1
-        batch = pairs[start][0].batch_size
+        if ahead[-1]:
+            batch = pairs[start][0].batch_size
+        else:
+            cpu_from = pairs[start][0].batch_size
     first_gpu, first_cpu = pairs[0]
     last_gpu, last_cpu = pairs[-1]
     return Crossover(
@@ -86,6 +92,7 @@ def find_crossover(gpu: DeviceSweep, cpu: DeviceSweep) -> Crossover | None:
         last_speedup=_speedup(last_gpu, last_cpu),
         last_gpu_bound=last_gpu.bound,
         measured=any(c.measured_step_time_s is not None for _, c in pairs),
+        cpu_ahead_from=cpu_from,
     )
 
 

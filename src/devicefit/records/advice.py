@@ -80,6 +80,8 @@ class Crossover:
             CPU's there (below 1: the CPU is faster); ``first_gpu_bound`` what bounds the GPU there.
         last_batch_size: The sweep's largest batch both ran, with ``last_speedup`` and ``last_gpu_bound``.
         measured: The CPU side (and local GPUs) came from measurements.
+        cpu_ahead_from: When the GPU leads at first but not at the end (its memory runs out, or the CPU
+            scales better), the smallest batch from which the CPU stays ahead.
     """
 
     gpu: str
@@ -93,6 +95,7 @@ class Crossover:
     last_speedup: float
     last_gpu_bound: Bound
     measured: bool = False
+    cpu_ahead_from: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

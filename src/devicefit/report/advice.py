@@ -14,8 +14,8 @@ from devicefit.records.advice import Crossover, CrossoverOutcome, PlanCandidate,
 from devicefit.report.units import format_bytes, format_seconds
 
 _BOUND_WORDS = {
-    "launch": "launch-bound (per-kernel launch and dispatch cost)",
-    "copy": "copy-bound (the batch's host-to-device copy)",
+    "launch": "launch-bound",
+    "copy": "copy-bound",
     "compute": "compute-bound",
     "memory": "memory-bound",
 }
@@ -38,7 +38,7 @@ def crossover_reason(c: Crossover) -> str:
     if c.winner == "cpu":
         return f"{c.cpu} beats {c.gpu} at every batch{source}: {low}, {high}"
     if c.batch_size is None:
-        return f"{c.gpu} leads {c.cpu} only in the middle of the sweep{source}: {low}, {high}"
+        return f"{c.cpu} overtakes {c.gpu} from batch {c.cpu_ahead_from}{source}: {low}, {high}"
     return f"{c.gpu} overtakes {c.cpu} from batch {c.batch_size}{source}: {low}, {high}"
 
 
@@ -83,6 +83,7 @@ def crossover_to_dict(outcome: CrossoverOutcome) -> dict[str, Any]:
                 "cpu": c.cpu,
                 "batch_size": c.batch_size,
                 "winner": c.winner,
+                "cpu_ahead_from": c.cpu_ahead_from,
                 "measured": c.measured,
                 "reason": crossover_reason(c),
             }

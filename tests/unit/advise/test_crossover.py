@@ -67,7 +67,7 @@ def test_the_copy_counts_against_the_gpu_and_can_bound_it():
 def test_a_gpu_that_does_not_fit_does_not_count_as_ahead():
     no_fit_late = sweep("gpu", False, lambda b: 1e-5 * b, fits=lambda b: b < 64)
     found = find_crossover(no_fit_late, CPU)
-    assert (found.batch_size, found.winner) == (None, None)
+    assert (found.batch_size, found.winner, found.cpu_ahead_from) == (None, None, 64)
 
 
 def test_measured_cpu_times_decide_the_crossover():
