@@ -21,14 +21,16 @@ ALLOWED = {
     "analyze": {"records", "workloads"},
     "measure": {"records", "devices", "workloads", "analyze"},
     "predict": {"records", "catalog", "analyze"},
-    "app": {"records", "catalog", "devices", "workloads", "store", "analyze", "measure", "predict"},
+    # Advice reads predictions and prices (records) and decides; it predicts nothing itself.
+    "advise": {"records"},
+    "app": {"records", "catalog", "devices", "workloads", "store", "analyze", "measure", "predict", "advise"},
     # The CLI parses, calls app/, renders: it names devices and model plans, reads the store, and never
     # analyzes, predicts or measures itself.
     "cli": {"records", "catalog", "devices", "workloads", "store", "report", "measure", "app"},
 }
 LEAVES = {"errors", "data", "__version__"}
 #: Packages that stay importable without PyTorch (fast to start, testable anywhere).
-TORCH_FREE = {"records", "catalog", "store", "report", "predict", "app", "cli"}
+TORCH_FREE = {"records", "catalog", "store", "report", "predict", "advise", "app", "cli"}
 MAX_LINES = 450
 
 

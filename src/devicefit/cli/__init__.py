@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from devicefit import __version__
-from devicefit.cli import bench, catalog, devices, history, models, predict
+from devicefit.cli import advice, bench, catalog, devices, history, models, predict
 from devicefit.cli.output import click_exceptions, print_error
 from devicefit.errors import DevicefitError
 
@@ -143,6 +143,8 @@ app.command("profile")(models.profile)
 app.command("calibrate")(predict.calibrate)
 app.command("predict")(predict.predict)
 app.command("validate")(predict.validate)
+app.command("crossover")(advice.crossover)
+app.command("plan")(advice.plan)
 app.command("history")(history.history)
 # RUN may be -N, which the parser would otherwise read as an unknown option.
 app.command("show", context_settings={"ignore_unknown_options": True})(history.show)

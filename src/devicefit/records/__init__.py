@@ -39,7 +39,14 @@ from devicefit.records.outcome import (
     ValidationOutcome,
     ValidationPoint,
 )
-from devicefit.records.prediction import ClassTime, DeviceModel, EfficiencyCurve, Prediction, ProductKernelFit
+from devicefit.records.prediction import (
+    ClassTime,
+    DeviceModel,
+    EfficiencyCurve,
+    PowerEstimate,
+    Prediction,
+    ProductKernelFit,
+)
 from devicefit.records.price import (
     Billing,
     CarbonIntensity,
@@ -57,6 +64,7 @@ __all__ = [
     "EfficiencyCurve",
     "ProductKernelFit",
     "Prediction",
+    "PowerEstimate",
     "ArchitectureSpec",
     "BenchOutcome",
     "Billing",

@@ -194,6 +194,29 @@ class ClassTime:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PowerEstimate:
+    """A device's modelled average power during a step, and the energy of the step (``predict.power``).
+
+    Attributes:
+        power_w: Average power drawn during the step.
+        energy_j: Energy of one step (``power_w`` x the step time).
+        samples_per_j: Samples per joule.
+        error_band: Expected relative error of ``power_w`` (and so of ``energy_j``).
+        tdp_w: The thermal design power the model scales.
+        basis: How it was obtained, readable by a person (the TDP's origin, the weights).
+        method: ``estimate`` (modelled, never measured).
+    """
+
+    power_w: float
+    energy_j: float
+    samples_per_j: float
+    error_band: float
+    tdp_w: float
+    basis: str
+    method: str = "estimate"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Prediction:
     """A model's predicted step on one device, with its breakdown, memory fit and expected error.
 
@@ -224,6 +247,7 @@ class Prediction:
         warnings: What the reader should know about the figures it came from, and what to run.
         host: The host CPU assumed to launch a GPU's work and why (``""``: none, a CPU or TPU).
         channels_last: The model ran in channels-last memory format.
+        power: Modelled power and energy of the step (``None``: the device's TDP is unknown).
     """
 
     model: str
@@ -252,6 +276,7 @@ class Prediction:
     memory: MemoryEstimate | None = None
     host: str = ""
     channels_last: bool = False
+    power: PowerEstimate | None = None
 
     @property
     def throughput_samples_per_s(self) -> float:

@@ -14,7 +14,7 @@ from rich.text import Text
 from devicefit.records import DeviceModel, Prediction, ValidationOutcome
 from devicefit.report.models import training_peak_parts
 from devicefit.report.tables import Column, FittedTable
-from devicefit.report.units import format_bytes, format_decimal, format_percent, format_seconds
+from devicefit.report.units import format_bytes, format_decimal, format_percent, format_seconds, format_small
 
 
 def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> dict[str, Any]:
@@ -33,6 +33,7 @@ def prediction_to_dict(prediction: Prediction, *, notes: Sequence[str] = ()) -> 
         "error_band": p.error_band,
         "phases": {"forward_s": p.forward_s, "backward_s": p.backward_s, "optimizer_s": p.optimizer_s},
         "transfer_s": p.transfer_s,
+        "energy": power_to_dict(p),
         "bound": {"compute_s": p.compute_s, "memory_s": p.memory_s, "overhead_s": p.overhead_s},
         "breakdown": [
             {
@@ -155,6 +156,31 @@ def _short_name(name: str) -> str:
     return name.split(" (")[0]
 
 
+def power_to_dict(p: Prediction) -> dict[str, Any] | None:
+    """A prediction's modelled power and energy per step (``None``: the device's TDP is unknown)."""
+    if p.power is None:
+        return None
+    return {
+        "power_w": p.power.power_w,
+        "energy_per_step_j": p.power.energy_j,
+        "samples_per_j": p.power.samples_per_j,
+        "error_band": p.power.error_band,
+        "method": p.power.method,
+        "basis": p.power.basis,
+    }
+
+
+def format_power(p: Prediction) -> str:
+    """``172 W, 41.2 J per step (estimate ±35%)``: a prediction's modelled power, for a table cell."""
+    if p.power is None:
+        return "unknown (no TDP)"
+    e = p.power
+    return (
+        f"{format_decimal(e.power_w, 'W')}, {format_small(e.energy_j, 'J')} per step, "
+        f"{e.samples_per_j:,.3g} samples/J (estimate ±{e.error_band:.0%})"
+    )
+
+
 def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableType:
     """One device's prediction: step time, phases, what bounds it, memory fit, per-class breakdown."""
     summary = Table(box=box.SIMPLE_HEAD, show_header=False, pad_edge=False)
@@ -189,6 +215,7 @@ def render_prediction(p: Prediction, notes: Sequence[str] = ()) -> RenderableTyp
     ]
     if p.transfer_s:
         rows.append(("batch copy", f"{format_seconds(p.transfer_s)} host to device (not in the step)"))
+    rows.append(("energy", format_power(p)))
     rows.append(("figures from", p.calibration))
     if p.host:
         rows.append(("host", f"{p.host}; --host NAME for another catalog CPU"))

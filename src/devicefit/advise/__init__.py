@@ -1,0 +1,1 @@
+"""Advice from predictions: where the CPU stops winning (crossover), which device or instance to use."""
