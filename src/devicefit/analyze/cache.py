@@ -13,6 +13,12 @@ format, of another key or invalid counts as a miss and is rewritten. Files are w
 name and renamed (``os.replace``), so a reader never sees half a file and concurrent writers of one
 key leave one whole entry.
 
+A model whose traces at two batch sizes pair up op by op (``analyze/derive.py``) also gets an
+entry of its two traced costs, keyed without the batch size: it serves every batch from the smaller
+traced one on by derivation (milliseconds, no torch), so a model traced once answers a sweep over
+batch sizes. A batch below it is traced (a batch of one may run other operators), and the entry
+whose smaller batch is lower is kept. A batch the entry serves gets no entry of its own.
+
 What the key cannot see: for a user model, only the file (or module) that defines its factory is
 hashed; an edit to another file it imports goes unnoticed (``--no-cache`` bypasses the cache).
 """
@@ -38,10 +44,11 @@ from devicefit.records.vocabulary import TRACED_PRECISION
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
+    from devicefit.analyze.derive import Anchors
     from devicefit.records import MemoryKind, ModelCost
 
 #: The layout of an entry; raise it when ``ModelCost`` or the envelope changes shape.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: The subpackages whose code decides a ``ModelCost``: an edit to any of them invalidates every entry,
 #: even when the version number did not move (a development checkout).
@@ -114,9 +121,13 @@ def store_cost(key: Key, cost: ModelCost, directory: Path) -> Path:
     Raises:
         OSError: The directory cannot be created or written.
     """
+    return _write(key, {"cost": dataclasses.asdict(cost)}, directory)
+
+
+def _write(key: Key, content: dict[str, Any], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = _entry_path(key, directory)
-    text = json.dumps({"format": FORMAT_VERSION, "key": key, "cost": dataclasses.asdict(cost)})
+    text = json.dumps({"format": FORMAT_VERSION, "key": key, **content})
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=".json")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
@@ -126,6 +137,46 @@ def store_cost(key: Key, cost: ModelCost, directory: Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def anchors_key(key: Key) -> Key:
+    """The key of the entry that serves every batch size of ``key``'s analysis (``load_anchors``)."""
+    return {**key, "batch_size": "derived"}
+
+
+def load_anchors(key: Key, directory: Path) -> Anchors | None:
+    """The two traced costs other batches of ``key`` derive from, or ``None`` (as ``load_cost``)."""
+    path = _entry_path(anchors_key(key), directory)
+    try:
+        status = path.stat()
+        return _read_anchors(path, status.st_mtime_ns, status.st_size, json.dumps(anchors_key(key)))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _read_anchors(path: Path, mtime_ns: int, size: int, key_text: str) -> Anchors | None:
+    """Reads an anchors entry once per version of its file: a sweep over batches parses it once."""
+    entry = json.loads(path.read_bytes())
+    if (
+        not isinstance(entry, dict)
+        or entry.get("format") != FORMAT_VERSION
+        or entry.get("key") != json.loads(key_text)
+    ):
+        return None
+    low, high = (_adapter().validate_python(entry[name]) for name in ("low", "high"))
+    return low, high
+
+
+def store_anchors(key: Key, anchors: Anchors, directory: Path) -> Path:
+    """Writes the entry that serves ``key`` at every batch from ``anchors[0].batch_size`` on.
+
+    Raises:
+        OSError: The directory cannot be created or written.
+    """
+    low, high = anchors
+    entry = {"low": dataclasses.asdict(low), "high": dataclasses.asdict(high)}
+    return _write(anchors_key(key), entry, directory)
 
 
 def analyze_model_cached(
@@ -156,7 +207,8 @@ def analyze_model_cached(
         directory: The cache directory; ``default_cache_dir()`` when ``None``.
 
     Returns:
-        The analysis, and a note when the cache could not be written (the analysis is still good).
+        The analysis (derived from another batch's traces where the model allows, ``derive_cost``),
+        and a note when the cache could not be written (the analysis is still good).
         Precisions that share a trace share its entry (``TRACED_PRECISION``); the analysis names
         the precision asked for.
 
@@ -173,23 +225,44 @@ def analyze_model_cached(
     }
     key = analysis_key(name, batch_size, **arguments) if use_cache else None
     where = directory or default_cache_dir()
+    kept: Anchors | None = None
     if key is not None:
         cached = load_cost(key, where)
         if cached is not None:
             return dataclasses.replace(cached, precision=precision), None
-    from devicefit.analyze.cost import analyze_model
+        kept = load_anchors(key, where)
+        derived = _derived(kept, batch_size, memory_kind)
+        if derived is not None:
+            return dataclasses.replace(derived, precision=precision), None
+    from devicefit.analyze import cost as cost_model
 
-    cost = analyze_model(name, batch_size, **arguments)
+    cost, anchors = cost_model.analyze_model_derivable(name, batch_size, **arguments)
     if key is None:
         return dataclasses.replace(cost, precision=precision), None
     try:
-        store_cost(key, cost, where)
+        if anchors is not None and (kept is None or anchors[0].batch_size < kept[0].batch_size):
+            store_anchors(key, anchors, where)
+            kept = anchors
+        if _derived(kept, batch_size, memory_kind) is None:
+            store_cost(key, cost, where)
     except OSError as error:
         return dataclasses.replace(cost, precision=precision), (
             f"could not write the analysis cache in {where} ({error.strerror or error}); "
             f"the next call traces again: set {CACHE_ENV} to a writable directory"
         )
     return dataclasses.replace(cost, precision=precision), None
+
+
+def _derived(anchors: Anchors | None, batch_size: int | None, memory_kind: MemoryKind) -> ModelCost | None:
+    """The cost at ``batch_size`` derived from ``anchors``, or ``None`` when they do not serve it."""
+    if anchors is None or batch_size is None or batch_size < anchors[0].batch_size:
+        return None
+    from devicefit.analyze.derive import derive_cost
+
+    try:
+        return derive_cost(anchors, batch_size, memory_kind=memory_kind)
+    except ValueError:
+        return None
 
 
 def _entry_path(key: Key, directory: Path) -> Path:

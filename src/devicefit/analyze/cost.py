@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -11,11 +10,19 @@ from torch.utils._pytree import tree_leaves
 
 from devicefit.analyze import memory as memory_model
 from devicefit.analyze.allocator import ALLOCATION_GRANULE_BYTES, Snapshot, nbytes
-from devicefit.analyze.opclass import OP_CLASSES
+from devicefit.analyze.derive import (
+    Anchors,
+    anchors_align,
+    by_module,
+    class_costs,
+    coverage,
+    sum_bytes,
+    sum_flops,
+)
 from devicefit.analyze.precision import PRECISIONS
 from devicefit.analyze.trace import FALLBACK_BATCH, Traced, trace_model
 from devicefit.errors import UsageError
-from devicefit.records import ClassCost, LayerCost, LiveMemory, MemoryKind, ModelCost, OpCost, TracedMemory
+from devicefit.records import LayerCost, LiveMemory, MemoryKind, ModelCost, OpCost, TracedMemory
 from devicefit.workloads import model_info
 from devicefit.workloads.base import OPTIMIZERS
 from devicefit.workloads.libraries import OWN_FACTORY
@@ -34,6 +41,33 @@ def analyze_model(
 ) -> ModelCost:
     """Traces a training step and an inference pass of a model, on fake tensors where it can.
 
+    As ``analyze_model_derivable``, without the costs that other batch sizes derive from.
+    """
+    return analyze_model_derivable(
+        name,
+        batch_size,
+        precision=precision,
+        optimizer=optimizer,
+        sequence_length=sequence_length,
+        memory_kind=memory_kind,
+        foreach=foreach,
+        channels_last=channels_last,
+    )[0]
+
+
+def analyze_model_derivable(
+    name: str,
+    batch_size: int | None = None,
+    *,
+    precision: str = "fp32",
+    optimizer: str | None = None,
+    sequence_length: int | None = None,
+    memory_kind: MemoryKind = "cuda",
+    foreach: bool | None = None,
+    channels_last: bool = False,
+) -> tuple[ModelCost, Anchors | None]:
+    """Traces a training step and an inference pass of a model, on fake tensors where it can.
+
     Args:
         name: Zoo name, ``file.py:factory``, ``module:factory`` or a library model name.
         batch_size: Samples per step; the workload's default when ``None``.
@@ -48,7 +82,10 @@ def analyze_model(
         channels_last: Convert the model and its 4-D inputs to channels-last memory format.
 
     Returns:
-        FLOPs, bytes and memory of the step, per op, layer and operator class.
+        FLOPs, bytes and memory of the step, per op, layer and operator class; and, when the model's
+        traces at two batch sizes pair up op by op (``analyze/derive.py``), its costs at those two
+        batches, from which ``derive_cost`` gives the cost at any batch from the smaller one on
+        without tracing. ``None`` when they do not, or when the model ran on a real CPU batch.
 
     Raises:
         UsageError: On an unknown model, precision or optimizer, or a model that fails even on a
@@ -106,7 +143,7 @@ def analyze_model(
             f"the model fails on fake tensors ({reason}); analyzed on a real batch of {small} "
             f"on the CPU and scaled linearly to {batch}"
         )
-    traced = _traced_memory(
+    traced, pair = _traced_memory(
         first,
         second,
         lambda size: trace_model(name, size, sequence_length, precision, granule, fake, channels_last),
@@ -114,20 +151,30 @@ def analyze_model(
         granule=granule,
         warnings=warnings,
     )
-    return _assemble(
-        name,
-        batch,
-        sequence_length,
-        precision,
-        optimizer,
-        first,
-        traced,
-        method,
-        warnings,
-        memory_kind=memory_kind,
-        foreach=memory_kind == "cuda" if foreach is None else foreach,
-        channels_last=channels_last,
-    )
+    uses_foreach = memory_kind == "cuda" if foreach is None else foreach
+
+    def assemble(at: Traced, size: int) -> ModelCost:
+        return _assemble(
+            name,
+            size,
+            sequence_length,
+            precision,
+            optimizer,
+            at,
+            replace(traced, batch_size=size),
+            method,
+            warnings,
+            memory_kind=memory_kind,
+            foreach=uses_foreach,
+            channels_last=channels_last,
+        )
+
+    cost = assemble(first, batch)
+    if not fake or pair is None:
+        return cost, None
+    low, high = pair
+    anchors = (cost if low is first else assemble(low, low.batch_size), assemble(high, high.batch_size))
+    return cost, anchors if anchors_align(*anchors) else None
 
 
 def _aligned(low: Traced, high: Traced) -> bool:
@@ -179,7 +226,7 @@ def _traced_memory(
     batch: int,
     granule: int,
     warnings: list[str],
-) -> TracedMemory:
+) -> tuple[TracedMemory, tuple[Traced, Traced] | None]:
     """The memory model from traces at two batch sizes: every moment of a pass, linear in batch.
 
     Each allocation of the first trace meets its counterpart in the second, so what was live
@@ -188,13 +235,16 @@ def _traced_memory(
     larger batches make (a transpose of a size-1 dimension is already contiguous); when the two
     traces do not allocate alike, a third at three times the batch pairs with the second. Should
     those differ too, the peaks of the two traces are joined by one line (and a warning says so).
+    Returns the model and the two traces that fitted its moments (``None`` for the joined peaks).
     """
     low, high = first, second
     if not _aligned(low, high):
         low, high = second, retrace(3 * first.batch_size)
+    pair: tuple[Traced, Traced] | None = (low, high)
     if _aligned(low, high):
         train, infer = _moments(low, high, "train"), _moments(low, high, "infer")
     else:
+        pair = None
         low, high = first, second
         train, infer = (
             (
@@ -214,7 +264,7 @@ def _traced_memory(
     module = first.instance.module
     trainable = [p for p in module.parameters() if p.requires_grad]
     weights = sum(-(-nbytes(t) // granule) * granule for t in (*module.parameters(), *module.buffers()))
-    return TracedMemory(
+    memory = TracedMemory(
         batch_size=batch,
         traced_batch_sizes=(low.batch_size, high.batch_size),
         weights_bytes=float(weights),
@@ -224,6 +274,7 @@ def _traced_memory(
         train_end=_line(low.train.end, low.batch_size, high.train.end, high.batch_size),
         infer_moments=infer,
     )
+    return memory, pair
 
 
 def _scaled(ops: list[OpCost], scale: float) -> tuple[OpCost, ...]:
@@ -241,23 +292,12 @@ def _scaled(ops: list[OpCost], scale: float) -> tuple[OpCost, ...]:
     )
 
 
-def _sum_flops(ops: tuple[OpCost, ...], phase: str) -> float:
-    return sum(op.flops or 0.0 for op in ops if op.phase == phase)
-
-
-def _sum_bytes(ops: tuple[OpCost, ...], phase: str) -> float:
-    return sum(op.bytes_read + op.bytes_written for op in ops if op.phase == phase)
-
-
 def _layers(
     ops: tuple[OpCost, ...], module: torch.nn.Module, activations: dict[str, float], scale: float
 ) -> tuple[LayerCost, ...]:
     modules = dict(module.named_modules())
-    grouped: dict[str, list[OpCost]] = defaultdict(list)
-    for op in ops:
-        grouped[op.module].append(op)
     layers = []
-    for name, group in grouped.items():
+    for name, group in by_module(ops).items():
         owner = modules.get(name)
         layers.append(
             LayerCost(
@@ -266,31 +306,13 @@ def _layers(
                 num_parameters=sum(p.numel() for p in owner.parameters(recurse=False))
                 if owner is not None and name
                 else 0,
-                forward_flops=_sum_flops(tuple(group), "forward"),
-                backward_flops=_sum_flops(tuple(group), "backward"),
+                forward_flops=sum_flops(group, "forward"),
+                backward_flops=sum_flops(group, "backward"),
                 bytes_moved=sum(op.bytes_read + op.bytes_written for op in group),
                 activation_bytes=activations.get(name, 0.0) * scale,
             )
         )
     return tuple(layers)
-
-
-def _classes(ops: tuple[OpCost, ...]) -> tuple[ClassCost, ...]:
-    result = []
-    for op_class in OP_CLASSES:
-        group = tuple(op for op in ops if op.op_class == op_class)
-        if group:
-            result.append(
-                ClassCost(
-                    op_class=op_class,
-                    num_ops=len(group),
-                    forward_flops=_sum_flops(group, "forward"),
-                    backward_flops=_sum_flops(group, "backward"),
-                    forward_bytes=_sum_bytes(group, "forward"),
-                    backward_bytes=_sum_bytes(group, "backward"),
-                )
-            )
-    return tuple(result)
 
 
 def _assemble(
@@ -317,7 +339,7 @@ def _assemble(
     optimizer_flops, optimizer_bytes = memory_model.optimizer_work(
         optimizer, num_trainable, trainable[0].element_size() if trainable else 4
     )
-    counted = [op for op in ops if op.flops is not None]
+    flop_coverage, uncounted = coverage(ops)
     return ModelCost(
         model=name,
         batch_size=batch,
@@ -326,14 +348,14 @@ def _assemble(
         optimizer=optimizer,
         num_parameters=sum(p.numel() for p in parameters),
         num_trainable_parameters=num_trainable,
-        forward_flops=_sum_flops(ops, "forward"),
-        backward_flops=_sum_flops(ops, "backward"),
+        forward_flops=sum_flops(ops, "forward"),
+        backward_flops=sum_flops(ops, "backward"),
         optimizer_flops=optimizer_flops,
-        forward_bytes=_sum_bytes(ops, "forward"),
-        backward_bytes=_sum_bytes(ops, "backward"),
+        forward_bytes=sum_bytes(ops, "forward"),
+        backward_bytes=sum_bytes(ops, "backward"),
         optimizer_bytes=optimizer_bytes,
-        flop_coverage=len(counted) / len(ops) if ops else 1.0,
-        uncounted_ops=tuple(sorted({op.name for op in ops if op.flops is None})),
+        flop_coverage=flop_coverage,
+        uncounted_ops=uncounted,
         num_parameter_tensors=len(trainable),
         parameter_tensor_bytes=tuple(sorted((float(nbytes(p)) for p in trainable), reverse=True)),
         input_bytes=float(
@@ -347,7 +369,7 @@ def _assemble(
         infer_ops=_scaled(first.infer.ops, scale),
         ops=ops,
         layers=_layers(ops, module, first.train.activations_by_module, scale),
-        classes=_classes(ops),
+        classes=class_costs(ops),
         traced_memory=traced,
         foreach=foreach,
         memory=memory_model.estimate_memory(

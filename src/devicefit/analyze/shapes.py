@@ -34,6 +34,9 @@ def conv_gemm_shape(
 #: many input elements (``use_mkldnn`` in aten/src/ATen/native/Convolution.cpp).
 NATIVE_CONV_INPUT_ELEMENTS = 20480
 
+#: Below this batch, ATen runs an unstrided fp32 1x1 convolution on one thread by its own kernels.
+THREADED_BELOW_BATCH = 16
+
 
 def conv_channel_blocking(
     *, batch: int, input_elements: int, kernel: Sequence[int], strided: bool, groups: int, dtype: str
@@ -55,9 +58,28 @@ def conv_channel_blocking(
     large = batch > 1 or input_elements > NATIVE_CONV_INPUT_ELEMENTS or all(size > 3 for size in kernel)
     if not large:
         return "never"
-    if all(size == 1 for size in kernel) and not strided and batch < 16:
+    if all(size == 1 for size in kernel) and not strided and batch < THREADED_BELOW_BATCH:
         return "threaded"
     return "always"
+
+
+def channel_blocking_at(channel_blocking: str, traced_batch: int, batch: int) -> str | None:
+    """A convolution's ``conv_channel_blocking`` at ``batch``, from its value at ``traced_batch``.
+
+    Above batch 1 the answer no longer depends on the input's size: only ``threaded`` layers (unstrided
+    fp32 1x1) change, to ``always`` from ``THREADED_BELOW_BATCH`` on. ``None`` when one value cannot
+    tell the other: either batch is 1, or an ``always`` seen at or above that threshold may be an
+    unstrided 1x1 layer that is ``threaded`` below it. ``""`` (not a convolution) stays ``""``.
+    """
+    if not channel_blocking or batch == traced_batch:
+        return channel_blocking
+    if min(batch, traced_batch) < 2:
+        return None
+    if channel_blocking == "threaded":
+        return "threaded" if batch < THREADED_BELOW_BATCH else "always"
+    if channel_blocking == "always" and traced_batch >= THREADED_BELOW_BATCH > batch:
+        return None
+    return channel_blocking
 
 
 def runs_blocked(channel_blocking: str, num_threads: int | None) -> bool:

@@ -202,6 +202,9 @@ class ModelCost:
         method: How the step was traced (``fake tensors``, or the real-CPU fallback).
         warnings: What the reader should know about these numbers.
         channels_last: The model and its 4-D inputs were converted to channels-last memory format.
+        derived_from_batches: The two traced batch sizes this cost was derived from, without a
+            trace at its own batch (``analyze/derive.py``: exact for ops linear in the batch);
+            empty when traced at it.
     """
 
     model: str
@@ -233,6 +236,7 @@ class ModelCost:
     warnings: tuple[str, ...] = ()
     parameter_tensor_bytes: tuple[float, ...] = ()
     channels_last: bool = False
+    derived_from_batches: tuple[int, ...] = ()
 
     @property
     def train_flops(self) -> float:

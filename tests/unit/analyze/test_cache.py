@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devicefit.analyze import cache, cost
-from devicefit.analyze.cache import analysis_key, analyze_model_cached, load_cost, store_cost
+from devicefit.analyze.cache import analysis_key, analyze_model_cached, load_anchors, load_cost, store_cost
 from devicefit.cli import app
 
 ARGUMENTS = {
@@ -42,18 +42,18 @@ def refuse_to_trace(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("traced although the analysis is cached")
 
-    monkeypatch.setattr(cost, "analyze_model", fail)
+    monkeypatch.setattr(cost, "analyze_model_derivable", fail)
 
 
 def count_traces(monkeypatch):
     calls = []
-    real = cost.analyze_model
+    real = cost.analyze_model_derivable
 
     def counted(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cost, "analyze_model", counted)
+    monkeypatch.setattr(cost, "analyze_model_derivable", counted)
     return calls
 
 
@@ -103,25 +103,35 @@ def test_an_edited_user_model_is_traced_again(tmp_path):
     assert (narrow.num_parameters, wide.num_parameters) == (8 * 4 + 4, 8 * 5 + 5)
 
 
+def _not_a_model_cost(path):
+    entry = json.loads(path.read_text())
+    broken = {name: {"model": "mlp"} for name in ("cost", "low", "high") if name in entry}
+    path.write_text(json.dumps({**entry, **broken}))
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         lambda path: path.write_bytes(b"\x00garbage"),
         lambda path: path.write_text(path.read_text()[: len(path.read_text()) // 2]),
         lambda path: path.write_text(json.dumps({**json.loads(path.read_text()), "format": -1})),
-        lambda path: path.write_text(json.dumps({**json.loads(path.read_text()), "cost": {"model": "mlp"}})),
+        _not_a_model_cost,
     ],
     ids=["not-json", "truncated", "other-format", "not-a-model-cost"],
 )
-def test_a_damaged_entry_is_ignored_and_rebuilt(damage, monkeypatch, _isolated_cache):
-    fresh, _ = analyze_model_cached("mlp", 2)
-    (path,) = _isolated_cache.glob("*.json")
-    damage(path)
-    assert load_cost(key(), _isolated_cache) is None
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_damaged_entry_is_ignored_and_rebuilt(damage, batch, monkeypatch, _isolated_cache):
+    fresh, _ = analyze_model_cached("mlp", batch)
+    for path in _isolated_cache.glob("*.json"):
+        damage(path)
+    assert load_cost(key(batch_size=batch), _isolated_cache) is None
+    assert load_anchors(key(batch_size=batch), _isolated_cache) is None
     calls = count_traces(monkeypatch)
-    rebuilt, _ = analyze_model_cached("mlp", 2)
+    rebuilt, _ = analyze_model_cached("mlp", batch)
     assert rebuilt == fresh and len(calls) == 1
-    assert load_cost(key(), _isolated_cache) == fresh
+    anchors = load_anchors(key(batch_size=batch), _isolated_cache)
+    assert anchors is not None and anchors[0].batch_size == batch
+    assert (load_cost(key(batch_size=batch), _isolated_cache) or anchors[0]) == fresh
 
 
 def test_an_entry_of_another_key_is_a_miss(tmp_path):
