@@ -433,6 +433,9 @@ def trace_model(
     """
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    # Fake tensors cache operator outputs across modes: a second trace at a shape seen before could
+    # record other ops (an LSTM's backward skipped a gradient copy). Each trace starts afresh.
+    FakeTensorMode.cache_clear()
     with FakeTensorMode() if fake else contextlib.nullcontext():
         instance = build_model(name, batch_size, device="cpu", sequence_length=sequence_length)
         if channels_last:

@@ -388,3 +388,13 @@ def test_largest_batch_is_the_same_whatever_batch_it_is_asked_from(tiny_lm):
     # The logits and their gradient alone take 2 x 8 x 20,000 x 4 bytes = 1.28 MB per sample; the
     # 512 MiB left beside the runtime overhead hold a few hundred samples, not hundreds of thousands.
     assert 100 < max_batch_for(costs[0], limit, memory_kind="cuda") < 512 * 2**20 / 1.28e6
+
+
+def test_a_second_trace_at_a_seen_shape_records_the_same_ops():
+    # Fake tensors cache operator outputs across traces; an LSTM's backward once skipped a gradient
+    # copy the second time it met batch 3 (89 ops instead of 91).
+    from devicefit.analyze.trace import trace_model
+
+    first = trace_model("lstm-lm", 3, None, "fp32", 512, fake=True)
+    second = trace_model("lstm-lm", 3, None, "fp32", 512, fake=True)
+    assert [op.name for op in second.train.ops] == [op.name for op in first.train.ops]

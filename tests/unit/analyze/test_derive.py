@@ -6,7 +6,6 @@ import dataclasses
 import json
 
 import pytest
-from torch._subclasses.fake_tensor import FakeTensorMode
 from typer.testing import CliRunner
 
 from devicefit.analyze import cost as cost_model
@@ -34,17 +33,7 @@ def make(batch_size=4):
 """
 
 
-@pytest.fixture(autouse=True)
-def _fresh_fake_tensor_cache():
-    # FakeTensorMode's dispatch cache outlives a trace; a second trace of an LSTM at a shape it has
-    # seen then skips a gradient copy (89 ops instead of 91). Each analysis here starts afresh.
-    FakeTensorMode.cache_clear()
-    yield
-    FakeTensorMode.cache_clear()
-
-
 def analyze(name, batch, **options):
-    FakeTensorMode.cache_clear()
     return analyze_model_derivable(name, batch, memory_kind="cuda", **options)
 
 
