@@ -1,5 +1,6 @@
 """Lowers convolutions and LSTM layers to the matrix products they run; when CPUs block channels.
 
+A convolution's geometry (window, stride, output size) for the GPU kernel model's algorithm too.
 Pure arithmetic on sizes, free of torch: the analysis shapes traced layers with it, the calibration fit
 shapes measured ones, and the roofline pads their channels.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 
 def conv_gemm_shape(
@@ -100,3 +102,26 @@ def lstm_layer_flops(steps: int, batch_size: int, inputs: int, gates: int, hidde
     ``hidden`` H (the recurrent weights' width; smaller than ``gates / 4`` with projections).
     """
     return steps * batch_size * (2 * gates * (inputs + hidden) + 9 * gates // 4)
+
+
+def conv_geometry(name: str, args: Any, outputs: Sequence[Any]) -> dict[str, tuple[int, ...]]:
+    """Window, stride and output size of an ungrouped, undilated, not transposed convolution call.
+
+    The fields ``OpCost.window``, ``stride`` and ``output_size`` of an ATen ``convolution`` or
+    ``convolution_backward`` call; empty for other calls and other convolutions.
+    """
+    if name not in ("convolution", "convolution_backward"):
+        return {}
+    # Forward: (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups);
+    # backward: (grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed, ...).
+    first = 3 if name == "convolution" else 4
+    weight = args[1] if name == "convolution" else args[2]
+    stride, dilation, transposed, groups = args[first], args[first + 2], args[first + 3], args[first + 5]
+    out = outputs[0] if name == "convolution" else args[0]
+    if transposed or groups != 1 or any(d != 1 for d in dilation) or out.dim() < 3:
+        return {}
+    return {
+        "window": tuple(int(d) for d in weight.shape[2:]),
+        "stride": tuple(int(s) for s in stride),
+        "output_size": tuple(int(d) for d in out.shape[2:]),
+    }

@@ -36,7 +36,7 @@ from torch.utils.module_tracker import ModuleTracker
 from devicefit.analyze.allocator import Allocator, Snapshot, nbytes, replay_timeline, storage_key
 from devicefit.analyze.opclass import VIEWS, classify, convention_flops
 from devicefit.analyze.precision import autocast, loss_scaler, written_in_place
-from devicefit.analyze.shapes import conv_channel_blocking, conv_gemm_shape, lstm_layer_flops
+from devicefit.analyze.shapes import conv_channel_blocking, conv_gemm_shape, conv_geometry, lstm_layer_flops
 from devicefit.records import OpCost
 from devicefit.workloads import build_model
 from devicefit.workloads.base import ModelInstance, to_channels_last
@@ -217,6 +217,7 @@ class _Recorder(TorchDispatchMode):
                 shape=_matmul_shape(name, args, outputs),
                 channel_blocking=_channel_blocking(name, args, outputs),
                 layout_bytes=_layout_bytes(name, args, outputs),
+                **conv_geometry(name, args, outputs),
             )
         )
 

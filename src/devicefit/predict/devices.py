@@ -22,7 +22,7 @@ from devicefit.catalog.cores import core_for_architecture
 from devicefit.data import load_packaged_toml
 from devicefit.errors import UsageError
 from devicefit.predict.curves import curve_key
-from devicefit.predict.gpu_kernels import kernel_family
+from devicefit.predict.gpu_kernels import kernel_family, sustained_fp32_flops_per_s
 from devicefit.records import DeviceClass, DeviceDescription, DeviceModel, DeviceSpec, EfficiencyCurve
 from devicefit.records.vocabulary import LAYER_KERNELS, Curve
 
@@ -129,6 +129,7 @@ def default_model(
     num_threads: int | None = None,
     conv_channel_block: int = 1,
     note: str = "",
+    tdp_w: float | None = None,
 ) -> DeviceModel:
     """A device's model from the shipped defaults of its kind and architecture and its own figures."""
     p = default_parameters(kind, architecture)
@@ -141,7 +142,12 @@ def default_model(
         fitted = kernel_family(architecture)
         fraction, floor_s = fitted.bandwidth_fraction, fitted.kernel_floor_s
         factors.update(fitted.family_factor)
-        products = {"matmul": fitted.matmul, "conv": fitted.conv}
+        # A board's power limit caps its sustained fp32 rate (gpu_kernels.py, NODE_ENERGY).
+        sustained = sustained_fp32_flops_per_s(fitted.flop_per_joule, tdp_w)
+        products = {
+            name: dataclasses.replace(fit, sustained_fp32_flops_per_s=sustained)
+            for name, fit in (("matmul", fitted.matmul), ("conv", fitted.conv))
+        }
         source = f"{fitted.source}; host costs: {p['source']}"
     half_bytes = bandwidth_bytes_per_s * floor_s
     ramp = _memory_curve(fraction, half_bytes)
@@ -214,6 +220,7 @@ def catalog_default_model(spec: DeviceSpec) -> DeviceModel:
         num_threads=spec.num_multiprocessors if spec.kind == "cpu" else None,
         conv_channel_block=(_cpu_lanes(spec) or 1) if spec.kind == "cpu" else 1,
         note="; ".join(notes),
+        tdp_w=spec.tdp_w,
     )
 
 

@@ -25,6 +25,10 @@ class OpCost:
         layout_bytes: For a convolution, the bytes of its activation tensors (input and output;
             in backward the output's gradient, the input and the input's gradient), not the
             weights: what a change of memory layout of each would read and write once.
+        window: For an ungrouped, undilated, not transposed convolution, its kernel's spatial
+            size (``(3, 3)``); else empty (what picks a GPU's convolution algorithm: Winograd).
+        stride: Its stride, for the same convolutions; else empty.
+        output_size: Its output's spatial size, for the same convolutions; else empty.
     """
 
     name: str
@@ -39,6 +43,9 @@ class OpCost:
     shape: tuple[int, ...] = ()
     channel_blocking: str = ""
     layout_bytes: float = 0.0
+    window: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    output_size: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,10 @@ class ProductKernelFit:
         k_prologue: A tile's prologue and epilogue, in steps of its K loop.
         bandwidth_fraction: Fraction of the bandwidth its memory-bound calls reach.
         floor_s: A kernel's shortest time on the device (launch, ramp-up, tail).
+        sustained_fp32_flops_per_s: The fp32 FLOP/s the board's power limit sustains (its TDP
+            times the FLOP per joule of its process node); ``None``: unknown or not power-bound.
+        winograd_fraction: For convolutions, the efficiency of Winograd's products relative to
+            ``fraction`` (0: the family has no Winograd path).
     """
 
     fraction: float
@@ -40,6 +44,8 @@ class ProductKernelFit:
     k_prologue: float
     bandwidth_fraction: float
     floor_s: float
+    sustained_fp32_flops_per_s: float | None = None
+    winograd_fraction: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

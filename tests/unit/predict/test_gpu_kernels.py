@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from devicefit.predict.devices import catalog_default_model
-from devicefit.predict.gpu_kernels import kernel_family, product_s
+from devicefit.predict.gpu_kernels import NODE_ENERGY, kernel_family, op_product_s, product_s
 from devicefit.predict.roofline import op_time
 from devicefit.records import OpCost, ProductKernelFit
 
@@ -76,8 +76,66 @@ def test_catalog_gpus_time_products_with_the_kernel_model(catalog):
         bandwidth_bytes_per_s=900e9,
         num_multiprocessors=80,
         fit=model.product_kernels["matmul"],
+        sustained_flops_per_s=model.product_kernels["matmul"].sustained_fp32_flops_per_s,
     )
     assert op_time(op, model, host_overhead_s=0.0).compute_s == pytest.approx(expected)
+
+
+def test_a_power_capped_board_runs_large_products_at_what_its_power_sustains():
+    # 4 TFLOP/s sustained on a 10 TFLOP/s peak: 0.4 of the peak instead of the fit's 0.8.
+    big = (1, 16384, 16384, 16384, 12.0 * 16384**2)
+    free, capped = (
+        product_s(*big, fit=FIT, **DEVICE),
+        product_s(*big, fit=FIT, sustained_flops_per_s=4e12, **DEVICE),
+    )
+    assert capped == pytest.approx(2 * free, rel=0.01)
+    # A cap above what the fit reaches changes nothing.
+    assert product_s(*big, fit=FIT, sustained_flops_per_s=9e12, **DEVICE) == free
+
+
+def test_the_power_cap_binds_on_70_watt_boards_not_on_an_a100(catalog):
+    def capped_fraction(device_id: str) -> float:
+        spec = catalog.get(device_id)
+        sustained = catalog_default_model(spec).product_kernels["matmul"].sustained_fp32_flops_per_s
+        assert sustained is not None, device_id
+        return sustained / spec.peak_flops_per_s["fp32"]
+
+    assert NODE_ENERGY["TSMC N7"] > NODE_ENERGY["TSMC 12FFN"] > NODE_ENERGY["TSMC 16FF+"]
+    assert capped_fraction("nvidia-t4") < 0.6  # 70 W for 8.1 TFLOP/s
+    assert capped_fraction("nvidia-a100-40gb-pcie") > kernel_family("ampere").matmul.fraction
+
+
+def _conv(dtype: str = "fp32", window: tuple[int, ...] = (3, 3), stride: tuple[int, ...] = (1, 1)) -> OpCost:
+    # 32 images of 56 x 56, 256 -> 256 channels: a ResNet stage-2 3x3 convolution.
+    m, k, n = 32 * 56 * 56, 256 * 9, 256
+    size = 2 if dtype == "fp16" else 4
+    return OpCost(
+        name="convolution",
+        op_class="conv",
+        module="",
+        phase="forward",
+        flops=2.0 * m * k * n,
+        bytes_read=size * (m * 256 + k * n),
+        bytes_written=size * m * n,
+        dtype=dtype,
+        shape=(m, k, n),
+        window=window,
+        stride=stride,
+        output_size=(56, 56),
+    )
+
+
+def test_a_3x3_stride_1_fp32_convolution_may_run_as_winograd(catalog):
+    model = catalog_default_model(catalog.get("nvidia-t4"))
+    assert model.product_kernels["conv"].winograd_fraction > 0
+    winograd = op_product_s(_conv(), model, "fp32")
+    direct = op_product_s(_conv(window=()), model, "fp32")
+    assert winograd is not None and direct is not None
+    # Winograd does 4x fewer multiplies: faster here, though not 4x (transforms, its efficiency).
+    assert direct / 4 < winograd < direct
+    # Strided, or in half precision (tensor cores): the implicit product alone.
+    assert op_product_s(_conv(stride=(2, 2)), model, "fp32") == direct
+    assert op_product_s(_conv("fp16"), model, "fp16") == op_product_s(_conv("fp16", window=()), model, "fp16")
 
 
 def test_cpus_keep_their_curves(catalog):
@@ -87,10 +145,11 @@ def test_cpus_keep_their_curves(catalog):
 @pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/published beside the repository")
 def test_refit_on_a_subsample_judges_every_gpu_with_the_contract_keys(monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import published_kernel_data
     import published_kernels
 
     # Only the memory-bound kernels of two ops, so the fit takes a second or two.
-    monkeypatch.setattr(published_kernels, "MEMORY_OPS", {"add": 3, "relu": 2})
+    monkeypatch.setattr(published_kernel_data, "MEMORY_OPS", {"add": 3, "relu": 2})
     monkeypatch.setattr(published_kernels, "load_products", lambda: {})
     monkeypatch.setattr(published_kernels, "load_convs", lambda: {})
     assert published_kernels.main(["--json"]) == 0
@@ -102,3 +161,4 @@ def test_refit_on_a_subsample_judges_every_gpu_with_the_contract_keys(monkeypatc
         assert set(figures) >= {"n", "median_abs_error", "p90_abs_error"}
         assert 0 <= figures["median_abs_error"] <= figures["p90_abs_error"] < 10
     sys.modules.pop("published_kernels", None)
+    sys.modules.pop("published_kernel_data", None)
