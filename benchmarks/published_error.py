@@ -259,8 +259,14 @@ def predict_row(row: PublishedRow, db: str, predict: Callable[[PublishedRow, str
 
 
 def _warm_cache(rows: tuple[PublishedRow, ...], db: str, jobs: int) -> None:
-    """Traces each distinct analysis once, ``jobs`` at a time: the predictions that follow hit the cache."""
-    distinct = {(r.zoo_name, r.batch_size, r.precision, r.channels_last): r for r in rows}
+    """Traces each distinct analysis once, ``jobs`` at a time: the predictions that follow hit the cache.
+
+    An analysis serves every batch from its smallest traced one up (``analyze/derive.py``): each
+    model, precision and memory format is traced at its smallest batch.
+    """
+    distinct: dict[tuple[str, str, bool], PublishedRow] = {}
+    for r in sorted(rows, key=lambda r: r.batch_size, reverse=True):
+        distinct[(r.zoo_name, r.precision, r.channels_last)] = r
     with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
         futures = [pool.submit(predict_row, r, db, predict_time_s) for r in distinct.values()]
         for done, _ in enumerate(concurrent.futures.as_completed(futures), 1):
@@ -366,7 +372,10 @@ def main() -> None:
         db = args.db or str(Path(scratch) / "published.db")
         if args.jobs > 1:
             _warm_cache(selection.rows, db, args.jobs)
-        outcomes = [predict_row(row, db, predict_time_s) for row in selection.rows]
+        # Smallest batches first: larger ones then derive from their analysis instead of tracing.
+        by_batch = sorted(selection.rows, key=lambda row: row.batch_size)
+        done = {id(row): predict_row(row, db, predict_time_s) for row in by_batch}
+        outcomes = [done[id(row)] for row in selection.rows]
     summary = summarize(outcomes)
     if args.json:
         details = [
