@@ -222,10 +222,7 @@ class _Recorder(TorchDispatchMode):
 
 
 def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[int, ...]:
-    """(M, K, N) of a matrix product or a convolution's implicit one; (T, B, I, 4H) of a recurrent layer.
-
-    (B x heads, Sq, D, Skv) of the CPU's flash attention.
-    """
+    """(M, K, N) of a matrix product or a convolution's implicit one; (T, B, I, 4H) of a recurrent layer."""
     if name in ("convolution", "convolution_backward"):
         # Forward: (input, weight, bias, stride, padding, dilation, transposed, ...) -> output;
         # backward: (grad_output, input, weight, ...): the output's shape is grad_output's.
@@ -244,17 +241,6 @@ def _matmul_shape(name: str, args: Any, outputs: list[torch.Tensor]) -> tuple[in
         a, b = args[0], args[1]
     elif name in ("addmm", "baddbmm"):
         a, b = args[1], args[2]
-    elif name in (
-        "_scaled_dot_product_flash_attention_for_cpu",
-        "_scaled_dot_product_flash_attention_for_cpu_backward",
-    ):
-        # (B x heads, Sq, D, Skv): query (B, heads, Sq, D) and key (B, heads, Skv, D), whose
-        # products the CPU kernel runs block by block.
-        query, key = (args[0], args[1]) if name.endswith("cpu") else (args[1], args[2])
-        if query.dim() != 4:
-            return ()
-        batch, heads, length, depth = (int(d) for d in query.shape)
-        return (batch * heads, length, depth, int(key.shape[-2]))
     elif name in ("mkldnn_rnn_layer", "mkldnn_rnn_layer_backward"):
         # (T, B, I, 4H): input (T, B, I) (time-major here, whatever the module's batch_first) and
         # input weights (4H, I); the input product spans all steps, the recurrent one runs per step.

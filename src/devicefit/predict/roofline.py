@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from devicefit.analyze.memory import LOOP_TEMPORARIES_PER_PARAMETER, estimate_memory, max_batch_size
 from devicefit.analyze.opclass import VIEWS
@@ -116,32 +116,7 @@ def _measured_lstm_s(op: OpCost, device: DeviceModel) -> float | None:
     return (op.flops or 0.0) / (device.peak("fp32") * max(interpolate_shape(points, op.shape), 1e-6))
 
 
-def flash_blocks(query_length: int, key_length: int) -> tuple[int, int]:
-    """The query and key rows of one block of PyTorch's CPU flash attention (``FlashAttentionKernel.cpp``).
-
-    The kernel splits the queries into blocks of 32 rows (64 from 192 queries on, 256 from 768)
-    and the keys into blocks of 512, and runs each pair of blocks as two small matrix products.
-    """
-    q_split = 256 if query_length >= 768 else 64 if query_length >= 192 else 32
-    return min(query_length, q_split), min(key_length, 512)
-
-
-def _flash_attention_s(op: OpCost, points: _Points, peak: float) -> float:
-    # CPU flash attention multiplies a block of queries by a block of keys (q, D, kv), then the
-    # block's probabilities by the values (q, kv, D); backward runs the same shapes again. Its
-    # efficiency is that of products of those shapes, however long the sequence.
-    _, query_length, depth, key_length = op.shape
-    q_block, kv_block = flash_blocks(query_length, key_length)
-    efficiencies = [
-        max(interpolate_shape(points, shape), 1e-6)
-        for shape in ((q_block, depth, kv_block), (q_block, kv_block, depth))
-    ]
-    return (op.flops or 0.0) / (peak * len(efficiencies) / sum(1 / e for e in efficiencies))
-
-
 def _shape_s(op: OpCost, points: _Points, peak: float, warm: _Points) -> float:
-    if op.op_class == "attention":
-        return _flash_attention_s(op, points, peak)
     if op.name.startswith("mkldnn_rnn_layer"):
         return _lstm_s(op, points, warm, peak)
     return (op.flops or 0.0) / (peak * max(interpolate_shape(points, op.shape), 1e-6))
@@ -156,10 +131,6 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
     """
     if op.name in VIEWS:
         return _OpTime(0.0, 0.0, device.view_overhead_s)
-    if op.op_class == "attention" and device.asynchronous:
-        # A GPU runs its own attention kernels, priced by their intensity: the CPU kernel's blocks
-        # (the shape the analysis records for it) are not theirs.
-        op = replace(op, shape=())
     flops = op.flops or 0.0
     moved = op.bytes_read + op.bytes_written
     dtype, warm, cold = matmul_points(op, device)

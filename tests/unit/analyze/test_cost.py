@@ -388,32 +388,3 @@ def test_largest_batch_is_the_same_whatever_batch_it_is_asked_from(tiny_lm):
     # The logits and their gradient alone take 2 x 8 x 20,000 x 4 bytes = 1.28 MB per sample; the
     # 512 MiB left beside the runtime overhead hold a few hundred samples, not hundreds of thousands.
     assert 100 < max_batch_for(costs[0], limit, memory_kind="cuda") < 512 * 2**20 / 1.28e6
-
-
-ATTENTION = """
-import torch
-import torch.nn.functional as F
-
-
-class Attend(torch.nn.Module):
-    def forward(self, q, k, v):
-        return F.scaled_dot_product_attention(q, k, v)
-
-
-def make(batch_size):
-    q = torch.randn(batch_size, 4, 100, 32, requires_grad=True)
-    k = torch.randn(batch_size, 4, 300, 32, requires_grad=True)
-    return Attend(), (q, k, torch.randn(batch_size, 4, 300, 32, requires_grad=True))
-"""
-
-
-def test_cpu_flash_attention_records_heads_queries_width_and_keys(tmp_path):
-    # The roofline prices the CPU kernel by the blocks of queries and keys it multiplies.
-    path = tmp_path / "attend.py"
-    path.write_text(ATTENTION)
-    cost = analyze_model(f"{path}:make", 2, memory_kind="cpu")
-    shapes = {op.name: op.shape for op in cost.ops if op.op_class == "attention"}
-    assert shapes == {
-        "_scaled_dot_product_flash_attention_for_cpu": (8, 100, 32, 300),
-        "_scaled_dot_product_flash_attention_for_cpu_backward": (8, 100, 32, 300),
-    }

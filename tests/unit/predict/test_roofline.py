@@ -16,7 +16,6 @@ from devicefit.predict.roofline import (
     OPTIMIZER_OPS_PER_TENSOR,
     _wave_utilization,
     cold_share,
-    flash_blocks,
     op_time,
     predict_step,
 )
@@ -479,43 +478,3 @@ def test_last_wave_of_tiles_leaves_multiprocessors_idle():
     assert _wave_utilization(tiled(67 * 128, 128, batch=2), device) == pytest.approx(134 / 264)
     # Partial tiles count whole: 129 rows are two tile rows.
     assert _wave_utilization(tiled(129, 67 * 128), device) == pytest.approx(134 / 264)
-
-
-def flash(shape=(8, 1024, 64, 1024)):
-    # 8 heads of 1024 queries and keys, 64 wide: 4 x 8 x 1024^2 x 64 = 2.1e9 FLOPs.
-    return OpCost(
-        name="_scaled_dot_product_flash_attention_for_cpu",
-        op_class="attention",
-        module="attn",
-        phase="forward",
-        flops=4.0 * 8 * 1024 * 1024 * 64,
-        bytes_read=3 * 8 * 1024 * 64 * 4.0,
-        bytes_written=8 * 1024 * 64 * 4.0,
-        dtype="fp32",
-        shape=shape,
-    )
-
-
-def test_flash_attention_blocks_follow_pytorch_s_cpu_kernel():
-    assert flash_blocks(100, 100) == (32, 100)
-    assert flash_blocks(300, 300) == (64, 300)
-    assert flash_blocks(1024, 4096) == (256, 512)
-
-
-def test_cpu_flash_attention_runs_at_the_efficiency_of_its_block_products():
-    # Small products (32 to 256 rows) at 0.2 of the peak, large ones at 0.8: however long the
-    # sequence, the kernel multiplies 256 x 64 x 512 and 256 x 512 x 64 blocks, at 0.2.
-    points = tuple(
-        (float(m), float(k), float(n), 0.2 if m <= 256 else 0.8)
-        for m in (32, 256, 2048)
-        for k in (64, 512, 2048)
-        for n in (64, 512, 2048)
-    )
-    device = make_device(matmul_shapes={"fp32": points})
-    op = flash()
-    assert op_time(op, device, host_overhead_s=0.0).compute_s == pytest.approx(op.flops / (1e12 * 0.2))
-    # A GPU runs its own kernels: the CPU kernel's shape is not used, the intensity curve is (0.5).
-    gpu = make_gpu(matmul_shapes={"fp32": points})
-    shapeless = dataclasses.replace(op, shape=())
-    assert op_time(op, gpu, host_overhead_s=0.0) == op_time(shapeless, gpu, host_overhead_s=0.0)
-    assert op_time(op, gpu, host_overhead_s=0.0).compute_s == pytest.approx(op.flops / (1e12 * 0.5))
