@@ -554,7 +554,8 @@ def main() -> None:
             models = stored_models(args.db, threads)
         elif calibration_file.is_file():
             models = {
-                c.num_threads: c.fit(source=str(calibration_file)) for c in read_calibration(calibration_file)
+                (c.num_threads or 1): c.fit(source=str(calibration_file))
+                for c in read_calibration(calibration_file)
             }
         else:
             sys.exit(f"{calibration_file} is gone: pass --db with the calibration the run was predicted with")
