@@ -90,7 +90,12 @@ def to_channels_last(instance: ModelInstance) -> ModelInstance:
             return value.contiguous(memory_format=torch.channels_last)
         return value
 
-    instance.module = instance.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # ``module.to(memory_format=...)`` swaps fake parameters for new ones, which fake tensors refuse
+    # ("Couldn't swap Conv2d.weight"); assigning ``.data`` is what it does for plain tensors.
+    with torch.no_grad():
+        for tensor in (*instance.module.parameters(), *instance.module.buffers()):
+            if tensor.dim() == 4:
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
     instance.inputs = tuple(convert(t) for t in instance.inputs)
     instance.keyword_inputs = {k: convert(t) for k, t in instance.keyword_inputs.items()}
     return instance

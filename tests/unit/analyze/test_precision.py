@@ -75,3 +75,14 @@ def test_an_unknown_precision_names_the_choices():
     with pytest.raises(UsageError) as raised:
         analyze_model(MODEL, BATCH, precision="fp8")
     assert raised.value.fix == "Choose from: fp32, tf32, bf16, fp16, amp"
+
+
+def test_channels_last_traces_on_fake_tensors_and_derives_other_batches():
+    # module.to(memory_format=...) refused to swap fake parameters, so every channels-last analysis
+    # fell back to a real CPU batch (and a big model took minutes per batch).
+    from devicefit.analyze.cost import analyze_model_derivable
+
+    cost, anchors = analyze_model_derivable("cifar-cnn", 2, precision="amp", channels_last=True)
+    assert cost.warnings == ()
+    assert cost.method == "fake tensors"
+    assert anchors is not None
