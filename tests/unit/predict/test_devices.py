@@ -37,7 +37,10 @@ def test_h100_defaults_use_its_datasheet_and_hoppers_fractions(catalog):
     assert model.memory["batch_norm"].points[-1][1] == pytest.approx(0.7 * fraction)
     defaults = default_parameters("gpu", "hopper")
     assert model.error_band == defaults["error_band"] == 0.35
-    assert (model.op_overhead_s, model.module_overhead_s) == (defaults["op_overhead_s"], 3e-6)
+    assert (model.op_overhead_s, model.module_overhead_s) == (
+        defaults["op_overhead_s"],
+        defaults["module_overhead_s"],
+    )
     assert model.origin == "defaults" and "Hopper" in model.source
 
 

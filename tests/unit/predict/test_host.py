@@ -6,7 +6,7 @@ import pytest
 
 from devicefit.catalog.cores import microarchitecture, per_clock_for_architecture
 from devicefit.errors import UsageError
-from devicefit.predict.devices import catalog_default_model
+from devicefit.predict.devices import catalog_default_model, default_parameters
 from devicefit.predict.host import find_host, local_host, on_host, reference_host
 from devicefit.predict.roofline import predict_step
 from devicefit.predict.targets import resolve_targets
@@ -125,14 +125,15 @@ def test_a_local_gpu_uses_this_machine_s_cpu(catalog):
         if t.local and t.model.kind == "gpu"
     )
     reference = reference_host(catalog)
+    reference_op = default_parameters("cuda", None)["op_overhead_s"]
     default_op = gpu.model.op_overhead_s * here.speed_hz / reference.speed_hz
-    assert default_op == pytest.approx(6e-6)
+    assert default_op == pytest.approx(reference_op)
     assert gpu.model.host.startswith("this machine's Hand EPYC")
     # Without a known core speed, the defaults stay at the reference host's, and say so.
     unknown = next(
         t for t in resolve("local", catalog, local_devices=(CPU, GPU)).targets if t.model.kind == "gpu"
     )
-    assert unknown.model.op_overhead_s == pytest.approx(6e-6)
+    assert unknown.model.op_overhead_s == pytest.approx(reference_op)
     assert "speed is unknown" in unknown.model.host
 
 
