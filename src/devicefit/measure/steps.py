@@ -103,9 +103,7 @@ class ModelStep:
         self._autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
         if dtype:
             self._autocast = lambda: torch.autocast(device_kind, dtype=getattr(torch, dtype))
-        self._scaler = (
-            torch.amp.GradScaler(device_kind) if train and precision in SCALED_PRECISIONS else None
-        )
+        self._scaler = torch.amp.GradScaler(device_kind) if train and precision in SCALED_PRECISIONS else None
         # TF32 on for tf32 alone; fp32 keeps PyTorch's defaults (IEEE products, TF32 convolutions).
         self._switches: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
         if precision == "tf32" and device_kind == "cuda":
