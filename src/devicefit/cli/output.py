@@ -26,9 +26,10 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        metavar="FILE",
+        metavar="FILE|URL",
         show_default="user data dir",
-        help=f"Results database, a .db file (default: devicefit.db in the user data dir, or ${DB_ENV}).",
+        help=f"Results database: a .db file (SQLite) or a postgresql:// URL (default: devicefit.db in the "
+        f"user data dir, or ${DB_ENV}).",
     ),
 ]
 NoCacheOption = Annotated[

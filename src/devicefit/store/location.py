@@ -15,21 +15,32 @@ DB_ENV = "DEVICEFIT_DB"
 #: would otherwise create ``./garbage``) than a database; an existing file is taken whatever its name.
 DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
+#: The URL schemes of a PostgreSQL database, as libpq takes them.
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
-def check_db_path(text: str, *, source: str) -> Path:
-    """Returns the database file that ``text`` names.
+
+def is_postgres_url(text: str | Path) -> bool:
+    """Whether ``text`` is a ``postgresql://`` (or ``postgres://``) URL."""
+    return isinstance(text, str) and text.split("://", 1)[0].lower() in POSTGRES_SCHEMES and "://" in text
+
+
+def check_db_path(text: str, *, source: str) -> Path | str:
+    """Returns the database file that ``text`` names, or ``text`` itself when it is a PostgreSQL URL.
 
     Args:
-        text: The path as given.
+        text: The path or URL as given.
         source: Where it came from, for the message (``--db``, ``DEVICEFIT_DB``).
 
     Raises:
-        UsageError: If ``text`` is a URL, a directory, or a new file without a database suffix.
+        UsageError: If ``text`` is a URL of another database, a directory, or a new file without a
+            database suffix.
     """
+    if is_postgres_url(text):
+        return text
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", text):
         raise UsageError(
-            f"{source}={text} is a URL; this devicefit keeps runs in SQLite files only",
-            fix="Name a .db file",
+            f"{source}={text.split('://', 1)[0]}://... is a URL of a database devicefit does not read",
+            fix="Name a .db file (SQLite), or a postgresql:// URL",
         )
     path = Path(text).expanduser()
     if path.is_dir():
@@ -44,8 +55,8 @@ def check_db_path(text: str, *, source: str) -> Path:
     return path
 
 
-def default_db_path() -> Path:
-    """Returns the file ``$DEVICEFIT_DB`` names, or ``devicefit.db`` in the user data directory.
+def default_db_path() -> Path | str:
+    """Returns the file or URL ``$DEVICEFIT_DB`` names, or ``devicefit.db`` in the user data directory.
 
     Raises:
         UsageError: If ``$DEVICEFIT_DB`` cannot name a database (see ``check_db_path``).

@@ -1,7 +1,9 @@
-"""The results store: runs and their results in an embedded SQLite database, one commit per result.
+"""The results store: runs and their results in SQLite (embedded) or PostgreSQL, one commit per result.
 
 Each result is committed as soon as it is measured, so an interrupted or failed run keeps every
-result that finished. The schema and its migrations are in ``store/schema.py``.
+result that finished. The schema and its migrations are in ``store/schema.py``. The queries are
+written once, in SQLite's dialect with ``?`` placeholders; ``store/postgres.py`` runs them on a
+``postgresql://`` database.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from devicefit.records import (
     RunStatus,
     RunSummary,
 )
-from devicefit.store.location import DB_ENV, check_db_path, default_db_path
+from devicefit.store.location import DB_ENV, check_db_path, default_db_path, is_postgres_url
+from devicefit.store.postgres import PostgresConnection, first_line, redact
 from devicefit.store.process import is_process_alive, this_host, this_process
 from devicefit.store.schema import migrate
 
@@ -38,23 +41,36 @@ class Store:
     """An open results database.
 
     Args:
-        path: The database file; its folder is created if missing.
+        path: The database file, its folder created if missing; or a ``postgresql://`` URL.
 
     Raises:
-        StoreError: If the file cannot be created, is not a SQLite database, or was written by a
-            newer devicefit.
+        StoreError: If the file cannot be created, is not a SQLite database, the server cannot be
+            reached, or the database was written by a newer devicefit.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | str) -> None:
+        #: Where the database is, for messages: the file, or the URL with its password masked.
+        self.path: Path | str = redact(str(path)) if is_postgres_url(path) else Path(path)
+        self._db: sqlite3.Connection | PostgresConnection
+        #: What the database raises, and what it raises when it may be read but not written.
+        self._errors: type[Exception]
+        self._write_refused: tuple[type[Exception], ...]
+        if isinstance(self.path, str):
+            self._db = PostgresConnection(str(path), where=self.path)
+            self._errors, self._write_refused = self._db.errors, self._db.write_refused
+        else:
+            self._db = _connect_sqlite(self.path)
+            self._errors, self._write_refused = sqlite3.DatabaseError, (sqlite3.OperationalError,)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the database {path}: {error}", fix=_FIX) from error
-        with self._translated():
-            migrate(self._db, path)
-            self._db.execute("PRAGMA foreign_keys = ON")
+            with self._translated():
+                if isinstance(self._db, PostgresConnection):
+                    self._db.migrate(str(self.path))
+                else:
+                    migrate(self._db, Path(self.path))
+                    self._db.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Closes the connection."""
@@ -70,8 +86,8 @@ class Store:
     def _translated(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot use the database {self.path}: {error}", fix=_FIX) from error
+        except self._errors as error:
+            raise StoreError(f"cannot use the database {self.path}: {first_line(error)}", fix=_FIX) from error
 
     def start_run(
         self,
@@ -187,8 +203,8 @@ class Store:
                         "UPDATE runs SET status = 'abandoned' WHERE run_id = ? AND status = 'running'",
                         (run_id,),
                     )
-            except sqlite3.OperationalError:
-                # A read-only file (a shared database): the runs stay as stored; reading goes on.
+            except self._write_refused:
+                # A read-only file or server (a shared database): the runs stay as stored; reading goes on.
                 return []
         return gone
 
@@ -199,8 +215,8 @@ class Store:
             rows = self._db.execute(
                 "SELECT r.run_id, r.status, r.started_at, r.ended_at, r.command, r.label, r.hostname,"
                 " r.devices, (SELECT COUNT(*) FROM results WHERE results.run_id = r.run_id), r.pid"
-                " FROM runs r ORDER BY r.run_id DESC LIMIT ?",
-                (-1 if limit is None else limit,),
+                " FROM runs r ORDER BY r.run_id DESC" + ("" if limit is None else " LIMIT ?"),
+                () if limit is None else (limit,),
             ).fetchall()
         return [
             RunSummary(
@@ -332,7 +348,8 @@ class Store:
             rows = self._db.execute(
                 "SELECT origin, record FROM calibrations"
                 " WHERE device = ? AND device_name = ? AND hostname = ? AND (? IS NULL OR num_threads = ?)"
-                " ORDER BY origin = 'calibrate' DESC, run_id DESC, num_threads DESC, calibration_id DESC",
+                " ORDER BY origin = 'calibrate' DESC, run_id DESC, num_threads DESC NULLS LAST,"
+                " calibration_id DESC",
                 (device, device_name, hostname, num_threads, num_threads),
             ).fetchall()
         adapter = TypeAdapter(DeviceModel)
@@ -379,11 +396,25 @@ class RunRecorder:
         self.num_results += 1
 
 
-_FIX = f"Pass --db with a writable file, or set {DB_ENV}; move a damaged file aside to start afresh"
+_FIX = (
+    f"Pass --db with a writable file or a reachable postgresql:// URL, or set {DB_ENV}; move a damaged"
+    " file aside to start afresh"
+)
+
+
+def _connect_sqlite(path: Path) -> sqlite3.Connection:
+    """Opens the file ``path`` (in autocommit: each statement commits), creating its folder if missing."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(path, isolation_level=None, timeout=10.0)
+    except (OSError, sqlite3.Error) as error:
+        raise StoreError(f"cannot open the database {path}: {error}", fix=_FIX) from error
 
 
 def open_store(path: str | Path | None = None) -> Store:
     """Opens (creating and migrating as needed) the database at ``path`` or the default location.
+
+    ``path`` (as ``--db``) and ``$DEVICEFIT_DB`` may be a file or a ``postgresql://`` URL.
 
     Raises:
         UsageError: If ``path`` (as ``--db``) or ``$DEVICEFIT_DB`` cannot name a database.
