@@ -1,5 +1,5 @@
 """Shared fixtures: probe caches cleared between tests, a temporary results database and analysis cache,
-GPU marker."""
+a PostgreSQL server, GPU marker."""
 
 from __future__ import annotations
 
@@ -31,6 +31,26 @@ def _isolated_cache(tmp_path, monkeypatch):
     path = tmp_path / "cache"
     monkeypatch.setenv("DEVICEFIT_CACHE_DIR", str(path))
     return path / "analysis"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session (see tests/postgres_server.py); yields its DSN."""
+    from tests.postgres_server import running_server, why_unavailable
+
+    reason = why_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with running_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def postgres_db(postgres_server):
+    """A new, empty database on the session's server; returns its ``postgresql://`` URL."""
+    from tests.postgres_server import create_database
+
+    return create_database(postgres_server)
 
 
 def pytest_collection_modifyitems(config, items):

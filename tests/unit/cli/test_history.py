@@ -180,3 +180,23 @@ def test_a_running_run_shows_its_host():
 def test_a_columns_value_that_is_no_number_is_ignored(tmp_path):
     result = runner.invoke(app, ["history", "--db", str(tmp_path / "r.db")], env={"COLUMNS": "abc"})
     assert result.exit_code == 0, result.output
+
+
+def test_bench_history_and_show_on_a_postgres_database(postgres_db, monkeypatch):
+    stored = json.loads(invoke(*FAKE_QUICK, "--only", "launch", "--db", postgres_db, "--json").stdout)
+
+    listed = invoke("history", "--db", postgres_db, "--json")
+    assert listed.exit_code == 0, listed.output
+    (run,) = json.loads(listed.stdout)["runs"]
+    assert (run["run_id"], run["status"], run["num_results"]) == (stored["run_id"], "complete", 1)
+    shown = invoke("show", "-1", "--json", env={"DEVICEFIT_DB": postgres_db})
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["results"] == stored["results"]
+    table = invoke("history", env={"DEVICEFIT_DB": postgres_db})
+    assert table.exit_code == 0 and "complete" in table.stdout
+
+
+def test_an_unreachable_postgres_database_is_one_line(postgres_server):
+    url = postgres_server.rsplit("/", 1)[0] + "/no_such_database"
+    line = one_line_error(invoke("history", "--db", url), 1)
+    assert "cannot reach the database" in line and "no_such_database" in line

@@ -1,4 +1,5 @@
-"""Stored calibrations: round trips, which one is preferred, and the migration that adds them."""
+"""Stored calibrations (on both backends): round trips, which one is preferred, and the migration that adds
+them."""
 
 import dataclasses
 import json
@@ -11,13 +12,13 @@ from devicefit.store.sqlite import Store
 from tests.unit.predict.helpers import CPU, ENVIRONMENT, H100_SXM, calibration_results, make_device
 
 
-def test_calibration_round_trips_through_the_store(tmp_path, catalog):
+def test_calibration_round_trips_through_the_store(db, catalog):
     fitted = fit_device_model(
         calibration_results(), CPU, num_threads=2, source="test", created_at="2026-11-22"
     )
     # A GPU model has a tile (a tuple) and tuples of tuples in every curve.
     h100 = catalog_default_model(catalog.get(H100_SXM))
-    with Store(tmp_path / "c.db") as store:
+    with Store(db) as store:
         run_id = store.start_run(command="devicefit calibrate", environment=ENVIRONMENT, devices=(CPU,))
         store.add_calibration(run_id, fitted)
         store.add_calibration(run_id, h100)
@@ -33,11 +34,11 @@ def test_calibration_round_trips_through_the_store(tmp_path, catalog):
         assert store.latest_calibration("cpu", device_name="Hand EPYC", hostname="box", num_threads=8) is None
 
 
-def test_full_calibration_is_preferred_to_a_newer_bench_fit(tmp_path):
+def test_full_calibration_is_preferred_to_a_newer_bench_fit(db):
     def model(source, threads):
         return make_device(device="cpu", name="Hand EPYC", source=source, num_threads=threads)
 
-    with Store(tmp_path / "c.db") as store:
+    with Store(db) as store:
         runs = [store.start_run(command=str(i), environment=ENVIRONMENT, devices=(CPU,)) for i in range(3)]
         store.add_calibration(runs[0], model("calibrate 1t", 1))
         store.add_calibration(runs[0], model("calibrate 2t", 2))
@@ -54,9 +55,10 @@ def test_full_calibration_is_preferred_to_a_newer_bench_fit(tmp_path):
         assert latest() == "calibrate 2t"
         store.add_calibration(runs[2], model("calibrate again", 2))
         assert latest(2) == "calibrate again"
-    # Every calibration is kept, not replaced.
-    with sqlite3.connect(tmp_path / "c.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM calibrations WHERE device = 'cpu'").fetchone() == (4,)
+        # Every calibration is kept, not replaced.
+        assert store._db.execute(
+            "SELECT COUNT(*) FROM calibrations WHERE device = ?", ("cpu",)
+        ).fetchone() == (4,)
 
 
 def test_version_2_database_gains_the_calibrations_table(tmp_path):
