@@ -47,10 +47,8 @@ _TYPES = (
     (re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
     (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
 )
-_IDENTITY = re.compile(
-    r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\(\s*(\w+)\s+INTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT",
-    re.I,
-)
+_CREATE_TABLE = re.compile(r"\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I)
+_AUTOINCREMENT = re.compile(r"(\w+)\s+INTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT", re.I)
 # A string literal or a quoted name (their ? and % are text), or a ? or % to rewrite.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[?%]")
 _INSERT = re.compile(r"\s*INSERT\s+INTO\s+(\w+)", re.I)
@@ -61,9 +59,8 @@ def statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def translate_migration(version: int) -> list[str]:
-    """The PostgreSQL statements of the migration to ``version`` (1 for ``MIGRATIONS[0]``)."""
-    script = OVERRIDES.get(version, MIGRATIONS[version - 1])
+def translate(script: str) -> list[str]:
+    """The PostgreSQL statements of a portable SQLite script (the types translated, nothing else)."""
     translated = []
     for statement in statements(script):
         for pattern, replacement in _TYPES:
@@ -72,9 +69,20 @@ def translate_migration(version: int) -> list[str]:
     return translated
 
 
-def identity_columns() -> dict[str, str]:
-    """Each table with an autoincremented key, and that key's name, from the whole migration history."""
-    return {table: column for script in MIGRATIONS for table, column in _IDENTITY.findall(script)}
+def translate_migration(version: int) -> list[str]:
+    """The PostgreSQL statements of the migration to ``version`` (1 for ``MIGRATIONS[0]``)."""
+    return translate(OVERRIDES.get(version, MIGRATIONS[version - 1]))
+
+
+def identity_columns(scripts: Sequence[str] = MIGRATIONS) -> dict[str, str]:
+    """Each table with an autoincremented key, and that key's name, from a migration history."""
+    found = {}
+    for script in scripts:
+        for statement in statements(script):
+            table, key = _CREATE_TABLE.match(statement), _AUTOINCREMENT.search(statement)
+            if table and key:
+                found[table.group(1).lower()] = key.group(1)
+    return found
 
 
 def to_psycopg(query: str) -> str:
