@@ -40,6 +40,9 @@ def _now() -> str:
 class Store:
     """An open results database.
 
+    Its queries run on SQLite and on PostgreSQL alike (``store/postgres.py``): SQL both take, with ``?``
+    placeholders; the store's tests run on both.
+
     Args:
         path: The database file, its folder created if missing; or a ``postgresql://`` URL.
 
