@@ -83,3 +83,14 @@ def test_version_2_database_gains_the_calibrations_table(tmp_path):
         assert "calibrations" in tables
         store.add_calibration(run.run_id, make_device())
         assert store.latest_calibration("cpu", device_name="Hand CPU", hostname="box") == make_device()
+
+
+def test_most_threads_come_first_before_a_model_without_a_thread_count(db):
+    """SQLite sorts NULL last in DESC order, PostgreSQL first unless told: both must agree."""
+    with Store(db) as store:
+        run_id = store.start_run(command="c", environment=ENVIRONMENT, devices=(CPU,))
+        for source, num_threads in (("2t", 2), ("any", None)):
+            model = make_device(device="cpu", name="Hand EPYC", source=source, num_threads=num_threads)
+            store.add_calibration(run_id, model)
+        found = store.calibrations("cpu", device_name="Hand EPYC", hostname="box")
+    assert [model.source for _, model in found] == ["2t", "any"]
