@@ -41,6 +41,7 @@ from devicefit.records.outcome import (
 )
 from devicefit.records.prediction import (
     ClassTime,
+    CollectiveLink,
     DeviceModel,
     EfficiencyCurve,
     PowerEstimate,
@@ -60,6 +61,7 @@ from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 __all__ = [
     "SCHEMA_VERSION",
     "ClassTime",
+    "CollectiveLink",
     "DeviceModel",
     "EfficiencyCurve",
     "ProductKernelFit",
