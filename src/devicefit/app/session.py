@@ -122,7 +122,8 @@ def run_benchmarks(
     recorder: RunRecorder | None = None
     try:
         with _sigterm_as_ctrl_c(), recording as recorder:
-            for result in _execute(cases, devices, quick=quick, on_case=on_case, raise_errors=raise_errors):
+            measured = execute_cases(cases, devices, quick=quick, on_case=on_case, raise_errors=raise_errors)
+            for result in measured:
                 recorder.add(result)
                 results.append(result)
     except KeyboardInterrupt:
@@ -132,7 +133,7 @@ def run_benchmarks(
     return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=False)
 
 
-def _execute(
+def execute_cases(
     cases: Sequence[Case],
     devices: Sequence[Device],
     *,
