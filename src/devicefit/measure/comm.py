@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import multiprocessing
+import os
 import queue
 import socket
 import statistics
@@ -254,8 +255,12 @@ def _worker(
     results: Any,
 ) -> None:
     """One rank: joins the group and runs every case; rank 0 reports each outcome."""
+    import torch
     import torch.distributed as dist
 
+    # As torchrun does (OMP_NUM_THREADS=1 for several processes per node): ranks sharing the cores
+    # with spinning intra-op threads each would time each other's spinning, not the link.
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // num_processes))
     try:
         device = _local_device(backend, rank)
         dist.init_process_group(
