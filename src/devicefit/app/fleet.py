@@ -77,7 +77,7 @@ def fleet_bench(
         command=command_line(),
         environment=collect_environment(()),
         devices=devices,
-        label=label or f"fleet of {len(benches)} nodes",
+        label=label or f"fleet of {len(benches)} node{'s' if len(benches) != 1 else ''}",
     ) as recorder:
         for bench in benches:
             for result in bench.results:

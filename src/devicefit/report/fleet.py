@@ -50,7 +50,8 @@ def render_fleet(outcome: FleetOutcome) -> RenderableType:
     )
     flagged = sum(1 for n in outcome.nodes if n.outlier)
     note = Text(
-        f"{len(outcome.nodes)} nodes, {flagged} slower than the fleet's median by more than 25%; "
+        f"{len(outcome.nodes)} node{'s' if len(outcome.nodes) != 1 else ''}, {flagged} slower than the"
+        " fleet's median by more than 25%; "
         f"'devicefit show {outcome.run_id}' has every result",
         style="dim",
     )
