@@ -25,26 +25,30 @@ def bench(
     label: str | None = None,
     on_case: Callable[[Case, int, int], None] | None = None,
     raise_errors: bool = False,
+    num_processes: int = 2,
 ) -> BenchOutcome:
     """Runs ``suite`` on ``devices`` into a new run of ``store``; a finished run fits each device's model.
 
     Args:
         devices: Selected devices.
         store: Where the run, its results and the fits are kept.
-        suite: ``micro``, ``models`` or ``all``; ``models`` whenever ``models`` names a model.
+        suite: ``micro``, ``models``, ``comm`` or ``all``; ``models`` whenever ``models`` names a model.
         quick: The reduced sweep.
         only: Shell patterns over benchmark names and case ids.
         models: What the models suite runs.
         label: A note stored with the run.
         on_case: Called before each case with the case, the number done and the number of cases.
         raise_errors: Let a failing case raise (``--debug``) instead of storing its error.
+        num_processes: Processes of the comm suite's collectives.
 
     Returns:
         The run; ``fits`` holds the fitted models (none when interrupted).
     """
     if models is not None and models.models:
         suite = "models"
-    cases = plan_cases(devices, suite=suite, quick=quick, only=only, models=models)
+    cases = plan_cases(
+        devices, suite=suite, quick=quick, only=only, models=models, num_processes=num_processes
+    )
     outcome = run_benchmarks(
         cases, devices, store, quick=quick, label=label, on_case=on_case, raise_errors=raise_errors
     )

@@ -13,6 +13,7 @@ from devicefit.devices.base import Device
 from devicefit.errors import UsageError
 from devicefit.measure.bench_plan import SUITES, ModelPlan, plan_micro, plan_models
 from devicefit.measure.case import Case
+from devicefit.measure.comm import COMM_FULL, COMM_QUICK, execute_comm, plan_comm
 from devicefit.measure.environment import collect_environment, command_line
 from devicefit.measure.runner import FULL, QUICK, execute
 from devicefit.records import BenchOutcome, Result
@@ -26,16 +27,18 @@ def plan_cases(
     quick: bool,
     only: str | None = None,
     models: ModelPlan | None = None,
+    num_processes: int = 2,
 ) -> list[Case]:
     """Lists the cases of ``suite`` on each device, filtered by ``only``.
 
     Args:
         devices: Selected devices.
-        suite: ``micro``, ``models`` or ``all``.
+        suite: ``micro``, ``models``, ``comm`` or ``all`` (micro and models).
         quick: The reduced sweep of ``--quick``.
         only: Comma-separated shell patterns matched against benchmark names and case ids
             (``matmul``, ``triad,copy``, ``matmul.bf16.*``, ``train_step``).
         models: What the models suite runs; the zoo at default settings when ``None``.
+        num_processes: Processes of the comm suite's collectives (``--nproc``).
 
     Raises:
         UsageError: On an unknown suite, or a filter that matches nothing.
@@ -48,6 +51,8 @@ def plan_cases(
             cases += plan_micro(device.properties(), quick=quick)
         if suite in ("models", "all"):
             cases += plan_models(device.properties(), models or ModelPlan(), quick=quick)
+        if suite == "comm":
+            cases += comm_cases(device, num_processes=num_processes, quick=quick)
     if only:
         patterns = [p.strip() for p in only.split(",") if p.strip()]
         cases = [
@@ -64,9 +69,29 @@ def plan_cases(
         raise UsageError(
             what,
             fix="Use names such as matmul, copy, triad, h2d, launch, elementwise, conv2d, "
-            "train_step, inference",
+            "train_step, inference, all_reduce",
         )
     return cases
+
+
+def comm_cases(device: Device, *, num_processes: int, quick: bool, sizes: Sequence[int] = ()) -> list[Case]:
+    """The collective cases of ``device`` (gloo between CPU processes, NCCL between the GPUs)."""
+    from devicefit.predict.collectives import bus_factor
+
+    gpu_count = 0
+    if device.kind == "cuda":
+        from devicefit.devices import discover_devices
+
+        # NCCL runs a process on each of the first GPUs, selected or not.
+        gpu_count = sum(1 for d in discover_devices() if d.kind == "cuda")
+    return plan_comm(
+        device.properties(),
+        num_processes=num_processes,
+        quick=quick,
+        bus_factor=bus_factor,  # type: ignore[arg-type]
+        sizes=sizes or None,
+        gpu_count=gpu_count,
+    )
 
 
 def run_benchmarks(
@@ -97,13 +122,8 @@ def run_benchmarks(
     recorder: RunRecorder | None = None
     try:
         with _sigterm_as_ctrl_c(), recording as recorder:
-            for result in execute(
-                cases,
-                {d.id: d for d in devices},
-                QUICK if quick else FULL,
-                on_case=None if on_case is None else lambda case, done: on_case(case, done, len(cases)),
-                raise_errors=raise_errors,
-            ):
+            measured = execute_cases(cases, devices, quick=quick, on_case=on_case, raise_errors=raise_errors)
+            for result in measured:
                 recorder.add(result)
                 results.append(result)
     except KeyboardInterrupt:
@@ -111,6 +131,31 @@ def run_benchmarks(
             raise
         return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=True)
     return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=False)
+
+
+def execute_cases(
+    cases: Sequence[Case],
+    devices: Sequence[Device],
+    *,
+    quick: bool,
+    on_case: Callable[[Case, int, int], None] | None,
+    raise_errors: bool,
+) -> Iterator[Result]:
+    """Runs the cases of one device each in order, then the collectives in their process groups."""
+    single = [c for c in cases if c.num_processes is None]
+    collective = [c for c in cases if c.num_processes is not None]
+    yield from execute(
+        single,
+        {d.id: d for d in devices},
+        QUICK if quick else FULL,
+        on_case=None if on_case is None else lambda case, done: on_case(case, done, len(cases)),
+        raise_errors=raise_errors,
+    )
+    yield from execute_comm(
+        collective,
+        COMM_QUICK if quick else COMM_FULL,
+        on_case=None if on_case is None else lambda case, done: on_case(case, len(single) + done, len(cases)),
+    )
 
 
 @contextmanager

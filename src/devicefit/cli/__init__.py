@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from devicefit import __version__
-from devicefit.cli import advice, bench, catalog, devices, history, models, predict
+from devicefit.cli import advice, bench, catalog, devices, fleet, history, models, predict
 from devicefit.cli.output import click_exceptions, print_error
 from devicefit.errors import DevicefitError
 
@@ -150,6 +150,7 @@ app.command("history")(history.history)
 app.command("show", context_settings={"ignore_unknown_options": True})(history.show)
 app.command("export", context_settings={"ignore_unknown_options": True})(history.export)
 app.add_typer(catalog.app, name="catalog", cls=_Group)
+app.add_typer(fleet.app, name="fleet", cls=_Group)
 
 
 def main() -> None:

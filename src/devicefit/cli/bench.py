@@ -19,7 +19,9 @@ _MODEL_HELP = "Models suite: "
 def bench(
     ctx: typer.Context,
     device: DeviceOption = "all",
-    suite: Annotated[str, typer.Option(help="micro, models or all.")] = "micro",
+    suite: Annotated[
+        str, typer.Option(help="micro, models, all (micro and models) or comm (collectives).")
+    ] = "micro",
     quick: Annotated[
         bool, typer.Option("--quick", help="A reduced sweep (micro: under a minute on 2 cores).")
     ] = False,
@@ -49,11 +51,14 @@ def bench(
     compile: Annotated[
         bool, typer.Option("--compile", help=_MODEL_HELP + "torch.compile the models.")
     ] = False,
+    nproc: Annotated[
+        int, typer.Option(help="Comm suite: processes in the group (gloo on CPUs, NCCL on GPUs).")
+    ] = 2,
     label: Annotated[str | None, typer.Option(help="A note stored with the run.")] = None,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Measure matmul FLOP/s, bandwidth, transfers, launch latency, scaling, and model steps."""
+    """Measure matmul FLOP/s, bandwidth, transfers, launch latency, scaling, model steps, collectives."""
     # Imported here, so that other commands do not pay for the measuring code.
     from devicefit.app.bench import bench as run_bench
     from devicefit.devices import select_devices
@@ -83,6 +88,7 @@ def bench(
             label=label,
             on_case=on_case,
             raise_errors=debug,
+            num_processes=nproc,
         )
     fitted = list(outcome.fits)
     if json:

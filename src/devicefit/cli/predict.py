@@ -30,13 +30,18 @@ def calibrate(
     ctx: typer.Context,
     device: DeviceOption = "all",
     quick: Annotated[bool, typer.Option("--quick", help="A shorter budget per benchmark.")] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(help="Also fit the local link from collectives between this many processes."),
+    ] = None,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
     """Fit each local device's performance model from micro-benchmarks; predict uses it.
 
     Matrix products of many shapes, convolutions, memory kernels from cache- to DRAM-sized, layer
-    kernels and host costs; on CPUs with one thread and with all. Never a model step.
+    kernels and host costs; on CPUs with one thread and with all. Never a model step. With
+    --nproc, the collectives of 'bench --suite comm' too, for the link between processes.
     """
     from devicefit.app.calibrate import calibrate as run_calibration
     from devicefit.devices import select_devices
@@ -44,7 +49,9 @@ def calibrate(
 
     selected = select_devices(device)
     with open_store(db) as store, progress(ctx) as (on_case, debug):
-        outcome = run_calibration(selected, store, quick=quick, on_case=on_case, raise_errors=debug)
+        outcome = run_calibration(
+            selected, store, quick=quick, on_case=on_case, raise_errors=debug, num_processes=nproc
+        )
     if outcome.interrupted:
         error_console().print(
             f"interrupted: run {outcome.run_id} keeps its {len(outcome.results)} results; "

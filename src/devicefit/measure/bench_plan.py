@@ -14,8 +14,9 @@ from devicefit.measure.timer import TimerConfig
 from devicefit.records import DeviceDescription
 from devicefit.records.vocabulary import HOST_LINK_BENCHMARKS, Benchmark
 
-#: Suites ``devicefit bench --suite`` accepts (``all`` runs both).
-SUITES = ("micro", "models")
+#: Suites ``devicefit bench --suite`` accepts (``all`` runs micro and models; ``comm``, the
+#: collectives between processes of ``measure/comm.py``, runs when named).
+SUITES = ("micro", "models", "comm")
 
 #: Tokens per sample of sequence models in ``--quick`` runs (full runs use each model's default).
 QUICK_SEQUENCE_LENGTH = 128

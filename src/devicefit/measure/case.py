@@ -36,6 +36,7 @@ class Case:
         timer: Timing budget for this case, instead of the run's.
         max_iteration_s: Sweep limit for this case, instead of the run's.
         calls_per_iteration: Operator calls one iteration makes, for a per-call latency (unit ``s``).
+        num_processes: Processes taking part in a collective (``measure.comm``); ``None`` otherwise.
     """
 
     id: str
@@ -59,6 +60,7 @@ class Case:
     timer: TimerConfig | None = None
     max_iteration_s: float | None = None
     calls_per_iteration: int = 1
+    num_processes: int | None = None
     context: Callable[[], contextlib.AbstractContextManager[Any]] = field(default=contextlib.nullcontext)
 
     @property

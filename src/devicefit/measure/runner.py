@@ -120,6 +120,7 @@ def _result(
         value=value,
         measurement=measurement,
         energy=energy,
+        num_processes=case.num_processes,
     )
 
 

@@ -1,6 +1,7 @@
 """Frozen records that flow between devicefit's stages; SI units inside, formatting only in report/."""
 
 from devicefit.records.energy import EnergyDomain, EnergyReading
+from devicefit.records.fleet import ClusterNode, FleetOutcome, NodeBench
 from devicefit.records.hardware import (
     ArchitectureSpec,
     CPUProperties,
@@ -41,6 +42,7 @@ from devicefit.records.outcome import (
 )
 from devicefit.records.prediction import (
     ClassTime,
+    CollectiveLink,
     DeviceModel,
     EfficiencyCurve,
     PowerEstimate,
@@ -58,8 +60,12 @@ from devicefit.records.price import (
 from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
+    "ClusterNode",
+    "FleetOutcome",
+    "NodeBench",
     "SCHEMA_VERSION",
     "ClassTime",
+    "CollectiveLink",
     "DeviceModel",
     "EfficiencyCurve",
     "ProductKernelFit",

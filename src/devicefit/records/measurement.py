@@ -118,6 +118,8 @@ class Result:
         measurement: Raw samples and statistics; ``None`` when nothing was timed.
         energy: What the device's energy meter read over the timed window (warm-up and sampling);
             ``None`` when nothing was timed, or the result predates energy readings.
+        num_processes: Processes taking part in a collective (``bench --suite comm``).
+        node: The cluster node that measured it (``fleet bench``); ``None`` for this machine.
     """
 
     device: str
@@ -141,6 +143,8 @@ class Result:
     error: str | None = None
     measurement: Measurement | None = None
     energy: EnergyReading | None = None
+    num_processes: int | None = None
+    node: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -49,6 +49,23 @@ class ProductKernelFit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CollectiveLink:
+    """A local link's figures for one collective, fitted from its measured times (``predict.collectives``).
+
+    Attributes:
+        bus_bytes_per_s: Bus bandwidth the large messages reach.
+        latency_s: Latency of one ring step, what the small messages pay.
+        num_processes: Processes it was measured with.
+        backend: The ``torch.distributed`` backend (``gloo``, ``nccl``).
+    """
+
+    bus_bytes_per_s: float
+    latency_s: float
+    num_processes: int
+    backend: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceModel:
     """What the performance model needs to know of a device, and where each part came from.
 
@@ -123,6 +140,8 @@ class DeviceModel:
         rejected: Why its measurements cannot be the device's when it is idle (a matrix product
             far below any plausible share of the peak); a model with reasons is stored, for the
             record, but never predicts.
+        links: The local link between processes, by collective (``all_reduce``...), fitted by
+            ``calibrate --nproc N``; empty when not measured.
     """
 
     device: str
@@ -163,6 +182,7 @@ class DeviceModel:
     created_at: str | None = None
     warnings: tuple[str, ...] = ()
     rejected: tuple[str, ...] = ()
+    links: dict[str, CollectiveLink] = field(default_factory=dict)
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype``; without one (no native units), the fp32 peak it runs at."""

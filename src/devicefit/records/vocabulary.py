@@ -158,10 +158,23 @@ class Benchmark:
     TRAIN_STEP: Final = "train_step"
     INFERENCE: Final = "inference"
     MAX_BATCH: Final = "max_batch"
+    # Collectives between processes (torch.distributed), valued in bus bandwidth (nccl-tests).
+    ALL_REDUCE: Final = "all_reduce"
+    ALL_GATHER: Final = "all_gather"
+    REDUCE_SCATTER: Final = "reduce_scatter"
+    BROADCAST: Final = "broadcast"
 
 
 #: STREAM's kernels (McCalpin), in the order STREAM runs them.
 STREAM_KERNELS: Final = (Benchmark.COPY, Benchmark.SCALE, Benchmark.ADD, Benchmark.TRIAD)
+
+#: Collectives ``bench --suite comm`` measures, in run order; the names ``predict.collectives`` uses.
+COMM_BENCHMARKS: Final = (
+    Benchmark.ALL_REDUCE,
+    Benchmark.ALL_GATHER,
+    Benchmark.REDUCE_SCATTER,
+    Benchmark.BROADCAST,
+)
 
 #: Copies between host and device memory: host to device, device to host.
 HOST_LINK_BENCHMARKS: Final = (Benchmark.H2D, Benchmark.D2H)

@@ -71,6 +71,8 @@ def result_to_dict(result: Result, *, samples: bool = False) -> dict[str, Any]:
         "size": result.size,
         "shape": list(result.shape) if result.shape else None,
         "num_threads": result.num_threads,
+        "nproc": result.num_processes,
+        "node": result.node,
         "pinned": result.pinned,
         "flags": list(result.flags),
         "flops_per_iteration": result.flops_per_iteration,

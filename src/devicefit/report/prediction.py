@@ -251,6 +251,7 @@ def calibration_to_dict(model: DeviceModel, calibration_id: int | None) -> dict[
         "op_overhead_s": model.op_overhead_s,
         "module_overhead_s": model.module_overhead_s,
         "curves": sorted([*model.compute, *(f"memory.{k}" for k in model.memory)]),
+        "links": {name: dataclasses.asdict(link) for name, link in sorted(model.links.items())},
         "rejected": list(model.rejected),
         "warnings": list(model.warnings),
     }

@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from devicefit.records import Result, Run
-from devicefit.records.vocabulary import HOST_LINK_BENCHMARKS, STREAM_KERNELS, Benchmark
+from devicefit.records.vocabulary import COMM_BENCHMARKS, HOST_LINK_BENCHMARKS, STREAM_KERNELS, Benchmark
 from devicefit.report.tables import Column, FittedTable, FoldedName
 from devicefit.report.units import (
     format_bytes,
@@ -112,6 +112,13 @@ _LAYOUTS = (
         lambda r: f"{_model_row(r)} batch {r.batch_size}",
         lambda r: "training: samples/s, peak memory" if r.benchmark == Benchmark.TRAIN_STEP else "inference",
         "model",
+    ),
+    _Layout(
+        "Collectives between processes: bus bandwidth (nccl-tests), by message size",
+        frozenset(COMM_BENCHMARKS),
+        lambda r: format_bytes(r.size or 0),
+        lambda r: f"{r.benchmark} x{r.num_processes}{''.join(f' {flag}' for flag in r.flags)}",
+        "message",
     ),
     _Layout(
         "Largest training batch that fits",
