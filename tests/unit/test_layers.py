@@ -23,14 +23,27 @@ ALLOWED = {
     "predict": {"records", "catalog", "analyze"},
     # Advice reads predictions and prices (records) and decides; it predicts nothing itself.
     "advise": {"records"},
-    "app": {"records", "catalog", "devices", "workloads", "store", "analyze", "measure", "predict", "advise"},
+    # Diagnoses read what devices/ probes (NVML, the framework probe script) and decide; no timing.
+    "diagnose": {"records", "devices"},
+    "app": {
+        "records",
+        "catalog",
+        "devices",
+        "workloads",
+        "store",
+        "analyze",
+        "measure",
+        "predict",
+        "advise",
+        "diagnose",
+    },
     # The CLI parses, calls app/, renders: it names devices and model plans, reads the store, and never
     # analyzes, predicts or measures itself.
     "cli": {"records", "catalog", "devices", "workloads", "store", "report", "measure", "app"},
 }
 LEAVES = {"errors", "data", "__version__"}
 #: Packages that stay importable without PyTorch (fast to start, testable anywhere).
-TORCH_FREE = {"records", "catalog", "store", "report", "predict", "advise", "app", "cli"}
+TORCH_FREE = {"records", "catalog", "store", "report", "predict", "advise", "diagnose", "app", "cli"}
 MAX_LINES = 450
 
 

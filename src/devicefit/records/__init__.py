@@ -1,5 +1,19 @@
 """Frozen records that flow between devicefit's stages; SI units inside, formatting only in report/."""
 
+from devicefit.records.diagnosis import (
+    DoctorOutcome,
+    Finding,
+    FrameworkProbe,
+    GPUFact,
+    GPUSample,
+    ProbeStatus,
+    ProofTiming,
+    StepRate,
+    SystemFacts,
+    WatchFinding,
+    WatchOutcome,
+    WatchSample,
+)
 from devicefit.records.energy import EnergyDomain, EnergyReading
 from devicefit.records.hardware import (
     ArchitectureSpec,
@@ -58,6 +72,18 @@ from devicefit.records.price import (
 from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
+    "DoctorOutcome",
+    "Finding",
+    "FrameworkProbe",
+    "GPUFact",
+    "GPUSample",
+    "ProbeStatus",
+    "ProofTiming",
+    "StepRate",
+    "SystemFacts",
+    "WatchFinding",
+    "WatchOutcome",
+    "WatchSample",
     "SCHEMA_VERSION",
     "ClassTime",
     "DeviceModel",
