@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,13 +25,15 @@ from devicefit.devices import nvml
 from devicefit.diagnose.watch import TreeSampler
 from devicefit.diagnose.watch_findings import diagnose_watch
 from devicefit.errors import UsageError
-from devicefit.measure.environment import collect_environment, command_line
+from devicefit.measure.environment import collect_environment
 from devicefit.records import StepRate, WatchOutcome, WatchSample
 from devicefit.store.sqlite import Store
 
 #: Samples are committed to the store in batches this far apart: one transaction per sample at 5 Hz
 #: would cost more than the sampling.
 FLUSH_EVERY_S = 1.0
+#: The process's standard error, as a file descriptor (``sys.stderr`` may be replaced in-process).
+_STDERR_FD = 2
 #: Grace periods after SIGINT and after SIGTERM before the next, harder signal.
 STOP_GRACE_S = (5.0, 3.0)
 
@@ -116,9 +119,17 @@ def watch(
         )
     if interval_s <= 0:
         raise UsageError(f"--interval must be positive, not {interval_s:g}", fix="Use e.g. --interval 0.2")
-    pattern = re.compile(steps_regex) if steps_regex else None
+    try:
+        pattern = re.compile(steps_regex) if steps_regex else None
+    except re.error as error:
+        raise UsageError(
+            f"--steps-regex {steps_regex!r} is no regular expression ({error})",
+            fix=r"Use e.g. --steps-regex 'step (\d+)'",
+        ) from error
     with nvml.gpu_sampler() as read_gpus:
-        run_id = store.start_run(command=command_line(), environment=collect_environment(()), devices=())
+        # The run's command names what was watched, however watch was called (CLI, library, test).
+        what = f"devicefit watch -- {shlex.join(command)}" if command else f"devicefit watch --pid {pid}"
+        run_id = store.start_run(command=what, environment=collect_environment(()), devices=())
         try:
             outcome = _watch(
                 run_id,
@@ -149,7 +160,7 @@ def _start(
     try:
         return subprocess.Popen(
             list(command),
-            stdout=subprocess.PIPE if pattern else (sys.stderr.fileno() if quiet_output else None),
+            stdout=subprocess.PIPE if pattern else (_STDERR_FD if quiet_output else None),
             stderr=subprocess.STDOUT if pattern else None,
             text=True,
             env=environment,

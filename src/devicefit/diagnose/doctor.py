@@ -60,14 +60,14 @@ def wheel_for_driver(facts: Facts) -> tuple[str, str]:
             "no NVIDIA driver found here: pick the CUDA version 'nvidia-smi' shows for yours",
         )
     fitting = [w for w in facts.wheels if (_version(w) or (0,)) <= driver]
-    chosen = fitting[-1] if fitting else facts.wheels[0]
-    why = (
-        f"the newest CUDA build the driver {facts.system.driver_version} (CUDA {driver[0]}.{driver[1]}) runs"
-    )
-    return (
-        f"cu{chosen.replace('.', '')}",
-        why if fitting else "the driver is older than every build: upgrade it",
-    )
+    # None at or below the driver's version: a wheel of the same CUDA major still runs on it (CUDA's
+    # minor version compatibility, from 11.0 on).
+    same_major = [w for w in facts.wheels if (_version(w) or (0,))[0] == driver[0]]
+    chosen = (fitting or same_major or [None])[-1]
+    if chosen is None:
+        return f"cu{facts.wheels[0].replace('.', '')}", "the driver is older than every build: upgrade it"
+    why = f"the newest CUDA build the driver {facts.system.driver_version} (CUDA {driver[0]}.{driver[1]}) runs"
+    return f"cu{chosen.replace('.', '')}", why
 
 
 def _no_gpu(facts: Facts) -> list[Values]:
