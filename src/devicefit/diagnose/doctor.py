@@ -66,8 +66,8 @@ def wheel_for_driver(facts: Facts) -> tuple[str, str]:
     chosen = (fitting or same_major or [None])[-1]
     if chosen is None:
         return f"cu{facts.wheels[0].replace('.', '')}", "the driver is older than every build: upgrade it"
-    why = f"the newest CUDA build the driver {facts.system.driver_version} (CUDA {driver[0]}.{driver[1]}) runs"
-    return f"cu{chosen.replace('.', '')}", why
+    driver_text = f"{facts.system.driver_version} (CUDA {driver[0]}.{driver[1]})"
+    return f"cu{chosen.replace('.', '')}", f"the newest CUDA build the driver {driver_text} runs"
 
 
 def _no_gpu(facts: Facts) -> list[Values]:

@@ -1,4 +1,4 @@
-"""doctor's rules, each triggered through fakes; probes that crash or hang; the system read from a fake root."""
+"""doctor's rules, each triggered through fakes; probes that crash or hang; the system from a fake root."""
 
 import dataclasses
 import os
