@@ -30,7 +30,8 @@ _GIB = 2**30
 
 
 def _gib(num_bytes: float) -> str:
-    return f"{num_bytes / _GIB:.2f} GiB"
+    # GiB from one GiB up, MiB below (a small job's memory reads 0.01 GiB otherwise).
+    return f"{num_bytes / _GIB:.2f} GiB" if num_bytes >= _GIB else f"{num_bytes / 2**20:.0f} MiB"
 
 
 def _spells(idle: Sequence[bool]) -> list[tuple[bool, int, int]]:

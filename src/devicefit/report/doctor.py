@@ -138,11 +138,15 @@ def render_doctor(outcome: DoctorOutcome) -> RenderableType:
     if outcome.ok:
         parts.append(Text("no problem found", style="green"))
     for finding in outcome.findings:
-        parts += [
-            Text(""),
-            Text.assemble(("problem: ", "bold red"), finding.symptom),
-            Text(f"  cause: {finding.cause}"),
-            Text.assemble("  fix:   ", (finding.fix, "bold")),
-            Text(f"  see:   {finding.source}", style="dim"),
-        ]
+        # The fix's command on a line of its own, to copy; the note after it (in parentheses) below.
+        command, _, note = finding.fix.partition("   (")
+        details = Table.grid(padding=(0, 1))
+        details.add_column(no_wrap=True)
+        details.add_column()
+        details.add_row("  cause:", finding.cause)
+        details.add_row("  fix:", Text(command, style="bold"))
+        if note:
+            details.add_row("", f"({note}")
+        details.add_row("  see:", Text(finding.source, style="dim"))
+        parts += [Text(""), Text.assemble(("problem: ", "bold red"), finding.symptom), details]
     return Group(*parts)
