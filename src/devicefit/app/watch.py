@@ -115,7 +115,8 @@ def watch(
     """
     if bool(command) == (pid is not None):
         raise UsageError(
-            "watch needs a command or --pid, not both", fix="Use 'devicefit watch -- CMD ARGS' or --pid N"
+            "watch takes a command or --pid, not both" if command else "watch needs a command or --pid",
+            fix="Use 'devicefit watch -- CMD ARGS', or 'devicefit watch --pid N'",
         )
     if interval_s <= 0:
         raise UsageError(f"--interval must be positive, not {interval_s:g}", fix="Use e.g. --interval 0.2")

@@ -224,3 +224,38 @@ def test_ctrl_c_stops_the_command_keeps_the_samples_and_marks_the_session_interr
     (run,) = json.loads(invoke("history", "--json").stdout)["runs"]
     assert run["status"] == "interrupted"
     assert json.loads(invoke("show", "--json").stdout)["watch"]["status"] == "interrupted"
+
+
+def test_watch_puts_the_measured_step_time_beside_the_prediction():
+    result = invoke(
+        "watch",
+        "--json",
+        "--steps",
+        "20",
+        "--model",
+        "mlp",
+        "--batch",
+        "64",
+        "--",
+        sys.executable,
+        "-c",
+        "import time; time.sleep(1)",
+    )
+    assert result.exit_code == 0, result.output
+    step = json.loads(result.stdout)["step_rate"]
+    assert step["num_steps"] == 20 and step["device"] == "cpu" and step["batch_size"] == 64
+    assert step["measured_step_s"] == pytest.approx(json.loads(result.stdout)["duration_s"] / 20)
+    assert step["predicted_step_s"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "error: watch needs a command or --pid"),
+        (("--pid", "1", "--", "true"), "error: watch takes a command or --pid, not both"),
+        (("--steps-regex", "step (", "--", "true"), "error: --steps-regex 'step (' is no regular expression"),
+    ],
+)
+def test_watch_usage_errors_are_one_line(args, message):
+    result = invoke("watch", *args)
+    assert result.exit_code == 2 and result.stderr.startswith(message), result.output
