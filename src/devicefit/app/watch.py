@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import IO
 
@@ -26,12 +27,14 @@ from devicefit.diagnose.watch import TreeSampler
 from devicefit.diagnose.watch_findings import diagnose_watch
 from devicefit.errors import UsageError
 from devicefit.measure.environment import collect_environment
-from devicefit.records import StepRate, WatchOutcome, WatchSample
+from devicefit.records import GPUSample, StepRate, WatchOutcome, WatchSample
 from devicefit.store.sqlite import Store
 
 #: Samples are committed to the store in batches this far apart: one transaction per sample at 5 Hz
 #: would cost more than the sampling.
 FLUSH_EVERY_S = 1.0
+#: How long to wait, once the job has ended, for its last output lines to be read.
+READER_GRACE_S = 5.0
 #: The process's standard error, as a file descriptor (``sys.stderr`` may be replaced in-process).
 _STDERR_FD = 2
 #: Grace periods after SIGINT and after SIGTERM before the next, harder signal.
@@ -61,6 +64,19 @@ class _StepCounter:
         (t0, n0), (t1, n1) = self.marks[0], self.marks[-1]
         steps = n1 - n0 if n0 is not None and n1 is not None else len(self.marks) - 1
         return (steps, t1 - t0) if steps > 0 and t1 > t0 else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Options:
+    """How to watch, as ``watch`` received it."""
+
+    interval_s: float
+    pattern: re.Pattern[str] | None
+    num_steps: int | None
+    model: str | None
+    batch_size: int | None
+    quiet_output: bool
+    on_sample: Callable[[WatchSample], None] | None
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -132,20 +148,16 @@ def watch(
         what = f"devicefit watch -- {shlex.join(command)}" if command else f"devicefit watch --pid {pid}"
         run_id = store.start_run(command=what, environment=collect_environment(()), devices=())
         try:
-            outcome = _watch(
-                run_id,
-                command,
-                store,
-                pid,
-                interval_s,
-                pattern,
-                num_steps,
-                model,
-                batch_size,
-                quiet_output,
-                on_sample,
-                read_gpus,
+            options = _Options(
+                interval_s=interval_s,
+                pattern=pattern,
+                num_steps=num_steps,
+                model=model,
+                batch_size=batch_size,
+                quiet_output=quiet_output,
+                on_sample=on_sample,
             )
+            outcome = _watch(run_id, command, pid, store, options, read_gpus)
         except BaseException:
             store.finish_run(run_id, "failed")
             raise
@@ -175,22 +187,20 @@ def _start(
 def _watch(
     run_id: int,
     command: Sequence[str],
-    store: Store,
     pid: int | None,
-    interval_s: float,
-    pattern: re.Pattern[str] | None,
-    num_steps: int | None,
-    model: str | None,
-    batch_size: int | None,
-    quiet_output: bool,
-    on_sample: Callable[[WatchSample], None] | None,
-    read_gpus: Callable[[set[int]], tuple] | None,
+    store: Store,
+    options: _Options,
+    read_gpus: Callable[[set[int]], tuple[GPUSample, ...]] | None,
 ) -> WatchOutcome:
-    process = _start(command, pattern, quiet_output) if command else None
-    counter = None
-    if process is not None and pattern is not None and process.stdout is not None:
-        counter = _StepCounter(pattern, time.monotonic, sys.stderr if quiet_output else sys.stdout)
-        threading.Thread(target=counter.read, args=(process.stdout,), daemon=True).start()
+    interval_s, on_sample = options.interval_s, options.on_sample
+    process = _start(command, options.pattern, options.quiet_output) if command else None
+    counter, reader = None, None
+    if process is not None and options.pattern is not None and process.stdout is not None:
+        counter = _StepCounter(
+            options.pattern, time.monotonic, sys.stderr if options.quiet_output else sys.stdout
+        )
+        reader = threading.Thread(target=counter.read, args=(process.stdout,), daemon=True)
+        reader.start()
     try:
         sampler = TreeSampler(process.pid if process else pid or 0, gpu=read_gpus)
     except psutil.Error as error:
@@ -234,9 +244,12 @@ def _watch(
         store.add_watch_samples(run_id, pending)
     duration_s = time.monotonic() - sampler.start_s
     exit_code = process.wait() if process is not None and status != "interrupted" else None
+    if reader is not None:
+        # The job's last lines may still be in the pipe: read them before counting steps.
+        reader.join(timeout=READER_GRACE_S)
     if exit_code not in (None, 0):
         status = "failed"
-    step_rate = _step_rate(counter, num_steps, duration_s, model, batch_size, samples)
+    step_rate = _step_rate(counter, options, duration_s, samples)
     gpu_used = any(g.tree_memory_bytes for s in samples for g in s.gpus)
     num_cores = psutil.cpu_count() or 1
     return WatchOutcome(
@@ -257,13 +270,9 @@ def _watch(
 
 
 def _step_rate(
-    counter: _StepCounter | None,
-    num_steps: int | None,
-    duration_s: float,
-    model: str | None,
-    batch_size: int | None,
-    samples: Sequence[WatchSample],
+    counter: _StepCounter | None, options: _Options, duration_s: float, samples: Sequence[WatchSample]
 ) -> StepRate | None:
+    num_steps, model, batch_size = options.num_steps, options.model, options.batch_size
     counted = counter.rate() if counter is not None else None
     if counted is not None:
         steps, seconds = counted

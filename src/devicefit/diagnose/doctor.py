@@ -63,9 +63,10 @@ def wheel_for_driver(facts: Facts) -> tuple[str, str]:
     # None at or below the driver's version: a wheel of the same CUDA major still runs on it (CUDA's
     # minor version compatibility, from 11.0 on).
     same_major = [w for w in facts.wheels if (_version(w) or (0,))[0] == driver[0]]
-    chosen = (fitting or same_major or [None])[-1]
-    if chosen is None:
+    candidates = fitting or same_major
+    if not candidates:
         return f"cu{facts.wheels[0].replace('.', '')}", "the driver is older than every build: upgrade it"
+    chosen = candidates[-1]
     driver_text = f"{facts.system.driver_version} (CUDA {driver[0]}.{driver[1]})"
     return f"cu{chosen.replace('.', '')}", f"the newest CUDA build the driver {driver_text} runs"
 
