@@ -25,6 +25,8 @@ ALLOWED = {
     "advise": {"records"},
     # Ray plumbing and the fleet's outliers: it runs what app/ hands it on each node.
     "fleet": {"records"},
+    # Diagnoses read what devices/ probes (NVML, the framework probe script) and decide; no timing.
+    "diagnose": {"records", "devices"},
     "app": {
         "records",
         "catalog",
@@ -36,6 +38,7 @@ ALLOWED = {
         "predict",
         "advise",
         "fleet",
+        "diagnose",
     },
     # The CLI parses, calls app/, renders: it names devices and model plans, reads the store, and never
     # analyzes, predicts or measures itself.
@@ -43,7 +46,18 @@ ALLOWED = {
 }
 LEAVES = {"errors", "data", "__version__"}
 #: Packages that stay importable without PyTorch (fast to start, testable anywhere).
-TORCH_FREE = {"records", "catalog", "store", "report", "predict", "advise", "fleet", "app", "cli"}
+TORCH_FREE = {
+    "records",
+    "catalog",
+    "store",
+    "report",
+    "predict",
+    "advise",
+    "fleet",
+    "diagnose",
+    "app",
+    "cli",
+}
 MAX_LINES = 450
 
 

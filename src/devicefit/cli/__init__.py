@@ -11,7 +11,17 @@ import typer
 from typer.core import TyperGroup
 
 from devicefit import __version__
-from devicefit.cli import advice, bench, catalog, devices, fleet, history, models, predict
+from devicefit.cli import (
+    advice,
+    bench,
+    catalog,
+    devices,
+    diagnose,
+    fleet,
+    history,
+    models,
+    predict,
+)
 from devicefit.cli.output import click_exceptions, print_error
 from devicefit.errors import DevicefitError
 
@@ -145,6 +155,9 @@ app.command("predict")(predict.predict)
 app.command("validate")(predict.validate)
 app.command("crossover")(advice.crossover)
 app.command("plan")(advice.plan)
+app.command("doctor")(diagnose.doctor)
+# Everything after '--' (or after the first word that is no option) is the watched command's.
+app.command("watch", context_settings={"allow_interspersed_args": False})(diagnose.watch)
 app.command("history")(history.history)
 # RUN may be -N, which the parser would otherwise read as an unknown option.
 app.command("show", context_settings={"ignore_unknown_options": True})(history.show)

@@ -15,6 +15,7 @@ from devicefit.errors import UsageError
 from devicefit.report.export import run_to_csv, run_to_dict
 from devicefit.report.history import render_runs
 from devicefit.report.results import render_details, render_results, render_run_header
+from devicefit.report.watch import render_watch, watch_to_dict
 from devicefit.store.sqlite import open_store
 
 
@@ -93,11 +94,15 @@ def show(
     """Print one stored run."""
     with open_store(db) as store:
         record = store.load_run(store.resolve_run_id(run))
+        session = store.load_watch_session(record.run_id)
     if json:
-        print_json(run_to_dict(record))
+        print_json(run_to_dict(record) | ({"watch": watch_to_dict(session)} if session else {}))
         return
     out = console()
     out.print(render_run_header(record))
+    if session is not None:
+        out.print(render_watch(session))
+        return
     out.print(render_results(record.results, record.run_id))
     if details:
         out.print(render_details(record.results))

@@ -19,6 +19,7 @@ from devicefit.devices.energy import (
     NoMeter,
     SampledMeter,
 )
+from devicefit.records import GPUFact, GPUSample
 
 T = TypeVar("T")
 
@@ -171,3 +172,120 @@ def energy_meter(
             resolution_w=1e-3,
         )
     return NoMeter("no meter: NVML reports neither energy nor power for this GPU (older than Kepler?)")
+
+
+#: NVML's clock-limit bits (``nvmlClocksEventReason*`` in nvml.h) and the names devicefit gives them.
+#: Idle and application-clock settings are left out: they say nothing about a busy job.
+THROTTLE_REASONS = {
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NVMLSystem:
+    """The driver and its GPUs, as NVML lists them.
+
+    Attributes:
+        cuda_version: The newest CUDA the driver supports (``12.4``).
+    """
+
+    driver_version: str | None
+    cuda_version: str | None
+    gpus: tuple[GPUFact, ...]
+
+
+def read_system() -> NVMLSystem | None:
+    """Reads the driver version, the CUDA version it supports and every GPU; ``None`` without NVML."""
+    pynvml = _load()
+    if pynvml is None:
+        return None
+    with _session(pynvml) as ready:
+        if not ready:
+            return None
+        cuda = _query(pynvml, pynvml.nvmlSystemGetCudaDriverVersion)
+        gpus = []
+        for index in range(_query(pynvml, pynvml.nvmlDeviceGetCount) or 0):
+            handle = _query(pynvml, pynvml.nvmlDeviceGetHandleByIndex, index)
+            if handle is None:
+                continue
+            capability = _query(pynvml, pynvml.nvmlDeviceGetCudaComputeCapability, handle)
+            memory = _query(pynvml, pynvml.nvmlDeviceGetMemoryInfo, handle)
+            gpus.append(
+                GPUFact(
+                    index=index,
+                    name=_text(_query(pynvml, pynvml.nvmlDeviceGetName, handle)) or f"GPU {index}",
+                    vendor="nvidia",
+                    compute_capability=f"{capability[0]}.{capability[1]}" if capability else None,
+                    memory_total_bytes=int(memory.total) if memory is not None else None,
+                )
+            )
+        return NVMLSystem(
+            driver_version=_text(_query(pynvml, pynvml.nvmlSystemGetDriverVersion)),
+            # NVML encodes CUDA 12.4 as 12040.
+            cuda_version=f"{cuda // 1000}.{cuda % 1000 // 10}" if cuda else None,
+            gpus=tuple(gpus),
+        )
+
+
+@contextmanager
+def gpu_sampler() -> Iterator[Callable[[set[int]], tuple[GPUSample, ...]] | None]:
+    """Opens NVML for a watch and yields a function sampling every GPU for a set of pids.
+
+    Yields ``None`` without NVML. The function reads, per GPU: utilization, the memory the given
+    processes hold (NVML's running compute and graphics processes), memory used and total, power
+    and its limit, the SM clock and the active clock limits.
+    """
+    pynvml = _load()
+    if pynvml is None:
+        yield None
+        return
+    with _session(pynvml) as ready:
+        if not ready:
+            yield None
+            return
+        count = _query(pynvml, pynvml.nvmlDeviceGetCount) or 0
+        handles = [_query(pynvml, pynvml.nvmlDeviceGetHandleByIndex, i) for i in range(count)]
+        yield lambda pids: tuple(
+            _sample_gpu(pynvml, index, handle, pids) for index, handle in enumerate(handles) if handle
+        )
+
+
+def _sample_gpu(pynvml: Any, index: int, handle: Any, pids: set[int]) -> GPUSample:
+    utilization = _query(pynvml, pynvml.nvmlDeviceGetUtilizationRates, handle)
+    memory = _query(pynvml, pynvml.nvmlDeviceGetMemoryInfo, handle)
+    power_mw = _query(pynvml, pynvml.nvmlDeviceGetPowerUsage, handle)
+    limit_mw = _query(pynvml, pynvml.nvmlDeviceGetEnforcedPowerLimit, handle)
+    sm_mhz = _query(pynvml, pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_SM)
+    # Renamed "clocks event reasons" in recent bindings; the throttle name remains as an alias.
+    reasons_call = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+    reasons_call = reasons_call or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+    reasons = _query(pynvml, reasons_call, handle) or 0
+    return GPUSample(
+        index=index,
+        utilization_percent=float(utilization.gpu) if utilization is not None else None,
+        tree_memory_bytes=_tree_memory(pynvml, handle, pids),
+        memory_used_bytes=int(memory.used) if memory is not None else None,
+        memory_total_bytes=int(memory.total) if memory is not None else None,
+        power_w=power_mw / 1e3 if power_mw is not None else None,
+        power_limit_w=limit_mw / 1e3 if limit_mw else None,
+        sm_clock_hz=sm_mhz * 1e6 if sm_mhz is not None else None,
+        throttle_reasons=tuple(name for bit, name in THROTTLE_REASONS.items() if reasons & bit),
+    )
+
+
+def _tree_memory(pynvml: Any, handle: Any, pids: set[int]) -> int | None:
+    """Memory the processes ``pids`` hold on the GPU; ``None`` when NVML cannot list processes."""
+    listed = False
+    total = 0
+    for call in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+        processes = _query(pynvml, getattr(pynvml, call), handle)
+        if processes is None:
+            continue
+        listed = True
+        # usedGpuMemory is None where the driver hides it (Windows WDDM); the process still counts.
+        total += sum(p.usedGpuMemory or 1 for p in processes if p.pid in pids)
+    return total if listed else None

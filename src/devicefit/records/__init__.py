@@ -1,5 +1,19 @@
 """Frozen records that flow between devicefit's stages; SI units inside, formatting only in report/."""
 
+from devicefit.records.diagnosis import (
+    DoctorOutcome,
+    Finding,
+    FrameworkProbe,
+    GPUFact,
+    GPUSample,
+    ProbeStatus,
+    ProofTiming,
+    StepRate,
+    SystemFacts,
+    WatchFinding,
+    WatchOutcome,
+    WatchSample,
+)
 from devicefit.records.energy import EnergyDomain, EnergyReading
 from devicefit.records.fleet import ClusterNode, FleetOutcome, NodeBench
 from devicefit.records.hardware import (
@@ -63,6 +77,18 @@ __all__ = [
     "ClusterNode",
     "FleetOutcome",
     "NodeBench",
+    "DoctorOutcome",
+    "Finding",
+    "FrameworkProbe",
+    "GPUFact",
+    "GPUSample",
+    "ProbeStatus",
+    "ProofTiming",
+    "StepRate",
+    "SystemFacts",
+    "WatchFinding",
+    "WatchOutcome",
+    "WatchSample",
     "SCHEMA_VERSION",
     "ClassTime",
     "CollectiveLink",

@@ -95,6 +95,27 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE results ADD COLUMN energy_method TEXT
         CHECK (energy_method IN ('counter', 'sampled', 'estimate', 'none'));
     """,
+    # 6: watch sessions (devicefit watch): each run of command 'devicefit watch ...' keeps its samples of
+    # the watched process tree (the record as JSON, with the figures a query wants as columns) and, once
+    # it ends, its summary and diagnosis.
+    """
+    CREATE TABLE watch_samples (
+        sample_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        elapsed_s REAL NOT NULL,
+        cpu_percent REAL NOT NULL,
+        rss_bytes INTEGER NOT NULL,
+        gpu_utilization_percent REAL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX watch_samples_by_run ON watch_samples (run_id);
+    CREATE TABLE watch_sessions (
+        session_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX watch_sessions_by_run ON watch_sessions (run_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
