@@ -95,6 +95,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE results ADD COLUMN energy_method TEXT
         CHECK (energy_method IN ('counter', 'sampled', 'estimate', 'none'));
     """,
+    # 6: advice: the answer of a 'crossover' or 'plan' run (a measured crossover's run has results too),
+    # as the record's JSON, which 'show' prints again.
+    """
+    CREATE TABLE advice (
+        advice_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('crossover', 'plan')),
+        model TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX advice_by_run ON advice (run_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

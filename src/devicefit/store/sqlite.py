@@ -25,6 +25,7 @@ from devicefit.records import (
     RunStatus,
     RunSummary,
 )
+from devicefit.records.advice import CrossoverOutcome, PlanOutcome
 from devicefit.store.location import DB_ENV, check_db_path, default_db_path
 from devicefit.store.process import is_process_alive, this_host, this_process
 from devicefit.store.schema import migrate
@@ -257,6 +258,7 @@ class Store:
             records = self._db.execute(
                 "SELECT record FROM results WHERE run_id = ? ORDER BY result_id", (run_id,)
             ).fetchall()
+        crossover, plan = self.load_advice(run_id)
         return Run(
             run_id=row[0],
             status=row[1],
@@ -268,6 +270,8 @@ class Store:
             devices=TypeAdapter(tuple[DeviceDescription, ...]).validate_json(row[7]),
             results=tuple(TypeAdapter(Result).validate_json(record) for (record,) in records),
             pid=row[8],
+            crossover=crossover,
+            plan=plan,
         )
 
     def add_calibration(self, run_id: int, model: DeviceModel, *, origin: str = "calibrate") -> int:
@@ -363,6 +367,30 @@ class Store:
                 "SELECT DISTINCT device FROM calibrations WHERE hostname = ? ORDER BY device", (hostname,)
             ).fetchall()
         return tuple(device for (device,) in rows)
+
+    def add_advice(self, run_id: int, advice: CrossoverOutcome | PlanOutcome) -> None:
+        """Stores the answer of a ``crossover`` or ``plan`` in run ``run_id``."""
+        kind = "crossover" if isinstance(advice, CrossoverOutcome) else "plan"
+        with self._translated():
+            self._db.execute(
+                "INSERT INTO advice (run_id, kind, model, record) VALUES (?, ?, ?, ?)",
+                (run_id, kind, advice.model, json.dumps(asdict(advice))),
+            )
+
+    def load_advice(self, run_id: int) -> tuple[CrossoverOutcome | None, PlanOutcome | None]:
+        """The latest ``crossover`` and ``plan`` answers stored in run ``run_id`` (``None``: none)."""
+        from pydantic import TypeAdapter
+
+        with self._translated():
+            rows = self._db.execute(
+                "SELECT kind, record FROM advice WHERE run_id = ? ORDER BY advice_id", (run_id,)
+            ).fetchall()
+        records = dict(rows)
+        crossover, plan = records.get("crossover"), records.get("plan")
+        return (
+            None if crossover is None else TypeAdapter(CrossoverOutcome).validate_json(crossover),
+            None if plan is None else TypeAdapter(PlanOutcome).validate_json(plan),
+        )
 
 
 class RunRecorder:
