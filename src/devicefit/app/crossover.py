@@ -195,7 +195,7 @@ def crossover(
     )
     if store is None:
         return outcome
-    from devicefit.app.session import record_advice
+    from devicefit.app.advice_runs import record_advice
 
     return record_advice(store, outcome, local, run_id=run_id)
 

@@ -229,7 +229,7 @@ def plan(
     )
     if store is None:
         return outcome
-    from devicefit.app.session import record_advice
+    from devicefit.app.advice_runs import record_advice
 
     return record_advice(store, outcome, local)
 

@@ -1,15 +1,13 @@
-"""Stored runs: benchmark cases (every finished result kept on Ctrl-C or SIGTERM), and advice."""
+"""Runs a set of benchmark cases as one stored run, keeping every finished result on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import TypeVar
 
 from devicefit.devices.base import Device
 from devicefit.errors import UsageError
@@ -17,11 +15,8 @@ from devicefit.measure.bench_plan import SUITES, ModelPlan, plan_micro, plan_mod
 from devicefit.measure.case import Case
 from devicefit.measure.environment import collect_environment, command_line
 from devicefit.measure.runner import FULL, QUICK, execute
-from devicefit.records import BenchOutcome, DeviceDescription, Result
-from devicefit.records.advice import CrossoverOutcome, PlanOutcome
+from devicefit.records import BenchOutcome, Result
 from devicefit.store.sqlite import RunRecorder, Store
-
-Advice = TypeVar("Advice", CrossoverOutcome, PlanOutcome)
 
 
 def plan_cases(
@@ -116,31 +111,6 @@ def run_benchmarks(
             raise
         return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=True)
     return BenchOutcome(run_id=recorder.run_id, results=tuple(results), interrupted=False)
-
-
-def record_advice(
-    store: Store,
-    advice: Advice,
-    devices: Sequence[DeviceDescription],
-    *,
-    run_id: int | None = None,
-) -> Advice:
-    """Stores a ``crossover`` or ``plan`` answer as a run; returns the answer with its run id.
-
-    The run is ``run_id`` (a measured crossover's), else a new run of this command on ``devices``
-    (the local devices it probed).
-    """
-    if run_id is not None:
-        advice = dataclasses.replace(advice, run_id=run_id)
-        store.add_advice(run_id, advice)
-        return advice
-    descriptions = tuple(devices)
-    with store.recording(
-        command=command_line(), environment=collect_environment(descriptions), devices=descriptions
-    ) as recorder:
-        advice = dataclasses.replace(advice, run_id=recorder.run_id)
-        store.add_advice(recorder.run_id, advice)
-    return advice
 
 
 @contextmanager

@@ -23,7 +23,10 @@ RunStatus = Literal["running", "complete", "interrupted", "failed", "abandoned"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Environment:
-    """The software and machine a run was measured on (pyperf's metadata, typed)."""
+    """The software and machine a run was measured on (pyperf's metadata, typed).
+
+    ``torch_num_threads`` is 0 for a run that never imported PyTorch (advice from predictions alone).
+    """
 
     devicefit_version: str
     python_version: str

@@ -1,4 +1,4 @@
-"""Advice in the store: a crossover's and a plan's answers round-trip with their run; old files gain the table."""
+"""Advice in the store: crossover and plan answers round-trip with their run; old files gain the table."""
 
 import dataclasses
 import json
