@@ -238,7 +238,7 @@ def _measure(
     num_threads: dict[str, int | None],
     on_case: Callable[[Case, int, int], None] | None,
     raise_errors: bool,
-) -> tuple[dict[tuple[str, int], float], int | None]:
+) -> tuple[dict[tuple[str, str, int], float], int | None]:
     """Times each (model name, batch) step on the local devices, as ``validate`` does; a stored run.
 
     Returns:

@@ -106,8 +106,8 @@ def render_crossover(outcome: CrossoverOutcome) -> RenderableType:
     """Samples per second by device (columns) and batch or width (rows), then each GPU's crossover."""
     measured = any(p.measured_step_time_s is not None for s in outcome.devices for p in s.points)
     by_width = outcome.sweep == "width"
-    title = "samples/s (bound)" + (f" at batch {outcome.batch_sizes[0]}" if by_width else "")
-    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    caption = "samples/s (bound)" + (f" at batch {outcome.batch_sizes[0]}" if by_width else "")
+    table = Table(box=box.SIMPLE_HEAD, title=caption, title_justify="left")
     table.add_column("width" if by_width else "batch", justify="right")
     for s in outcome.devices:
         table.add_column(s.device, justify="right")

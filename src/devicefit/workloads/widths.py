@@ -8,8 +8,6 @@ width is named as a model of its own (``mlp:width=512,depth=2``, ``decoder:like=
 
 from __future__ import annotations
 
-import dataclasses
-
 from devicefit.errors import UsageError
 from devicefit.workloads.decoder import PRESETS, parse_decoder_spec
 from devicefit.workloads.libraries import is_library_model
@@ -68,7 +66,6 @@ def _decoder_at_width(key: str, width: int) -> str:
         sizes["kv_heads"] = max(1, heads // (config.heads // config.kv_heads))
     if config.ffn_width is not None:
         sizes["ffn_width"] = max(1, round(config.ffn_width * width / config.width))
-    resized = ",".join(f"{k}={v}" for k, v in sizes.items())
-    # Checks the shape now, so that a bad width fails before any trace.
-    dataclasses.replace(config, **sizes)
-    return f"{DECODER_PREFIX}{spec},{resized}"
+    resized = f"{spec},{','.join(f'{k}={v}' for k, v in sizes.items())}"
+    parse_decoder_spec(resized)  # checks the shape now, so that a bad width fails before any trace
+    return f"{DECODER_PREFIX}{resized}"
