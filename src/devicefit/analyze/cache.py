@@ -292,7 +292,10 @@ def _devicefit_digest() -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def _version(distribution: str) -> str | None:
+    # Read once per process: each read scans the installed distributions (about 15 ms), and a
+    # crossover keys one analysis per batch and memory kind.
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:

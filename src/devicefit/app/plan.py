@@ -127,7 +127,8 @@ def plan(
         sequence_length: Tokens per sample, for sequence models.
         price_files: User price files (``--prices``), over the packaged table and the config dir's.
         catalog_files: User catalog files.
-        store: This machine's calibrations.
+        store: This machine's calibrations, and where the answer is stored as a run (``None``: not
+            stored).
         host: The catalog CPU hosting the GPUs.
         use_cache: Read and write the analysis cache.
         usd_per_kwh: The electricity price (default: the price table's).
@@ -218,7 +219,7 @@ def plan(
         raise UsageError(
             "no candidate to plan with", fix="Name local devices, priced GPUs or instances in --device"
         )
-    return make_plan(
+    outcome = make_plan(
         predictions[0].model,
         options,
         constraints,
@@ -226,6 +227,11 @@ def plan(
         electricity=electricity,
         notes=notes,
     )
+    if store is None:
+        return outcome
+    from devicefit.app.advice_runs import record_advice
+
+    return record_advice(store, outcome, local)
 
 
 def _largest_power_of_two(limit: int) -> int:

@@ -36,7 +36,22 @@ def crossover(
         ),
     ] = "local,nvidia-t4,nvidia-a100-80gb-sxm4,nvidia-h100-sxm5-80gb",
     batch: Annotated[
-        str | None, typer.Option(help="Batch sizes, comma-separated (default: 1,2,4,...,256).")
+        str | None,
+        typer.Option(
+            help="Batch sizes, comma-separated (default: 1,2,4,...,256); "
+            "one with --sweep width (default: the model's)."
+        ),
+    ] = None,
+    sweep: Annotated[
+        str,
+        typer.Option(
+            help="batch, or width: the model's width at one batch (the zoo's mlp, a decoder such as "
+            "gpt2 or decoder:..., or a file.py:factory taking width)."
+        ),
+    ] = "batch",
+    widths: Annotated[
+        str | None,
+        typer.Option(help="Widths of --sweep width, comma-separated (default: 128,256,...,4096)."),
     ] = None,
     train: TrainOption = True,
     measure: Annotated[
@@ -50,17 +65,22 @@ def crossover(
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Where each GPU overtakes the CPU, by batch size, and why (launch-, copy-, compute- or memory-bound)."""
+    """Where each GPU overtakes the CPU, by batch or model width, and why (launch-, copy-, compute-bound...).
+
+    The answer is stored as a run, which 'devicefit show' prints again.
+    """
     from devicefit.app.crossover import crossover as run_crossover
-    from devicefit.app.crossover import parse_batch_sizes
+    from devicefit.app.crossover import parse_batch_sizes, parse_widths
     from devicefit.report.advice import crossover_to_dict, render_crossover
 
-    sizes = parse_batch_sizes(batch)
+    sizes = parse_batch_sizes(batch) if batch else None
     with open_store(db) as store, progress(ctx) as (on_case, debug):
         outcome = run_crossover(
             model,
             device,
             batch_sizes=sizes,
+            sweep=sweep,
+            widths=parse_widths(widths),
             train=train,
             precision=precision,
             sequence_length=seq_len,
@@ -119,7 +139,10 @@ def plan(
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Which local device or cloud instance meets a deadline and budget at least cost, time or energy."""
+    """Which local device or cloud instance meets a deadline and budget at least cost, time or energy.
+
+    The answer is stored as a run, which 'devicefit show' prints again.
+    """
     from devicefit.app.plan import plan as run_plan
     from devicefit.report.advice import plan_to_dict, render_plan
 

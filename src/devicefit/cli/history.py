@@ -12,6 +12,7 @@ import typer
 
 from devicefit.cli.output import DbOption, JsonOption, click_exceptions, console, error_console, print_json
 from devicefit.errors import UsageError
+from devicefit.report.advice import render_crossover, render_plan
 from devicefit.report.export import run_to_csv, run_to_dict
 from devicefit.report.history import render_runs
 from devicefit.report.results import render_details, render_results, render_run_header
@@ -31,6 +32,9 @@ def _run_reference(ctx: typer.Context, value: str) -> str:
         )
     return value
 
+
+#: Candidates of a stored plan shown without --details, as 'plan' shows by default.
+PLAN_ROWS = 15
 
 RunArgument = Annotated[
     str,
@@ -86,12 +90,12 @@ def history(
 def show(
     run: RunArgument = "latest",
     details: Annotated[
-        bool, typer.Option("--details", help="Statistics and warnings of every case.")
+        bool, typer.Option("--details", help="Statistics and warnings of every case; every plan candidate.")
     ] = False,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Print one stored run."""
+    """Print one stored run: its results, and the answer of a crossover or plan run."""
     with open_store(db) as store:
         record = store.load_run(store.resolve_run_id(run))
         session = store.load_watch_session(record.run_id)
@@ -103,9 +107,14 @@ def show(
     if session is not None:
         out.print(render_watch(session))
         return
-    out.print(render_results(record.results, record.run_id))
-    if details:
-        out.print(render_details(record.results))
+    if record.results or not (record.crossover or record.plan):
+        out.print(render_results(record.results, record.run_id))
+        if details:
+            out.print(render_details(record.results))
+    if record.crossover:
+        out.print(render_crossover(record.crossover))
+    if record.plan:
+        out.print(render_plan(record.plan, limit=None if details else PLAN_ROWS))
 
 
 def export(

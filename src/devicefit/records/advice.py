@@ -24,6 +24,7 @@ class CrossoverPoint:
         bound: What takes most of the step.
         fits: The step fits the device's memory (``None``: capacity unknown).
         measured_step_time_s: Measured step time on this machine (``--measure``), without a copy.
+        width: The model's width, in a model-size sweep (``None`` in a batch sweep).
     """
 
     batch_size: int
@@ -33,6 +34,7 @@ class CrossoverPoint:
     bound: Bound
     fits: bool | None = None
     measured_step_time_s: float | None = None
+    width: int | None = None
 
     @property
     def best_samples_per_s(self) -> float:
@@ -53,7 +55,7 @@ class DeviceSweep:
         origin: Where its figures came from (``calibrated``, ``defaults``...).
         error_band: Expected relative error of its predicted times.
         copy_source: Where its host link figure came from (GPUs).
-        points: One per batch size, ascending.
+        points: One per batch size (or width, in a model-size sweep), ascending.
     """
 
     device: str
@@ -67,13 +69,13 @@ class DeviceSweep:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Crossover:
-    """Where a GPU overtakes a CPU.
+    """Where a GPU overtakes a CPU, by batch size or, in a model-size sweep, by width.
 
     Attributes:
         gpu: The GPU's id.
         cpu: The CPU's id.
         batch_size: The smallest batch from which the GPU stays ahead; ``None`` when one side wins
-            throughout.
+            throughout, and in a model-size sweep.
         winner: Who wins throughout when ``batch_size`` is ``None`` (``gpu`` or ``cpu``); ``None``
             otherwise.
         first_batch_size: The sweep's smallest batch; ``first_speedup`` the GPU's samples/s over the
@@ -81,7 +83,10 @@ class Crossover:
         last_batch_size: The sweep's largest batch both ran, with ``last_speedup`` and ``last_gpu_bound``.
         measured: The CPU side (and local GPUs) came from measurements.
         cpu_ahead_from: When the GPU leads at first but not at the end (its memory runs out, or the CPU
-            scales better), the smallest batch from which the CPU stays ahead.
+            scales better), the smallest batch (or width) from which the CPU stays ahead.
+        width: In a model-size sweep, the smallest width from which the GPU stays ahead (``None``
+            when one side wins throughout); ``first_width`` and ``last_width`` the sweep's ends,
+            where ``first_batch_size`` and ``last_batch_size`` are its one batch.
     """
 
     gpu: str
@@ -96,6 +101,9 @@ class Crossover:
     last_gpu_bound: Bound
     measured: bool = False
     cpu_ahead_from: int | None = None
+    width: int | None = None
+    first_width: int | None = None
+    last_width: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,12 +114,13 @@ class CrossoverOutcome:
         model: The model.
         mode: ``train`` or ``infer``.
         precision: The precision.
-        batch_sizes: The sweep.
+        batch_sizes: The sweep (the one batch of a model-size sweep).
         devices: One sweep per device.
         crossovers: One per (GPU, CPU) pair.
         notes: What the reader should know (defaults used, devices skipped).
-        run_id: The stored run of the measurements (``--measure``).
-        sweep: ``width`` for a model-size sweep (``batch_sizes`` then hold the widths).
+        run_id: The stored run of the answer (and of the measurements, with ``--measure``).
+        sweep: ``batch``, or ``width`` for a model-size sweep over ``widths`` at one batch.
+        widths: The model widths of a model-size sweep, ascending (empty in a batch sweep).
     """
 
     model: str
@@ -123,6 +132,7 @@ class CrossoverOutcome:
     notes: tuple[str, ...] = ()
     run_id: int | None = None
     sweep: str = "batch"
+    widths: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,6 +226,7 @@ class PlanOutcome:
         electricity_usd_per_kwh: The electricity price local devices are costed at, with its
             ``electricity_source`` and ``electricity_date``.
         notes: What the reader should know (devices skipped, defaults used).
+        run_id: The stored run of the answer.
     """
 
     model: str
@@ -228,3 +239,4 @@ class PlanOutcome:
     electricity_source: str
     electricity_date: str | None
     notes: tuple[str, ...] = ()
+    run_id: int | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from devicefit.records.advice import CrossoverOutcome, PlanOutcome
 from devicefit.records.energy import EnergyReading
 from devicefit.records.hardware import DeviceDescription
 from devicefit.records.vocabulary import PER_JOULE_UNIT, SECONDS, EnergyMethod
@@ -22,7 +23,10 @@ RunStatus = Literal["running", "complete", "interrupted", "failed", "abandoned"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Environment:
-    """The software and machine a run was measured on (pyperf's metadata, typed)."""
+    """The software and machine a run was measured on (pyperf's metadata, typed).
+
+    ``torch_num_threads`` is 0 for a run that never imported PyTorch (advice from predictions alone).
+    """
 
     devicefit_version: str
     python_version: str
@@ -203,7 +207,11 @@ class Result:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Run:
-    """A stored run: what ran, where, when, how it ended, and its results."""
+    """A stored run: what ran, where, when, how it ended, its results, and the advice it gave.
+
+    ``crossover`` and ``plan`` hold the answer of a ``crossover`` or ``plan`` run (a measured
+    crossover has results too).
+    """
 
     run_id: int
     status: RunStatus
@@ -215,6 +223,8 @@ class Run:
     label: str | None = None
     results: tuple[Result, ...] = field(default=())
     pid: int | None = None
+    crossover: CrossoverOutcome | None = None
+    plan: PlanOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

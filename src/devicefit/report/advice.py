@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from devicefit.records.advice import Crossover, CrossoverOutcome, PlanCandidate, PlanOutcome
+from devicefit.records.advice import Crossover, CrossoverOutcome, CrossoverPoint, PlanCandidate, PlanOutcome
 from devicefit.report.units import format_bytes, format_seconds
 
 _BOUND_WORDS = {
@@ -26,30 +26,64 @@ def _times(speedup: float) -> str:
 
 
 def crossover_reason(c: Crossover) -> str:
-    """The crossover in words: from which batch the GPU wins, by how much at the ends, and why."""
+    """The crossover in words: from which batch (or width) the GPU wins, by how much at the ends, and why."""
+    by_width = c.first_width is not None
+    unit = "width" if by_width else "batch"
+    first, last = (c.first_width, c.last_width) if by_width else (c.first_batch_size, c.last_batch_size)
     low = (
-        f"at batch {c.first_batch_size} the GPU is {_times(c.first_speedup)} the CPU's speed"
+        f"at {unit} {first} the GPU is {_times(c.first_speedup)} the CPU's speed"
         f" ({_BOUND_WORDS[c.first_gpu_bound]})"
     )
-    high = f"at batch {c.last_batch_size} {_times(c.last_speedup)} ({_BOUND_WORDS[c.last_gpu_bound]})"
+    high = f"at {unit} {last} {_times(c.last_speedup)} ({_BOUND_WORDS[c.last_gpu_bound]})"
     source = " (CPU measured)" if c.measured else ""
+    if by_width:
+        source += f" at batch {c.first_batch_size}"
+    crossing = c.width if by_width else c.batch_size
     if c.winner == "gpu":
-        return f"{c.gpu} beats {c.cpu} at every batch{source}: {low}, {high}"
+        return f"{c.gpu} beats {c.cpu} at every {unit}{source}: {low}, {high}"
     if c.winner == "cpu":
-        return f"{c.cpu} beats {c.gpu} at every batch{source}: {low}, {high}"
-    if c.batch_size is None:
-        return f"{c.cpu} overtakes {c.gpu} from batch {c.cpu_ahead_from}{source}: {low}, {high}"
-    return f"{c.gpu} overtakes {c.cpu} from batch {c.batch_size}{source}: {low}, {high}"
+        return f"{c.cpu} beats {c.gpu} at every {unit}{source}: {low}, {high}"
+    if crossing is None:
+        return f"{c.cpu} overtakes {c.gpu} from {unit} {c.cpu_ahead_from}{source}: {low}, {high}"
+    return f"{c.gpu} overtakes {c.cpu} from {unit} {crossing}{source}: {low}, {high}"
+
+
+def _point_to_dict(p: CrossoverPoint) -> dict[str, Any]:
+    return {
+        **({"width": p.width} if p.width is not None else {}),
+        "batch_size": p.batch_size,
+        "step_time_s": p.step_time_s,
+        "samples_per_s": p.samples_per_s,
+        "copy_s": p.copy_s,
+        "bound": p.bound,
+        "fits": p.fits,
+        **({"measured_step_time_s": p.measured_step_time_s} if p.measured_step_time_s is not None else {}),
+    }
+
+
+def _crossover_to_dict(c: Crossover) -> dict[str, Any]:
+    # A width sweep names its crossing width where a batch sweep names its batch.
+    at = {"width": c.width} if c.first_width is not None else {"batch_size": c.batch_size}
+    return {
+        "gpu": c.gpu,
+        "cpu": c.cpu,
+        **at,
+        "winner": c.winner,
+        "cpu_ahead_from": c.cpu_ahead_from,
+        "measured": c.measured,
+        "reason": crossover_reason(c),
+    }
 
 
 def crossover_to_dict(outcome: CrossoverOutcome) -> dict[str, Any]:
-    """``crossover --json``."""
+    """``crossover --json``; a width sweep adds ``widths`` and keys its points and crossovers by width."""
     return {
         "model": outcome.model,
         "mode": outcome.mode,
         "precision": outcome.precision,
         "sweep": outcome.sweep,
         "batch_sizes": list(outcome.batch_sizes),
+        **({"widths": list(outcome.widths)} if outcome.sweep == "width" else {}),
         "devices": [
             {
                 "device": s.device,
@@ -58,53 +92,29 @@ def crossover_to_dict(outcome: CrossoverOutcome) -> dict[str, Any]:
                 "origin": s.origin,
                 "error_band": s.error_band,
                 "copy_source": s.copy_source or None,
-                "points": [
-                    {
-                        "batch_size": p.batch_size,
-                        "step_time_s": p.step_time_s,
-                        "samples_per_s": p.samples_per_s,
-                        "copy_s": p.copy_s,
-                        "bound": p.bound,
-                        "fits": p.fits,
-                        **(
-                            {"measured_step_time_s": p.measured_step_time_s}
-                            if p.measured_step_time_s is not None
-                            else {}
-                        ),
-                    }
-                    for p in s.points
-                ],
+                "points": [_point_to_dict(p) for p in s.points],
             }
             for s in outcome.devices
         ],
-        "crossovers": [
-            {
-                "gpu": c.gpu,
-                "cpu": c.cpu,
-                "batch_size": c.batch_size,
-                "winner": c.winner,
-                "cpu_ahead_from": c.cpu_ahead_from,
-                "measured": c.measured,
-                "reason": crossover_reason(c),
-            }
-            for c in outcome.crossovers
-        ],
+        "crossovers": [_crossover_to_dict(c) for c in outcome.crossovers],
         "run_id": outcome.run_id,
         "notes": list(outcome.notes),
     }
 
 
 def render_crossover(outcome: CrossoverOutcome) -> RenderableType:
-    """Samples per second by device (columns) and batch (rows), then each GPU's crossover in words."""
+    """Samples per second by device (columns) and batch or width (rows), then each GPU's crossover."""
     measured = any(p.measured_step_time_s is not None for s in outcome.devices for p in s.points)
-    table = Table(box=box.SIMPLE_HEAD, title="samples/s (bound)", title_justify="left")
-    table.add_column("batch", justify="right")
+    by_width = outcome.sweep == "width"
+    caption = "samples/s (bound)" + (f" at batch {outcome.batch_sizes[0]}" if by_width else "")
+    table = Table(box=box.SIMPLE_HEAD, title=caption, title_justify="left")
+    table.add_column("width" if by_width else "batch", justify="right")
     for s in outcome.devices:
         table.add_column(s.device, justify="right")
         if any(p.measured_step_time_s is not None for p in s.points):
             table.add_column(f"{s.device} measured", justify="right", style="green")
-    for row, batch in enumerate(outcome.batch_sizes):
-        cells = [str(batch)]
+    for row, position in enumerate(outcome.widths if by_width else outcome.batch_sizes):
+        cells = [str(position)]
         for s in outcome.devices:
             p = s.points[row]
             text = f"{p.samples_per_s:,.4g} ({p.bound})"
@@ -244,6 +254,7 @@ def plan_to_dict(outcome: PlanOutcome) -> dict[str, Any]:
         "closest": [candidate_name(outcome.candidates[i]) for i in outcome.closest],
         "summary": pick_sentence(outcome),
         "notes": list(outcome.notes),
+        "run_id": outcome.run_id,
     }
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from devicefit.records import DeviceDescription, Result, Run
+from devicefit.report.advice import crossover_to_dict, plan_to_dict
 
 #: Columns of the CSV export, in order.
 CSV_COLUMNS = (
@@ -107,7 +108,7 @@ def result_to_dict(result: Result, *, samples: bool = False) -> dict[str, Any]:
 
 
 def run_to_dict(run: Run, *, samples: bool = False) -> dict[str, Any]:
-    """A whole run: identity, status, environment, devices and results."""
+    """A whole run: identity, status, environment, devices, results, and its ``crossover`` or ``plan``."""
     return {
         "run_id": run.run_id,
         "status": run.status,
@@ -118,6 +119,9 @@ def run_to_dict(run: Run, *, samples: bool = False) -> dict[str, Any]:
         "environment": asdict(run.environment),
         "devices": [device_to_dict(d) for d in run.devices],
         "results": [result_to_dict(r, samples=samples) for r in run.results],
+        # The advice the run gave, as 'crossover --json' and 'plan --json' printed it.
+        **({"crossover": crossover_to_dict(run.crossover)} if run.crossover else {}),
+        **({"plan": plan_to_dict(run.plan)} if run.plan else {}),
     }
 
 

@@ -16,7 +16,7 @@ as in SQLite), and gives an ``INSERT`` into a table with an identity column the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from devicefit.errors import StoreError
@@ -161,6 +161,11 @@ class PostgresConnection:
         cursor = self._db.execute(to_psycopg(query), tuple(parameters))
         rows = cursor.fetchall() if cursor.description is not None else []
         return Cursor(rows, int(rows[0][0]) if key is not None and rows else None)
+
+    def executemany(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Runs one statement once per row of parameters, as ``sqlite3.Connection.executemany`` does."""
+        for parameters in rows:
+            self.execute(query, parameters)
 
     def close(self) -> None:
         """Closes the connection."""

@@ -116,6 +116,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX watch_sessions_by_run ON watch_sessions (run_id);
     """,
+    # 7: advice: the answer of a 'crossover' or 'plan' run (a measured crossover's run has results too),
+    # as the record's JSON, which 'show' prints again.
+    """
+    CREATE TABLE advice (
+        advice_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('crossover', 'plan')),
+        model TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX advice_by_run ON advice (run_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

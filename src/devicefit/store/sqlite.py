@@ -13,7 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,20 +26,20 @@ from devicefit.records import (
     Run,
     RunStatus,
     RunSummary,
-    WatchOutcome,
-    WatchSample,
 )
+from devicefit.store.advice import AdviceTables
 from devicefit.store.location import DB_ENV, check_db_path, default_db_path, is_postgres_url
 from devicefit.store.postgres import PostgresConnection, first_line, redact
 from devicefit.store.process import is_process_alive, this_host, this_process
 from devicefit.store.schema import migrate
+from devicefit.store.watch import WatchTables
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Store:
+class Store(AdviceTables, WatchTables):
     """An open results database.
 
     Its queries run on SQLite and on PostgreSQL alike (``store/postgres.py``): SQL both take, with ``?``
@@ -278,6 +278,7 @@ class Store:
             records = self._db.execute(
                 "SELECT record FROM results WHERE run_id = ? ORDER BY result_id", (run_id,)
             ).fetchall()
+        crossover, plan = self.load_advice(run_id)
         return Run(
             run_id=row[0],
             status=row[1],
@@ -289,6 +290,8 @@ class Store:
             devices=TypeAdapter(tuple[DeviceDescription, ...]).validate_json(row[7]),
             results=tuple(TypeAdapter(Result).validate_json(record) for (record,) in records),
             pid=row[8],
+            crossover=crossover,
+            plan=plan,
         )
 
     def add_calibration(self, run_id: int, model: DeviceModel, *, origin: str = "calibrate") -> int:
@@ -385,60 +388,6 @@ class Store:
                 "SELECT DISTINCT device FROM calibrations WHERE hostname = ? ORDER BY device", (hostname,)
             ).fetchall()
         return tuple(device for (device,) in rows)
-
-    def add_watch_samples(self, run_id: int, samples: Iterable[WatchSample]) -> None:
-        """Commits samples of a watch session in one transaction (a watch flushes them each second)."""
-        rows = [
-            (run_id, s.elapsed_s, s.cpu_percent, s.rss_bytes, max(_utilizations(s), default=None), _json(s))
-            for s in samples
-        ]
-        with self._translated():
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO watch_samples (run_id, elapsed_s, cpu_percent, rss_bytes,"
-                    " gpu_utilization_percent, record) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def add_watch_session(self, outcome: WatchOutcome) -> None:
-        """Stores a watch session's summary and diagnosis (its samples are stored as they come)."""
-        with self._translated():
-            self._db.execute(
-                "INSERT INTO watch_sessions (run_id, record) VALUES (?, ?)",
-                (outcome.session_id, _json(replace(outcome, samples=()))),
-            )
-
-    def load_watch_session(self, run_id: int) -> WatchOutcome | None:
-        """The watch session of run ``run_id`` with its samples.
-
-        ``None`` for a run that is no watch, or a watch whose process died before its end (kill -9).
-        """
-        from pydantic import TypeAdapter
-
-        with self._translated():
-            session = self._db.execute(
-                "SELECT record FROM watch_sessions WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            rows = self._db.execute(
-                "SELECT record FROM watch_samples WHERE run_id = ? ORDER BY sample_id", (run_id,)
-            ).fetchall()
-        if session is None:
-            return None
-        samples = tuple(TypeAdapter(WatchSample).validate_json(record) for (record,) in rows)
-        return replace(TypeAdapter(WatchOutcome).validate_json(session[0]), samples=samples)
-
-
-def _utilizations(sample: WatchSample) -> list[float]:
-    return [g.utilization_percent for g in sample.gpus if g.utilization_percent is not None]
-
-
-def _json(record: object) -> str:
-    return json.dumps(asdict(record))  # type: ignore[call-overload]
 
 
 class RunRecorder:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -19,6 +20,7 @@ from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicO
 
 from devicefit.errors import UsageError
 from devicefit.workloads.base import Factory, ModelInfo
+from devicefit.workloads.zoo import DECODER_PREFIX, MLP_PREFIX
 
 Inputs = tuple[Any, ...] | dict[str, Any]
 Built = tuple[nn.Module, Inputs, Callable[[Any], torch.Tensor]]
@@ -42,7 +44,8 @@ MAX_MESSAGE_CHARS = 160
 
 def is_user_model(name: str) -> bool:
     """Whether ``name`` refers to a user factory or a library model rather than to the zoo."""
-    return (":" in name and not name.strip().lower().startswith("decoder:")) or name.endswith(".py")
+    zoo_spec = name.strip().lower().startswith((DECODER_PREFIX, MLP_PREFIX))
+    return (":" in name and not zoo_spec) or name.endswith(".py")
 
 
 def find_user_model(name: str) -> tuple[ModelInfo, Factory]:
@@ -58,6 +61,7 @@ def find_user_model(name: str) -> tuple[ModelInfo, Factory]:
         UsageError: The file, module or attribute is missing, or the factory takes no batch size.
     """
     target, _, attribute = name.strip().rpartition(":")
+    attribute, _, options = attribute.partition(",")
     if not target or not attribute:
         raise UsageError(f"model {name!r} names no factory", fix=f"Write {name.rstrip(':')}:FUNCTION")
     user_factory = getattr(_load_module(target), attribute, None)
@@ -75,6 +79,7 @@ def find_user_model(name: str) -> tuple[ModelInfo, Factory]:
             f"model factory {name} takes no batch_size parameter",
             fix=f"Define it as {attribute}(batch_size) and make inputs of batch_size samples",
         )
+    sizes = _size_arguments(name, options, parameters if introspected is not None else None)
     default = parameters["batch_size"].default if "batch_size" in parameters else None
     batch_size = default if isinstance(default, int) and default >= 1 else DEFAULT_BATCH_SIZE
     length_default = parameters["sequence_length"].default if "sequence_length" in parameters else None
@@ -91,10 +96,43 @@ def find_user_model(name: str) -> tuple[ModelInfo, Factory]:
     )
     return info, _wrap(
         name,
-        user_factory,
+        functools.partial(user_factory, **sizes) if sizes else user_factory,
         takes_length="sequence_length" in parameters,
         batch_by_name=bool(batch_by_name),
     )
+
+
+def _size_arguments(
+    name: str, options: str, parameters: Mapping[str, inspect.Parameter] | None
+) -> dict[str, int]:
+    """The integer keyword arguments after the factory's name: ``file.py:make,width=512`` -> ``width=512``.
+
+    They size the model (``crossover --sweep width`` names one model per width this way); each must be
+    a parameter of the factory.
+
+    Raises:
+        UsageError: An option is not ``name=integer``, or the factory takes no such parameter.
+    """
+    sizes: dict[str, int] = {}
+    for pair in filter(None, (part.strip() for part in options.split(","))):
+        key, _, text = (part.strip() for part in pair.partition("="))
+        if not key.isidentifier() or not text.lstrip("-").isdecimal():
+            raise UsageError(
+                f"model option {pair!r} of {name} is not name=integer",
+                fix="Write e.g. file.py:make,width=512",
+            )
+        takes = (
+            parameters is None
+            or key in parameters
+            or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        )
+        if not takes or key in ("batch_size", "sequence_length"):
+            raise UsageError(
+                f"model factory {name.partition(',')[0]} takes no {key} parameter",
+                fix=f"Add a {key} parameter to it, or drop {key}= from the name",
+            )
+        sizes[key] = int(text)
+    return sizes
 
 
 def _parameters(function: Callable[..., Any]) -> Mapping[str, inspect.Parameter] | None:

@@ -22,6 +22,10 @@ Built = tuple[nn.Module, tuple[Any, ...], Callable[[Any], torch.Tensor]]
 
 #: The prefix of the custom-decoder name syntax, ``decoder:width=2048,depth=24,heads=16``.
 DECODER_PREFIX = "decoder:"
+#: The prefix of the zoo MLP at another size, ``mlp:width=512,depth=3`` (hidden width and layers).
+MLP_PREFIX = "mlp:"
+#: The zoo MLP's hidden layers and their width (784-1024-1024-10).
+MLP_WIDTH, MLP_DEPTH = 1024, 2
 
 #: Separates an ImageNet convnet's name from the image size it runs at: ``efficientnet-b4@320``.
 RESOLUTION_SEPARATOR = "@"
@@ -381,6 +385,8 @@ def find(name: str) -> tuple[ModelInfo, Factory]:
             key, length, f"custom decoder ({shape})", "devicefit Decoder (GPT-2/Llama-2 layout)"
         )
         return info, decoder_factory(key, config)
+    if key.startswith(MLP_PREFIX):
+        return _resized_mlp(key)
     if key in ZOO:
         return ZOO[key]
     if RESOLUTION_SEPARATOR in key:
@@ -391,3 +397,24 @@ def find(name: str) -> tuple[ModelInfo, Factory]:
         f"unknown model {name!r}",
         fix=f"{hint}See 'devicefit models', or name a factory as path/to/file.py:function",
     )
+
+
+def _resized_mlp(key: str) -> tuple[ModelInfo, Factory]:
+    """The zoo MLP at another size: ``mlp:width=W,depth=D`` (hidden width, hidden layers; 1024 and 2)."""
+    sizes = {"width": MLP_WIDTH, "depth": MLP_DEPTH}
+    for pair in filter(None, (part.strip() for part in key[len(MLP_PREFIX) :].split(","))):
+        option, _, text = (part.strip() for part in pair.partition("="))
+        if option not in sizes or not text.isdecimal() or int(text) < 1:
+            raise UsageError(
+                f"MLP option {pair!r} is not width=N or depth=N (N a positive integer)",
+                fix="Write e.g. mlp:width=512,depth=3",
+            )
+        sizes[option] = int(text)
+    widths = (784, *[sizes["width"]] * sizes["depth"], 10)
+    info = dataclasses.replace(
+        ZOO["mlp"][0],
+        name=f"{MLP_PREFIX}width={sizes['width']},depth={sizes['depth']}",
+        description=f"{sizes['depth'] + 1}-layer MLP {'-'.join(map(str, widths))} (ReLU) on flattened "
+        "1x28x28 MNIST-sized images",
+    )
+    return info, _image_classifier(lambda: MLP(widths), (1, 28, 28), 10)

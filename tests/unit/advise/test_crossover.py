@@ -86,3 +86,36 @@ def test_step_bound_names_the_largest_part():
 
 def test_every_gpu_is_paired_with_every_cpu():
     assert [(c.gpu, c.cpu) for c in find_crossovers([CPU, GPU])] == [("gpu", "cpu")]
+
+
+def width_sweep(device, cpu, step_s, *, batch=8):
+    """A device at one batch over the widths of ``WIDTHS``, whose step takes ``step_s(width)``."""
+    points = tuple(
+        crossover_point(prediction(device, batch_size=batch, step_s=step_s(w)), cpu=cpu, width=w)
+        for w in WIDTHS
+    )
+    return DeviceSweep(
+        device=device, device_name=device, cpu=cpu, origin="defaults", error_band=0.3, points=points
+    )
+
+
+WIDTHS = (64, 256, 1024, 4096)
+
+
+def test_a_width_sweep_finds_the_width_from_which_the_gpu_stays_ahead():
+    # A dense layer's work grows as width squared. The CPU does 1 ns per width^2; the GPU pays 1 ms of
+    # launches and 0.01 ns per width^2: ahead when 1e-3 + 1e-11 w^2 < 1e-9 w^2, w > 1005: width 1024.
+    cpu = width_sweep("cpu", True, lambda w: 1e-9 * w * w)
+    gpu = width_sweep("gpu", False, lambda w: 1e-3 + 1e-11 * w * w)
+    found = find_crossover(gpu, cpu)
+    assert (found.width, found.batch_size, found.winner) == (1024, None, None)
+    assert (found.first_width, found.last_width) == (64, 4096)
+    assert (found.first_batch_size, found.last_batch_size) == (8, 8)
+    assert found.first_speedup == pytest.approx(1e-9 * 64**2 / (1e-3 + 1e-11 * 64**2))
+
+
+def test_a_width_sweep_where_the_cpu_stays_ahead_names_no_width():
+    cpu = width_sweep("cpu", True, lambda w: 1e-9 * w * w)
+    slow = width_sweep("gpu", False, lambda w: 1.0)
+    found = find_crossover(slow, cpu)
+    assert (found.width, found.winner) == (None, "cpu")

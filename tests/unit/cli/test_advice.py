@@ -99,3 +99,66 @@ def test_a_malformed_price_file_is_named_by_file_entry_and_field(db, tmp_path):
 def test_crossover_bad_batch_is_one_line(db):
     line = one_line_error(invoke("crossover", "mlp", "--batch", "1,zero", "--db", db), 2)
     assert "batch size 'zero'" in line
+
+
+def crossover_json(db, *args):
+    result = invoke("crossover", "mlp", "--device", "cpu,nvidia-t4", "--infer", "--json", "--db", db, *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_width_sweep_keys_its_points_and_crossovers_by_width(db):
+    data = crossover_json(db, "--sweep", "width", "--widths", "64,32", "--batch", "4")
+    assert (data["sweep"], data["widths"], data["batch_sizes"]) == ("width", [32, 64], [4])
+    for device in data["devices"]:
+        assert [(p["width"], p["batch_size"]) for p in device["points"]] == [(32, 4), (64, 4)]
+        assert all(p["samples_per_s"] == pytest.approx(4 / p["step_time_s"]) for p in device["points"])
+    cpu = {p["width"]: p["step_time_s"] for p in data["devices"][0]["points"]}
+    assert cpu[64] > cpu[32]  # the wider MLP is more work
+    (crossover,) = data["crossovers"]
+    assert "batch_size" not in crossover and crossover["width"] in (None, 64)
+    assert (crossover["width"] is None) == (crossover["winner"] is not None)
+    assert "width" in crossover["reason"] and "at batch 4" in crossover["reason"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("resnet18", "--sweep", "width"), "resnet18 has no width to sweep"),
+        (("mlp", "--sweep", "depth"), "unknown sweep 'depth'"),
+        (("mlp", "--widths", "64"), "--widths needs --sweep width"),
+        (("mlp", "--sweep", "width", "--batch", "1,2"), "a width sweep runs at one batch size"),
+        (("mlp", "--sweep", "width", "--widths", "0"), "width '0' is not a positive integer"),
+    ],
+)
+def test_crossover_bad_sweep_is_one_line(db, args, words):
+    line = one_line_error(invoke("crossover", *args, "--device", "nvidia-t4", "--db", db), 2)
+    assert words in line
+
+
+def test_a_crossover_is_stored_and_show_prints_it_again(db):
+    answer = crossover_json(db, "--batch", "1,64")
+    assert answer["run_id"] is not None
+    history = json.loads(invoke("history", "--json", "--db", db).stdout)["runs"]
+    assert [(r["run_id"], r["status"]) for r in history] == [(answer["run_id"], "complete")]
+    assert history[0]["command"].startswith("devicefit")
+    stored = json.loads(invoke("show", str(answer["run_id"]), "--json", "--db", db).stdout)
+    assert stored["crossover"] == answer
+    shown = invoke("show", "--db", db)
+    printed = invoke(
+        "crossover", "mlp", "--device", "cpu,nvidia-t4", "--infer", "--batch", "1,64", "--db", db
+    )
+    # The same table and sentences as the command printed (its run header aside).
+    assert shown.exit_code == 0 and printed.stdout in shown.stdout
+
+
+def test_a_plan_is_stored_and_show_prints_it_again(db):
+    answer = plan_json(db, "--samples", "60000")
+    stored = json.loads(invoke("show", "latest", "--json", "--db", db).stdout)
+    assert stored["plan"] == answer and stored["results"] == []
+    printed = invoke(
+        "plan", "mlp", "--device", "cpu,nvidia-t4,aws/p3.2xlarge", "--samples", "60000", "--db", db
+    )
+    shown = invoke("show", "latest", "--db", db)
+    assert printed.exit_code == 0 and shown.exit_code == 0
+    assert printed.stdout in shown.stdout

@@ -63,3 +63,11 @@ def test_reading_the_catalog_or_stored_runs_imports_no_torch_and_probes_nothing(
 def test_a_cached_predict_for_a_catalog_device_probes_no_local_hardware():
     analyze_model_cached("mlp", 2)
     assert loaded_modules("predict", "mlp", "--device", "h100-sxm", "--batch", "2") == []
+
+
+def test_a_cached_crossover_of_catalog_devices_stores_its_run_without_importing_torch():
+    for batch in (1, 2):
+        analyze_model_cached("mlp", batch)
+    assert loaded_modules("crossover", "mlp", "--device", "nvidia-t4", "--batch", "1,2") == []
+    runs = json.loads(CliRunner().invoke(app, ["history", "--json"]).stdout)["runs"]
+    assert [r["command"].split()[:3] for r in runs] == [["devicefit", "crossover", "mlp"]]
