@@ -7,6 +7,7 @@ from devicefit.records.hardware import (
     DeviceDescription,
     DeviceSpec,
     GPUProperties,
+    LinkSpec,
     Peak,
     PriceSpec,
     SourceSpec,
@@ -58,6 +59,7 @@ from devicefit.records.price import (
 from devicefit.records.vocabulary import DeviceClass, DeviceKind, MemoryKind
 
 __all__ = [
+    "LinkSpec",
     "SCHEMA_VERSION",
     "ClassTime",
     "DeviceModel",
