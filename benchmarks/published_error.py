@@ -384,6 +384,13 @@ def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
         for o in done
         if o.row.published_scaling_efficiency is not None and o.predicted_scaling_efficiency is not None
     ]
+    trusted = [
+        (o.row.published_scaling_efficiency, o.predicted_scaling_efficiency)
+        for o in done
+        if not o.row.suspect
+        and o.row.published_scaling_efficiency is not None
+        and o.predicted_scaling_efficiency is not None
+    ]
     by_gpu: dict[str, list[float]] = {}
     for o in done:
         by_gpu.setdefault(o.row.gpu, []).append(o.throughput_error)  # type: ignore[arg-type]
@@ -397,6 +404,8 @@ def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
             "rows": len(efficiencies),
             "published_median": _median([p for p, _ in efficiencies]),
             "predicted_median": _median([q for _, q in efficiencies]),
+            # In points of efficiency, leaving out rows whose one-GPU figure the source marks suspect.
+            "median_abs_difference": _median([abs(q - p) for p, q in trusted]),
         },
     }
 
@@ -491,7 +500,8 @@ def _print_summary(summary: dict[str, Any], selection: Selection) -> None:
     if scaling["rows"]:
         print(
             f"  scaling efficiency over {scaling['rows']} rows with a one-GPU row: median published "
-            f"{scaling['published_median']:.0%}, predicted {scaling['predicted_median']:.0%}"
+            f"{scaling['published_median']:.0%}, predicted {scaling['predicted_median']:.0%}; median "
+            f"|predicted - published| {scaling['median_abs_difference']:.1%} (rows not suspect)"
         )
     throughput = multi["throughput"]["median_abs_error"]
     if throughput is not None:
