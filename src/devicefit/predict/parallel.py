@@ -199,10 +199,14 @@ def shard_memory(
         memory.activations_bytes,
         memory.transient_bytes,
     )
+    # A peak in the optimizer step holds the step's temporaries, as sharded as the update.
+    in_update = memory.train_peak_phase == "optimizer step"
     if layout.kind == "ddp":
         transient += trainable_bytes
     elif layout.kind in ("zero1", "zero2", "fsdp"):
         state /= replicas
+        if in_update:
+            transient /= replicas
         if layout.kind != "zero1":
             gradients /= replicas
         if layout.kind == "fsdp":
@@ -211,6 +215,8 @@ def shard_memory(
         k = layout.tensor_parallel
         weights, gradients, state = weights / k, gradients / k, state / k
         activations *= 1 - TP_SPLIT_ACTIVATIONS + TP_SPLIT_ACTIVATIONS / k
+        if in_update:
+            transient /= k
         if replicas > 1:
             transient += trainable_bytes / k
     peak = weights + gradients + state + activations + transient
@@ -300,6 +306,25 @@ def scale_out(
             dp_comm, dp_exposed = bucketed_s("all_reduce", trainable_bytes / k, replicas, data_link, backward)
             comm, exposed = comm + dp_comm, exposed + dp_exposed
     step = forward + backward + optimizer + exposed
+    split = single
+    if layout.kind == "tp":
+        # Each GPU runs a K-th of every operator class.
+        split = dataclasses.replace(
+            single,
+            compute_s=single.compute_s / k,
+            memory_s=single.memory_s / k,
+            overhead_s=single.overhead_s / k,
+            breakdown=tuple(
+                dataclasses.replace(
+                    c,
+                    time_s=c.time_s / k,
+                    compute_s=c.compute_s / k,
+                    memory_s=c.memory_s / k,
+                    overhead_s=c.overhead_s / k,
+                )
+                for c in single.breakdown
+            ),
+        )
     memory = single.memory
     peak, fits, largest = single.peak_memory_bytes, single.fits, single.max_batch_size
     if memory is not None:
@@ -326,7 +351,7 @@ def scale_out(
     efficiency = throughput / (gpus * one_gpu_throughput) if one_gpu_throughput > 0 else None
     description = fabric_of(nodes).description
     return dataclasses.replace(
-        single,
+        split,
         step_time_s=step,
         forward_s=forward,
         backward_s=backward,

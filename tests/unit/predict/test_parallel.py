@@ -151,6 +151,9 @@ def test_tensor_parallel_splits_the_step_and_all_reduces_each_blocks_activations
     assert tp.comm_s == pytest.approx(4 * 12 * per_block) and tp.exposed_comm_s == tp.comm_s
     assert tp.step_time_s == pytest.approx(one.step_time_s / 4 + tp.comm_s)
     assert tp.replicas == 1
+    # Each GPU runs a quarter of every operator class.
+    assert tp.compute_s == pytest.approx(one.compute_s / 4)
+    assert sum(c.time_s for c in tp.breakdown) == pytest.approx(sum(c.time_s for c in one.breakdown) / 4)
     assert tp.memory.weights_bytes == pytest.approx(one.memory.weights_bytes / 4)
     with pytest.raises(ValueError, match="decoder family"):
         scale_out(
