@@ -154,15 +154,22 @@ def predict_step(
     db: str | Path | None = None,
     channels_last: bool = False,
     host: str | None = None,
+    gpus: int = 1,
+    nodes: int | None = None,
+    parallel: str | None = None,
 ) -> PredictOutcome:
     """A model's step time, memory fit and largest batch on local or catalog devices (``predict``).
 
     ``precision``: ``fp32``, ``tf32``, ``bf16``, ``fp16`` or ``amp``; ``host``: the catalog CPU that
-    launches the GPUs' work (default: each GPU's usual host, or this machine's CPU).
+    launches the GPUs' work (default: each GPU's usual host, or this machine's CPU). ``gpus``,
+    ``nodes``, ``parallel``: a training step on several GPUs of each device (``predict --gpus``),
+    ``batch_size`` per replica.
     """
     from devicefit.app.predict import predict as run
+    from devicefit.app.predict import scale_out_for
     from devicefit.store.sqlite import open_store
 
+    scale = scale_out_for(gpus, nodes, parallel)
     with open_store(db) as store:
         return run(
             model,
@@ -175,6 +182,7 @@ def predict_step(
             store=store,
             channels_last=channels_last,
             host=host,
+            scale=scale,
         )
 
 

@@ -39,8 +39,8 @@ def script():
 
 def test_single_gpu_rows_are_mapped_as_the_source_ran_them(script):
     selection = script.parse_rows(CSV.splitlines())
-    assert (selection.multi_gpu, selection.quantized, selection.filtered) == (1, 1, 0)
-    resnext, b4_train, widese_infer, se_t4 = selection.rows
+    assert (selection.quantized, selection.filtered) == (1, 0)
+    resnext, b4_train, widese_infer, se_t4, _ = selection.rows
     assert resnext.zoo_name == "resnext101-32x4d" and resnext.optimizer == "sgd-momentum"
     assert resnext.catalog_name == "NVIDIA Tesla V100 SXM2 16GB" and resnext.mode == "train"
     assert (resnext.precision, resnext.channels_last, resnext.batch_size) == ("fp32", False, 64)
@@ -54,6 +54,16 @@ def test_single_gpu_rows_are_mapped_as_the_source_ran_them(script):
     assert se_t4.catalog_name == "NVIDIA T4" and se_t4.zoo_name == "se-resnext101-32x4d"
 
 
+def test_multi_gpu_rows_are_predicted_on_dgx_machines_against_the_one_gpu_row(script):
+    multi = script.parse_rows(CSV.splitlines()).rows[-1]
+    assert (multi.num_gpus, multi.nodes, multi.batch_size) == (8, 1, 64)
+    # 8 GPUs of 64 images each at 1100 img/s in all; the same source's one GPU makes 147.
+    assert multi.published_time_s == pytest.approx(8 * 64 / 1100)
+    assert multi.published_scaling_efficiency == pytest.approx(1100 / (8 * 147))
+    sixteen = script.parse_rows(CSV.replace(",8,FP32,64,1100", ",16,FP32,64,2200").splitlines()).rows[-1]
+    assert sixteen.nodes == 2
+
+
 def test_every_mapped_name_resolves_in_the_zoo_and_the_catalog(script, catalog):
     for row in script.parse_rows(CSV.splitlines()).rows:
         assert model_info(row.zoo_name).family == "cnn"
@@ -64,7 +74,10 @@ def test_filters_count_what_they_leave_out(script):
     selection = script.parse_rows(
         CSV.splitlines(), precisions=frozenset({"FP32"}), modes=frozenset({"training"})
     )
-    assert [r.zoo_name for r in selection.rows] == ["resnext101-32x4d"]
+    assert [(r.zoo_name, r.num_gpus) for r in selection.rows] == [
+        ("resnext101-32x4d", 1),
+        ("resnext101-32x4d", 8),
+    ]
     assert selection.filtered == 3
 
 
@@ -91,13 +104,17 @@ def test_a_row_that_fails_is_counted_with_its_reason_and_errors_are_on_time(scri
     # Predicted times 1.2x and 0.9x the published: errors +20%, +20%, -10%.
     assert summary["median_abs_error"] == pytest.approx(0.2)
     assert summary["by"]["mode"]["infer"]["median_abs_error"] == pytest.approx(0.1)
-    assert set(summary["by"]) == {"gpu", "mode", "precision"}
+    assert set(summary["by"]) == {"gpu", "mode", "precision", "gpus"}
     assert summary["by"]["gpu"]["V100-SXM2-16GB"]["n"] == 1
+    # The 8-GPU row is summed up apart: its step 1.2x the published is a throughput 1/1.2 of it.
+    assert summary["by"]["gpus"]["8"]["median_abs_error"] == pytest.approx(0.2)
+    assert summary["multi_gpu"]["throughput"]["median_abs_error"] == pytest.approx(1 - 1 / 1.2)
+    assert summary["by"]["gpus"]["1"]["predicted"] == 3
 
 
 def test_rows_the_source_marks_suspect_are_counted_and_also_summed_up_without(script):
     text = CSV.replace('"se-resnext L640"', '"se-resnext L640 [SUSPECT: implausible 1-GPU numbers]"')
-    rows = script.parse_rows(text.splitlines()).rows
+    rows = script.parse_rows(text.splitlines()).rows[:4]
     assert [row.suspect for row in rows] == [False, False, False, True]
     outcomes = [script.predict_row(row, "unused.db", lambda r, db: r.published_time_s * 1.5) for row in rows]
     outcomes[-1] = script.predict_row(rows[-1], "unused.db", lambda r, db: r.published_time_s * 3)

@@ -1,11 +1,13 @@
 """A plan: each device or cloud instance's time, cost and energy for a job, ranked, with the pick.
 
 Training takes ``samples x epochs`` over the throughput (the batch over the step and its copy);
-serving at a rate takes as many devices as the rate needs. An instance of several GPUs is assumed to
-scale perfectly across them (data parallel, no communication cost): an optimistic bound until
-multi-GPU prediction covers it, stated on every such candidate. A cloud instance costs its hourly
-price; a local device the electricity its modelled power draws. The pick is the best feasible
-candidate by the objective; the time/cost Pareto front shows the trade-offs.
+serving at a rate takes as many devices as the rate needs. An instance of several GPUs trains data
+parallel: its step is predicted for that many GPUs (``predict.parallel``: the gradients' all-reduce
+over the instance's links), and the scaling efficiency is stated on the candidate; a prediction made
+for one GPU only is taken to scale perfectly, and says so. Serving replicas need no communication.
+A cloud instance costs its hourly price; a local device the electricity its modelled power draws.
+The pick is the best feasible candidate by the objective; the time/cost Pareto front shows the
+trade-offs.
 """
 
 from __future__ import annotations
@@ -56,10 +58,19 @@ def cost_candidate(
         power_devices = gpus
     else:
         work = (constraints.samples or 0) * constraints.epochs
-        time = work / (per_device * gpus) if per_device > 0 else math.inf
         power_devices = gpus
-        if gpus > 1:
-            assumptions.append(f"{gpus} GPUs scale perfectly (data parallel, no communication cost)")
+        if p.gpus > 1 and p.gpus == gpus:
+            rate = p.replicas * per_device
+            time = work / rate if rate > 0 else math.inf
+            efficiency = f"{p.scaling_efficiency:.0%}" if p.scaling_efficiency is not None else "unknown"
+            assumptions.append(
+                f"{gpus} GPUs {p.parallel}, scaling efficiency {efficiency} "
+                f"(communication {p.comm_s * 1e3:.3g} ms a step, {p.exposed_comm_s * 1e3:.2g} ms not hidden)"
+            )
+        else:
+            time = work / (per_device * gpus) if per_device > 0 else math.inf
+            if gpus > 1:
+                assumptions.append(f"{gpus} GPUs scale perfectly (data parallel, no communication cost)")
     power = p.power.power_w * power_devices if p.power else None
     if instance is not None:
         price: float | None = instance.usd_per_hour

@@ -3,7 +3,8 @@
 Candidates are the local devices (costed at the electricity their modelled power draws) and the cloud
 instances of the price table whose GPUs ``--device`` names. Each device runs at ``--batch``, or at the
 largest power of two that fits its memory, capped at ``DEFAULT_MAX_BATCH``; its step is predicted as
-``predict`` does, and ``advise.plan`` costs and ranks the candidates.
+``predict`` does (for training on an instance of k GPUs, as ``predict --gpus k``: k GPUs data
+parallel, that batch on each), and ``advise.plan`` costs and ranks the candidates.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import cast
 
 from devicefit.advise.plan import Option, make_plan
-from devicefit.app.predict import predict_targets, resolve
+from devicefit.app.predict import ScaleOut, predict_targets, resolve
 from devicefit.catalog import load_catalog
 from devicefit.catalog.prices import load_prices
 from devicefit.errors import UsageError
+from devicefit.predict.parallel import Layout
 from devicefit.predict.targets import Target
 from devicefit.records import InstancePrice, Prediction
 from devicefit.records.advice import Objective, PlanConstraints, PlanOutcome
@@ -214,7 +216,12 @@ def plan(
         carriers = [i for i in pool if i.device == device]
         if not carriers:
             notes.append(f"{device} left out: no instance in the price table carries it")
-        options += [Option(prediction=prediction, instance=i) for i in carriers]
+        for instance in carriers:
+            scaled = prediction
+            if train and instance.num_gpus > 1 and target.model.kind == "gpu":
+                scale = ScaleOut(gpus=instance.num_gpus, layout=Layout(kind="ddp"))
+                (scaled,), _ = predict([target], batch_size=prediction.batch_size, scale=scale)
+            options.append(Option(prediction=scaled, instance=instance))
     if not options:
         raise UsageError(
             "no candidate to plan with", fix="Name local devices, priced GPUs or instances in --device"

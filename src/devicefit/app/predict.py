@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
+import math
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from devicefit.analyze.cache import analyze_model_cached
+from devicefit.analyze.memory import estimate_memory
 from devicefit.catalog import Catalog, load_catalog
+from devicefit.catalog.links import load_links
 from devicefit.errors import UsageError
+from devicefit.predict.parallel import DecoderShape, Fabric, Layout, fabric, parse_layout, scale_out
 from devicefit.predict.power import with_power
 from devicefit.predict.roofline import predict_step
 from devicefit.predict.targets import Resolution, Target, needs_local_devices, resolve_targets
-from devicefit.records import DeviceDescription, ModelCost, Prediction, PredictOutcome
+from devicefit.records import DeviceDescription, MemoryEstimate, ModelCost, Prediction, PredictOutcome
 from devicefit.store.sqlite import Store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScaleOut:
+    """How many GPUs a step runs on, over how many machines, in which layout.
+
+    ``nodes=None``: as few machines as the GPUs' node link allows (8 GPUs each in a DGX).
+    """
+
+    gpus: int
+    layout: Layout
+    nodes: int | None = None
+
+
+def scale_out_for(gpus: int, nodes: int | None = None, parallel: str | None = None) -> ScaleOut | None:
+    """The scale-out ``--gpus``, ``--nodes`` and ``--parallel`` ask for (``None``: one GPU).
+
+    Raises:
+        UsageError: A count below 1, machines without more GPUs, or an unknown layout.
+    """
+    if gpus < 1 or (nodes is not None and nodes < 1):
+        raise UsageError(f"--gpus and --nodes must be at least 1, not {gpus} and {nodes}", fix="Use --gpus 8")
+    if nodes is not None and gpus % nodes:
+        raise UsageError(
+            f"{gpus} GPUs do not spread evenly over {nodes} machines", fix="Give --gpus a multiple of --nodes"
+        )
+    if gpus == 1:
+        if parallel is not None or (nodes or 1) > 1:
+            raise UsageError("--parallel and --nodes need several GPUs", fix="Add --gpus N (N >= 2)")
+        return None
+    try:
+        layout = parse_layout(parallel or "ddp")
+    except ValueError as error:
+        raise UsageError(str(error), fix="Use --parallel ddp, fsdp, zero1, zero2 or tp=K") from None
+    return ScaleOut(gpus=gpus, layout=layout, nodes=nodes)
 
 
 def local_descriptions() -> tuple[DeviceDescription, ...]:
@@ -38,6 +78,7 @@ def predict(
     use_cache: bool = True,
     channels_last: bool = False,
     host: str | None = None,
+    scale: ScaleOut | None = None,
 ) -> PredictOutcome:
     """Predicts ``model``'s step on each device ``devices`` names.
 
@@ -57,6 +98,8 @@ def predict(
         channels_last: The model and its 4-D inputs in channels-last memory format.
         host: The catalog CPU that launches the GPUs' work (default: each GPU's usual host, or
             this machine's CPU for local GPUs and their calibrations).
+        scale: Several GPUs of each device named (``scale_out_for``); devices that are not GPUs
+            are skipped, with the reason.
 
     Local devices are probed only when ``devices`` names them or a local GPU is calibrated (a
     catalog GPU of its architecture borrows that calibration); catalog names alone probe nothing.
@@ -65,6 +108,16 @@ def predict(
         devices, catalog_files=catalog_files, store=store, num_threads=num_threads, host=host
     )
     mode = "train" if train else "infer"
+    if scale is not None:
+        if not train:
+            raise UsageError(
+                "multi-GPU prediction covers training steps", fix="Drop --gpus: inference runs each GPU alone"
+            )
+        for target in [t for t in resolution.targets if t.model.kind != "gpu"]:
+            resolution.targets.remove(target)
+            resolution.skipped.append((target.model.device, "not a GPU: --gpus predicts GPUs"))
+        if not resolution.targets:
+            raise UsageError("no GPU to predict several of", fix="Name GPUs with --device ('a100 80gb sxm4')")
     predictions, analysis_notes = predict_targets(
         model,
         resolution.targets,
@@ -77,6 +130,7 @@ def predict(
         channels_last=channels_last,
         catalog=catalog,
         local=local,
+        scale=scale,
     )
     first = predictions[0]
     return PredictOutcome(
@@ -158,10 +212,15 @@ def predict_targets(
     sequence_length: int | None = None,
     use_cache: bool = True,
     channels_last: bool = False,
+    scale: ScaleOut | None = None,
 ) -> tuple[list[Prediction], list[str]]:
     """Each target's predicted step, with its modelled power; and the analysis' notes.
 
-    One trace per memory kind (CPU, CUDA) serves every target of that kind.
+    One trace per memory kind (CPU, CUDA) serves every target of that kind. With ``scale``, each
+    target's step is that of several of it (``predict.parallel``).
+
+    Raises:
+        UsageError: A layout the model or the GPUs cannot take.
     """
     mode = "train" if train else "infer"
     costs: dict[str, ModelCost] = {}
@@ -183,5 +242,73 @@ def predict_targets(
                 analysis_notes.append(note)
         cost = costs[target.memory_kind]
         prediction = predict_step(cost, target.model, mode=mode, memory_kind=target.memory_kind)
-        predictions.append(with_power(prediction, catalog, local))
+        prediction = with_power(prediction, catalog, local)
+        if scale is not None:
+            prediction = scaled(prediction, cost, target, scale, local=local)
+        predictions.append(prediction)
     return predictions, analysis_notes
+
+
+def scaled(
+    prediction: Prediction,
+    cost: ModelCost,
+    target: Target,
+    scale: ScaleOut,
+    *,
+    local: Sequence[DeviceDescription] = (),
+) -> Prediction:
+    """``prediction``'s step on ``scale.gpus`` of its GPU, over the catalog's links for that GPU.
+
+    Raises:
+        UsageError: A layout the model or the GPUs cannot take.
+    """
+    links = load_links()
+    device = target.model.device
+    catalog_id = next((d.catalog_id for d in local if d.id == device), None) if target.local else device
+    node_link = links.node_link(catalog_id or "")
+    network = links.network(node_link)
+    nodes = scale.nodes or math.ceil(scale.gpus / (node_link.gpus_per_node or scale.gpus))
+
+    def fabric_of(machines: int) -> Fabric:
+        return fabric(
+            node_link, network, nodes=machines, host_link_bytes_per_s=target.model.host_link_bytes_per_s
+        )
+
+    def memory_at(batch: int) -> MemoryEstimate:
+        return estimate_memory(
+            cost.traced_memory,
+            optimizer=cost.optimizer,
+            foreach=target.memory_kind != "cpu",
+            memory_kind=target.memory_kind,
+            batch_size=batch,
+        )
+
+    half = cost.precision in ("bf16", "fp16", "amp")
+    try:
+        return scale_out(
+            prediction,
+            scale.layout,
+            gpus=scale.gpus,
+            nodes=nodes,
+            fabric_of=fabric_of,
+            trainable_bytes=cost.traced_memory.trainable_bytes,
+            activation_bytes=2 if half else 4,
+            decoder=_decoder_shape(cost) if scale.layout.kind == "tp" else None,
+            memory_at=memory_at,
+        )
+    except ValueError as error:
+        raise UsageError(str(error), fix="Change --gpus, --nodes or --parallel") from None
+
+
+def _decoder_shape(cost: ModelCost) -> DecoderShape | None:
+    """A zoo or ``decoder:...`` decoder's blocks, width and tokens per sample; ``None`` for others."""
+    from devicefit.workloads.decoder import PRESETS, parse_decoder_spec
+
+    if cost.model in PRESETS:
+        config = PRESETS[cost.model]
+    elif cost.model.startswith("decoder:"):
+        config, _ = parse_decoder_spec(cost.model.removeprefix("decoder:"))
+    else:
+        return None
+    tokens = cost.sequence_length or config.max_positions
+    return DecoderShape(width=config.width, depth=config.depth, sequence_length=tokens)

@@ -95,15 +95,31 @@ def predict(
             "usual host (a DGX's CPU), this machine's CPU for local GPUs."
         ),
     ] = None,
+    gpus: Annotated[
+        int, typer.Option(help="GPUs of each device to train on (data parallel unless --parallel).")
+    ] = 1,
+    nodes: Annotated[
+        int | None,
+        typer.Option(help="Machines the GPUs are spread over (default: as few as hold them, 8 a DGX)."),
+    ] = None,
+    parallel: Annotated[
+        str | None,
+        typer.Option(help="With --gpus: ddp (default), fsdp, zero1, zero2, or tp=K (decoders)."),
+    ] = None,
     catalog: CatalogOption = None,
     no_cache: NoCacheOption = False,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Predict step time, throughput, memory fit and the largest batch on local or catalog devices."""
+    """Predict step time, throughput, memory fit and the largest batch on local or catalog devices.
+
+    With --gpus N: the training step of N GPUs, batch per GPU, collectives over the catalog's links.
+    """
     from devicefit.app.predict import predict as run_prediction
+    from devicefit.app.predict import scale_out_for
     from devicefit.report.prediction import prediction_to_dict, render_prediction, render_ranking
 
+    scale = scale_out_for(gpus, nodes, parallel)
     with open_store(db) as store:
         outcome = run_prediction(
             model,
@@ -119,6 +135,7 @@ def predict(
             use_cache=not no_cache,
             channels_last=channels_last,
             host=host,
+            scale=scale,
         )
     for note in outcome.analysis_notes:
         error_console().print(f"[yellow]note:[/] {note}")

@@ -165,6 +165,43 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LinkSpec:
+    """A catalog interconnect that collectives cross (``catalog/links.toml``), with its sources.
+
+    Attributes:
+        id: Lowercase id (``nvlink3-nvswitch``, ``infiniband-hdr``).
+        name: Readable name.
+        kind: ``nvlink``, ``pcie``, ``infiniband`` or ``ethernet``.
+        scope: ``node`` (between the GPUs of one machine) or ``network`` (between machines).
+        peak_bytes_per_s: Per direction: per GPU for a node link, per adapter for a network link;
+            ``None`` for ``pcie``, whose rate is each GPU's host link.
+        bus_fraction: The share of the peak a large ring collective reaches as bus bandwidth
+            (the ``nccl-tests`` convention).
+        latency_s: The time of one ring step of a small message.
+        sources: Source keys by field, as the device catalog's.
+        devices: Catalog GPUs whose machines use this node link.
+        gpus_per_node: GPUs one such machine holds.
+        network: The network link between such machines (a ``network`` link's id).
+        nics_per_node: Network adapters per machine that collectives use.
+        notes: What a reader should know (assumptions, recalled figures).
+    """
+
+    id: str
+    name: str
+    kind: str
+    scope: str
+    bus_fraction: float
+    latency_s: float
+    sources: dict[str, tuple[str, ...]]
+    peak_bytes_per_s: float | None = None
+    devices: tuple[str, ...] = ()
+    gpus_per_node: int | None = None
+    network: str | None = None
+    nics_per_node: int | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceDescription:
     """One local compute device with its peak figures.
 

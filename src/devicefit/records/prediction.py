@@ -274,6 +274,16 @@ class Prediction:
         host: The host CPU assumed to launch a GPU's work and why (``""``: none, a CPU or TPU).
         channels_last: The model ran in channels-last memory format.
         power: Modelled power and energy of the step (``None``: the device's TDP is unknown).
+        gpus: GPUs the step runs on (``predict.parallel``); 1 for a single device.
+        nodes: Machines those GPUs are spread over.
+        parallel: The layout: ``none`` (one device), ``ddp``, ``fsdp``, ``zero1``, ``zero2`` or ``tp=K``.
+        replicas: Data-parallel replicas, each taking ``batch_size`` samples a step (``gpus / K``
+            under ``tp=K``, else ``gpus``).
+        comm_s: Time of the step's collectives on their own (all of them, hidden or not).
+        exposed_comm_s: The part of ``comm_s`` the computation does not hide (in ``step_time_s``).
+        scaling_efficiency: Throughput over ``gpus`` times the one-GPU throughput at the same
+            batch per replica (``None`` for one device).
+        interconnect: The links the collectives cross, readable by a person (``""``: none).
     """
 
     model: str
@@ -303,8 +313,16 @@ class Prediction:
     host: str = ""
     channels_last: bool = False
     power: PowerEstimate | None = None
+    gpus: int = 1
+    nodes: int = 1
+    parallel: str = "none"
+    replicas: int = 1
+    comm_s: float = 0.0
+    exposed_comm_s: float = 0.0
+    scaling_efficiency: float | None = None
+    interconnect: str = ""
 
     @property
     def throughput_samples_per_s(self) -> float:
-        """Samples per second at the predicted step time."""
-        return self.batch_size / self.step_time_s if self.step_time_s > 0 else 0.0
+        """Samples per second at the predicted step time, over every replica."""
+        return self.replicas * self.batch_size / self.step_time_s if self.step_time_s > 0 else 0.0

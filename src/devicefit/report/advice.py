@@ -303,8 +303,13 @@ def render_plan(outcome: PlanOutcome, *, limit: int | None = None) -> Renderable
         footer += f"; {hidden} more candidates in --json"
     footer += (
         f"; local devices cost electricity at ${outcome.electricity_usd_per_kwh:.4g}/kWh "
-        f"({outcome.electricity_date or 'no date'}); multi-GPU instances assume perfect data-parallel scaling"
+        f"({outcome.electricity_date or 'no date'})"
     )
+    scaled = [c for c in shown if c.gpus > 1 and k.mode == "train"]
+    if scaled:
+        footer += "; multi-GPU instances train data parallel: " + "; ".join(
+            f"{candidate_name(c)}: {c.assumptions[0]}" for c in scaled if c.assumptions
+        )
     parts.append(Text(footer, style="dim"))
     parts += [Text(f"note: {n}", style="yellow") for n in outcome.notes]
     return Group(*parts)

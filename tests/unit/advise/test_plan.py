@@ -1,5 +1,6 @@
 """The plan: cost is time times price, the pick is the best feasible candidate, else none with the closest."""
 
+import dataclasses
 import math
 
 import pytest
@@ -118,3 +119,21 @@ def test_serving_at_a_rate_counts_the_devices_it_needs():
     assert slow.cost_usd == pytest.approx(3.0)  # an hour of 3 instances at $1/h
     local = next(c for c in outcome.candidates if c.device == "cpu")
     assert not local.feasible and not math.isinf(local.time_s)
+
+
+def test_a_multi_gpu_prediction_costs_its_own_scaling_and_says_so():
+    four = dataclasses.replace(
+        SLOW.prediction,
+        gpus=4,
+        replicas=4,
+        parallel="ddp",
+        step_time_s=SLOW.prediction.step_time_s * 1.25,
+        scaling_efficiency=0.8,
+        comm_s=0.1,
+        exposed_comm_s=0.05,
+    )
+    quad = Option(prediction=four, instance=instance("quad", "slow", 4.0, num_gpus=4))
+    (c,) = plan(options=(quad,)).candidates
+    # A quarter of the one-GPU time, made 1.25x as long by the exposed communication.
+    assert c.time_s == pytest.approx(1e4 / 4 * 1.25)
+    assert "scaling efficiency 80%" in c.assumptions[0]

@@ -121,3 +121,36 @@ def test_predict_bad_host_and_precision_are_one_line(tmp_path):
         invoke("bench", "--suite", "models", "--device", "cpu", "--precision", "fp8", "--db", db), 2
     )
     assert "unknown precision 'fp8'" in line and "tf32" in line and "amp" in line
+
+
+def test_predict_several_gpus_json_contract(tmp_path):
+    db = str(tmp_path / "p.db")
+    base = ("predict", "mlp", "--device", "a100 80gb sxm4", "--batch", "8", "--json", "--db", db)
+    (one,) = json.loads(invoke(*base).stdout)["predictions"]
+    assert (one["gpus"], one["parallel"], one["comm_s"], one["scaling_efficiency"]) == (1, "none", 0.0, None)
+    result = invoke(*base, "--gpus", "16")
+    assert result.exit_code == 0, result.output
+    (p,) = json.loads(result.stdout)["predictions"]
+    # 16 A100s are two DGX A100s, data parallel by default.
+    assert (p["gpus"], p["nodes"], p["parallel"], p["replicas"]) == (16, 2, "ddp", 16)
+    assert p["comm_s"] > 0 and 0 <= p["exposed_comm_s"] <= p["comm_s"]
+    assert p["step_time_s"] == pytest.approx(one["step_time_s"] + p["exposed_comm_s"])
+    assert p["throughput_samples_per_s"] == pytest.approx(16 * 8 / p["step_time_s"])
+    assert p["scaling_efficiency"] == pytest.approx(one["step_time_s"] / p["step_time_s"])
+    assert "InfiniBand HDR" in p["interconnect"]
+    result = invoke(*base, "--gpus", "8", "--parallel", "zero2")
+    (z,) = json.loads(result.stdout)["predictions"]
+    assert z["memory"]["optimizer_state_bytes"] == pytest.approx(one["memory"]["optimizer_state_bytes"] / 8)
+
+
+def test_predict_several_gpus_errors_are_one_line(tmp_path):
+    db = str(tmp_path / "p.db")
+    base = ("predict", "mlp", "--device", "a100 80gb sxm4", "--batch", "8", "--db", db)
+    line = one_line_error(invoke(*base, "--gpus", "8", "--parallel", "pipeline"), 2)
+    assert "pipeline" in line and "tp=K" in line
+    line = one_line_error(invoke(*base, "--gpus", "8", "--parallel", "tp=2"), 2)
+    assert "decoder family" in line
+    line = one_line_error(invoke(*base, "--gpus", "6", "--nodes", "4"), 2)
+    assert "6 GPUs do not spread evenly over 4 machines" in line
+    line = one_line_error(invoke(*base, "--gpus", "8", "--infer"), 2)
+    assert "training" in line
