@@ -13,6 +13,7 @@ from devicefit.analyze.memory import estimate_memory
 from devicefit.catalog import Catalog, load_catalog
 from devicefit.catalog.links import load_links
 from devicefit.errors import UsageError
+from devicefit.predict.collectives import Link
 from devicefit.predict.parallel import DecoderShape, Fabric, Layout, fabric, parse_layout, scale_out
 from devicefit.predict.power import with_power
 from devicefit.predict.roofline import predict_step
@@ -269,7 +270,18 @@ def scaled(
     network = links.network(node_link)
     nodes = scale.nodes or math.ceil(scale.gpus / (node_link.gpus_per_node or scale.gpus))
 
+    measured = target.model.links.get("all_reduce") if target.local else None
+
     def fabric_of(machines: int) -> Fabric:
+        if measured is not None and machines == 1:
+            # This machine's GPUs, measured by calibrate --nproc: the fitted all-reduce link.
+            return Fabric(
+                link=Link(bus_bytes_per_s=measured.bus_bytes_per_s, latency_s=measured.latency_s),
+                description=(
+                    f"measured here ({measured.backend}, {measured.num_processes} processes),"
+                    f" {measured.bus_bytes_per_s / 1e9:.1f} GB/s bus"
+                ),
+            )
         return fabric(
             node_link, network, nodes=machines, host_link_bytes_per_s=target.model.host_link_bytes_per_s
         )
