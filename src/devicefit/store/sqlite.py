@@ -6,6 +6,7 @@ result that finished. The schema and its migrations are in ``store/schema.py``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from devicefit.errors import StoreError, UsageError
 from devicefit.records import (
@@ -28,6 +30,14 @@ from devicefit.records import (
 from devicefit.store.location import DB_ENV, check_db_path, default_db_path
 from devicefit.store.process import is_process_alive, this_host, this_process
 from devicefit.store.schema import migrate
+
+
+@functools.cache
+def _results_adapter() -> Any:
+    """The validator of stored results, built once: building one costs tens of milliseconds."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Result)
 
 
 def _now() -> str:
@@ -266,7 +276,7 @@ class Store:
             label=row[5],
             environment=TypeAdapter(Environment).validate_json(row[6]),
             devices=TypeAdapter(tuple[DeviceDescription, ...]).validate_json(row[7]),
-            results=tuple(TypeAdapter(Result).validate_json(record) for (record,) in records),
+            results=tuple(_results_adapter().validate_json(record) for (record,) in records),
             pid=row[8],
         )
 
