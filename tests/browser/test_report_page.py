@@ -130,6 +130,16 @@ def test_every_section_has_drawn_figures(opened):
             assert num_traces > 0 and num_drawn > 0, section
 
 
+def test_every_bar_of_the_across_devices_figure_is_drawn(opened):
+    page = opened[0]
+    heights = page.evaluate(
+        """() => Array.from(document.querySelectorAll('section#across .barlayer .trace')).map(trace =>
+            Math.max(0, ...Array.from(trace.querySelectorAll('.point path'))
+                .map(bar => bar.getBoundingClientRect().height)))"""
+    )
+    assert len(heights) == 3 and all(h > 0 for h in heights), heights  # time, per dollar, per joule
+
+
 def _png_colours(png: bytes) -> set[bytes]:
     """The distinct pixels of an 8-bit RGB or RGBA PNG (what Chromium writes), decoded with zlib alone."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

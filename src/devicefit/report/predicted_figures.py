@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from devicefit.records.report import DeviceRate, ModelReport, ValidatedStep
+from devicefit.report.advice import crossover_reason
 from devicefit.report.figure import Figure, Section, bounded, layout, line, plot_text, scatter
 from devicefit.report.units import format_percent
 
@@ -31,17 +32,16 @@ def _crossover(model: ModelReport, index: int) -> Figure | None:
                 f"{sweep.device} batch {p.batch_size}, {p.bound}-bound",
             )
             for p in sweep.points
+            if p.fits is not False  # a step that does not fit the device's memory does not run
         ]
         series.append((f"{sweep.device_name} ({sweep.device}, {origin})", points, sweep.device))
     traces: list[dict[str, Any]] = [scatter(name, points) for name, points, _ in series]
     marks, words = [], []
     for c in outcome.crossovers:
-        if c.batch_size is None:
-            words.append(f"{c.gpu} against {c.cpu}: the {c.winner} wins at every batch")
-            continue
-        gpu = next(points for _, points, device in series if device == c.gpu)
-        marks += [p for p in gpu if p[0] == c.batch_size]
-        words.append(f"{c.gpu} overtakes {c.cpu} from batch {c.batch_size}")
+        words.append(crossover_reason(c))
+        if c.batch_size is not None:
+            gpu = next(points for _, points, device in series if device == c.gpu)
+            marks += [p for p in gpu if p[0] == c.batch_size]
     if marks:
         traces.append(
             scatter(
@@ -57,7 +57,8 @@ def _crossover(model: ModelReport, index: int) -> Figure | None:
             "launching "
             "kernels and copying the batch, so the CPU can keep up; as the batch grows the GPU's width "
             "pays off. "
-            "The stars mark where each GPU overtakes the CPU: " + ("; ".join(words) or "no crossover") + "."
+            "A line stops where the step no longer fits the device's memory. The stars mark where a GPU "
+            "overtakes the CPU. " + (". ".join(words) or "No crossover") + "."
         ),
         traces=tuple(traces),
         layout=layout("batch size", "samples/s"),
@@ -107,7 +108,7 @@ def _across(model: ModelReport, rates: Sequence[DeviceRate], index: int) -> Figu
         },
     )
     figure_layout = layout("", "step time (s)", log_x=False, log_y=False, height=480)
-    figure_layout["xaxis"]["domain"] = [0, 0.3]
+    figure_layout["xaxis"] = {"domain": [0, 0.3], "type": "category"}
     figure_layout["xaxis2"] = {"domain": [0.35, 0.65], "anchor": "y2"}
     figure_layout["yaxis2"] = {"title": {"text": "samples/$"}, "anchor": "x2"}
     figure_layout["xaxis3"] = {"domain": [0.7, 1.0], "anchor": "y3"}

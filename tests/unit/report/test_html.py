@@ -221,3 +221,45 @@ def test_a_trace_keeps_a_bounded_number_of_points_first_and_last_included():
     drawn = scatter("many", many)
     assert len(drawn["x"]) == MAX_POINTS_PER_TRACE
     assert drawn["x"][0] == 0.0 and drawn["x"][-1] == many[-1][0]
+
+
+def test_the_crossover_leaves_out_steps_that_do_not_fit_and_says_who_wins():
+    from devicefit.advise.crossover import find_crossovers
+    from devicefit.records.advice import CrossoverOutcome, CrossoverPoint, DeviceSweep
+    from devicefit.records.report import ModelReport
+    from devicefit.report.predicted_figures import crossover_section
+
+    def sweep(device, cpu, rates, fits=(True, True, True)):
+        points = tuple(
+            CrossoverPoint(
+                batch_size=b, step_time_s=b / r, samples_per_s=r, copy_s=0.0, bound="compute", fits=f
+            )
+            for b, r, f in zip((1, 2, 4), rates, fits, strict=True)
+        )
+        return DeviceSweep(
+            device=device, device_name=device, cpu=cpu, origin="defaults", error_band=0.3, points=points
+        )
+
+    # The GPU leads at batches 1 and 2; at 4 its memory runs out, so the CPU leads from there.
+    sweeps = (
+        sweep("cpu", True, (10.0, 20.0, 40.0)),
+        sweep("gpu0", False, (50.0, 90.0, 30.0), (True, True, False)),
+    )
+    outcome = CrossoverOutcome(
+        model="m",
+        mode="train",
+        precision="fp32",
+        batch_sizes=(1, 2, 4),
+        devices=sweeps,
+        crossovers=find_crossovers(sweeps),
+    )
+    model = ModelReport(
+        model="m", batch_size=1, precision="fp32", classes=(), predictions=(), crossover=outcome
+    )
+    (figure_,) = crossover_section([model]).figures
+    gpu = next(t for t in figure_.traces if t["name"].startswith("gpu0"))
+    assert gpu["x"] == [1, 2]
+    assert "cpu overtakes gpu0 from batch 4" in figure_.caption
+    assert not any(
+        t["name"] == "crossover" for t in figure_.traces
+    )  # no batch from which the GPU stays ahead
