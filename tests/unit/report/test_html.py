@@ -263,3 +263,30 @@ def test_the_crossover_leaves_out_steps_that_do_not_fit_and_says_who_wins():
     assert not any(
         t["name"] == "crossover" for t in figure_.traces
     )  # no batch from which the GPU stays ahead
+
+
+def test_a_gpu_gets_its_launch_latency_and_transfers_by_size():
+    from devicefit.records import DeviceDescription, Run
+    from devicefit.report.measured_figures import scaling_section
+    from tests.unit.store.test_sqlite import ENVIRONMENT, make_result
+
+    gpu = DeviceDescription(id="cuda:0", kind="cuda", name="GPU", vendor="nvidia", memory_bytes=2**34)
+    copies = [
+        make_result(case_id=f"{b}.{n}", device="cuda:0", benchmark=b, unit="B/s", size=n, value=v)
+        for b in ("h2d", "d2h")
+        for n, v in ((2**20, 3e9), (2**26, 2.4e10))
+    ]
+    launch = make_result(case_id="launch", device="cuda:0", benchmark="launch", unit="s", size=1, value=4e-6)
+    run = Run(
+        run_id=7,
+        status="complete",
+        started_at="t",
+        command="devicefit bench",
+        environment=ENVIRONMENT,
+        devices=(gpu,),
+        results=(*copies, launch),
+    )
+    figures = {f.id: f for f in scaling_section([run]).figures}
+    assert set(figures) == {"transfers-run7-cuda:0", "launch-run7-cuda:0"}
+    assert points(figures["transfers-run7-cuda:0"], "h2d (measured)") == [(2**20, 3e9), (2**26, 2.4e10)]
+    assert points(figures["launch-run7-cuda:0"], "launch (measured)") == [(1, 4e-6)]
