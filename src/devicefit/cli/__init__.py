@@ -21,6 +21,7 @@ from devicefit.cli import (
     history,
     models,
     predict,
+    report,
 )
 from devicefit.cli.output import click_exceptions, print_error
 from devicefit.errors import DevicefitError
@@ -162,6 +163,7 @@ app.command("history")(history.history)
 # RUN may be -N, which the parser would otherwise read as an unknown option.
 app.command("show", context_settings={"ignore_unknown_options": True})(history.show)
 app.command("export", context_settings={"ignore_unknown_options": True})(history.export)
+app.command("report", context_settings={"ignore_unknown_options": True})(report.report)
 app.add_typer(catalog.app, name="catalog", cls=_Group)
 app.add_typer(fleet.app, name="fleet", cls=_Group)
 

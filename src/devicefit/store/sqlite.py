@@ -8,6 +8,7 @@ written once, in SQLite's dialect with ``?`` placeholders; ``store/postgres.py``
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from devicefit.errors import StoreError, UsageError
 from devicefit.records import (
@@ -33,6 +35,14 @@ from devicefit.store.postgres import PostgresConnection, first_line, redact
 from devicefit.store.process import is_process_alive, this_host, this_process
 from devicefit.store.schema import migrate
 from devicefit.store.watch import WatchTables
+
+
+@functools.cache
+def _results_adapter() -> Any:
+    """The validator of stored results, built once: building one costs tens of milliseconds."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Result)
 
 
 def _now() -> str:
@@ -288,7 +298,7 @@ class Store(AdviceTables, WatchTables):
             label=row[5],
             environment=TypeAdapter(Environment).validate_json(row[6]),
             devices=TypeAdapter(tuple[DeviceDescription, ...]).validate_json(row[7]),
-            results=tuple(TypeAdapter(Result).validate_json(record) for (record,) in records),
+            results=tuple(_results_adapter().validate_json(record) for (record,) in records),
             pid=row[8],
             crossover=crossover,
             plan=plan,
