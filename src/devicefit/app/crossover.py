@@ -85,6 +85,7 @@ def crossover(
     use_cache: bool = True,
     on_case: Callable[[Case, int, int], None] | None = None,
     raise_errors: bool = False,
+    record: bool = True,
 ) -> CrossoverOutcome:
     """Predicts (and with ``measure`` times) ``model`` on each device at each batch size (or width).
 
@@ -108,6 +109,8 @@ def crossover(
         use_cache: Read and write the analysis cache.
         on_case: Progress callback of the measured cases.
         raise_errors: Stop at the first failing measured case (``--debug``).
+        record: Store the run and its answer in ``store``; ``False`` reads calibrations from it
+            alone (the report draws a crossover without adding a run to the history).
 
     Raises:
         UsageError: On an unknown device or sweep, a model without a width in a width sweep, or
@@ -193,7 +196,7 @@ def crossover(
         sweep=sweep,
         widths=tuple(position for position, _, _ in steps) if by_width else (),
     )
-    if store is None:
+    if store is None or not record:
         return outcome
     from devicefit.app.advice_runs import record_advice
 

@@ -77,6 +77,12 @@ def report(
         notes += [f"{device} left out: {why}" for device, why in resolution.skipped]
         rates = _rates(catalog, {t.model.device for t in resolution.targets})
         for model in models:
+            # The crossover first: it traces the smallest batches, from which the cache derives the
+            # default batch the predictions take instead of tracing that batch too.
+            step(f"crossover of {model}")
+            sweep = crossover(
+                model, devices, store=store, catalog_files=catalog_files, use_cache=use_cache, record=False
+            )
             step(f"model {model}")
             predictions, analysis_notes = predict_targets(
                 model, resolution.targets, batch_size=None, catalog=catalog, local=local, use_cache=use_cache
@@ -84,8 +90,6 @@ def report(
             cost, _ = analyze_model_cached(
                 model, predictions[0].batch_size, memory_kind="cpu", use_cache=use_cache
             )
-            step(f"crossover of {model}")
-            sweep = crossover(model, devices, store=store, catalog_files=catalog_files, use_cache=use_cache)
             reports.append(
                 ModelReport(
                     model=model,

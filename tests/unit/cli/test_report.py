@@ -56,3 +56,23 @@ def test_report_rejects_an_unknown_option_and_an_unknown_run(tmp_path):
     assert invoke("report", "--bogus", "--db", str(tmp_path / "runs.db")).exit_code == 2
     missing = invoke("report", "99", "--db", str(tmp_path / "runs.db"))
     assert missing.exit_code != 0 and "no run 99" in missing.stderr
+
+
+def test_a_report_with_a_model_adds_no_run_to_the_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVICEFIT_CACHE_DIR", str(tmp_path / "cache"))
+    store, _ = recorded_store(tmp_path / "runs.db")
+    before = [s.run_id for s in store.list_runs()]
+    store.close()
+    output = tmp_path / "out.json"
+    result = invoke(
+        "report", "--db", str(tmp_path / "runs.db"), "--model", "mlp", "--device", "t4",
+        "-o", str(output), "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(output.read_text())
+    crossover = next(s for s in data["sections"] if s["id"] == "crossover")
+    assert crossover["figures"][0]["title"].startswith("Crossover of mlp")
+    from devicefit.store.sqlite import open_store
+
+    with open_store(tmp_path / "runs.db") as store:
+        assert [s.run_id for s in store.list_runs()] == before
