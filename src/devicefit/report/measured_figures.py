@@ -137,9 +137,7 @@ def _model_points(models: Sequence[ModelReport], device: str, dtype: str) -> lis
 def _roofline(
     run: Run, device: DeviceDescription, dtype: str, models: Sequence[ModelReport]
 ) -> Figure | None:
-    products = [
-        r for r in _ok(run, device.id, PRODUCTS) if r.dtype == dtype and r.bytes_per_iteration
-    ]
+    products = [r for r in _ok(run, device.id, PRODUCTS) if r.dtype == dtype and r.bytes_per_iteration]
     streams = _ok(run, device.id, STREAM_KERNELS)
     if not products or not streams:
         return None
