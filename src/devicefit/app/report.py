@@ -112,6 +112,7 @@ def report(
         validated=tuple(_validated(store, stored)),
         rates=rates,
         notes=tuple(notes),
+        watches=tuple(w for w in (store.load_watch_session(r.run_id) for r in selected) if w is not None),
     )
 
 

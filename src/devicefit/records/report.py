@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devicefit.records.advice import CrossoverOutcome
+from devicefit.records.diagnosis import WatchOutcome
 from devicefit.records.measurement import Run
 from devicefit.records.model import ClassCost
 from devicefit.records.outcome import Comparison
@@ -78,6 +79,7 @@ class ReportContent:
         validated: Every validated step in the store.
         rates: Hourly prices of the catalog devices among the predictions.
         notes: What the reader should know.
+        watches: The selected watch sessions (``devicefit watch``), with their samples.
     """
 
     version: str
@@ -89,3 +91,4 @@ class ReportContent:
     validated: tuple[ValidatedStep, ...] = ()
     rates: tuple[DeviceRate, ...] = ()
     notes: tuple[str, ...] = ()
+    watches: tuple[WatchOutcome, ...] = ()

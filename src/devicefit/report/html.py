@@ -27,6 +27,7 @@ from devicefit.report.measured_figures import (
     scaling_section,
 )
 from devicefit.report.predicted_figures import across_section, crossover_section, validation_section
+from devicefit.report.watch_figures import watch_section
 
 #: Characters that could end or comment out a ``<script>`` (``</``, ``<!--``) or start an entity,
 #: written as JSON's unicode escapes, which ``JSON.parse`` reads back unchanged.
@@ -43,6 +44,7 @@ def build_sections(content: ReportContent) -> list[Section]:
         across_section(content.models, content.rates),
         validation_section(content.validated),
         history_section(content.history),
+        watch_section(content.watches),
     ]
     return [s for s in sections if s is not None]
 
