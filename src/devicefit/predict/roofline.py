@@ -28,7 +28,6 @@ from devicefit.predict.curves import (
     compute_curve,
     conv_points,
     efficiency_at,
-    lstm_points,
     matmul_points,
     matrix_curve,
     op_memory_curve,
@@ -37,6 +36,7 @@ from devicefit.predict.curves import (
 from devicefit.predict.gpu_kernels import op_product_s
 from devicefit.predict.interpolate import interpolate_layers, interpolate_shape
 from devicefit.predict.precision import layout_transpose_s, with_precision
+from devicefit.predict.recurrent import lstm_layer_s
 from devicefit.records import ClassTime, DeviceModel, MemoryKind, ModelCost, OpCost, Prediction
 
 #: Operator calls per parameter tensor of one optimizer step in PyTorch's per-parameter loop
@@ -124,16 +124,6 @@ def _wave_utilization(op: OpCost, device: DeviceModel) -> float:
     return tiles / (waves * device.num_multiprocessors)
 
 
-def _measured_lstm_s(op: OpCost, device: DeviceModel) -> float | None:
-    """A recurrent layer's time from the measured LSTM layers nearest its shape (``None``: unmeasured)."""
-    if not op.name.startswith("mkldnn_rnn_layer") or len(op.shape) != 4:
-        return None
-    points = lstm_points(op, device)
-    if not points:
-        return None
-    return (op.flops or 0.0) / (device.peak("fp32") * max(interpolate_shape(points, op.shape), 1e-6))
-
-
 def _shape_s(op: OpCost, points: _Points, peak: float, warm: _Points) -> float:
     if op.name.startswith("mkldnn_rnn_layer"):
         return _lstm_s(op, points, warm, peak)
@@ -153,7 +143,7 @@ def op_time(op: OpCost, device: DeviceModel, *, host_overhead_s: float, cold_sha
     moved = op.bytes_read + op.bytes_written
     dtype, warm, cold = matmul_points(op, device)
     layers = conv_points(op, device)
-    lstm_s = _measured_lstm_s(op, device)
+    lstm_s = lstm_layer_s(op, device)
     if lstm_s is not None:
         compute = lstm_s
     elif layers:

@@ -382,10 +382,13 @@ def lstm_layer(backward=False):
 
 
 def test_recurrent_layers_take_the_efficiency_of_the_measured_lstm_layers_nearest_their_shape():
-    # Layers measured at batch 1: 256 units at 0.2, 1024 at 0.05 (forward); backward at 0.04.
+    # Layers measured at batch 1: 256 units at 0.2, 1024 at 0.05 (forward); backward at 0.04 both.
     forward = ((1.0, 256.0, 1024.0, 0.2), (1.0, 1024.0, 4096.0, 0.05))
     device = make_device(
-        lstm_shapes={"lstm.fp32": forward, "lstm_backward.fp32": ((1.0, 1024.0, 4096.0, 0.04),)},
+        lstm_shapes={
+            "lstm.fp32": forward,
+            "lstm_backward.fp32": ((1.0, 256.0, 1024.0, 0.04), (1.0, 1024.0, 4096.0, 0.04)),
+        },
         matmul_shapes={"fp32": ((1.0, 650.0, 2600.0, 0.9),)},  # a lone product: not for the cell
     )
     # 650 units: log2 distances 2 x log2(650/256)^2 and 2 x log2(1024/650)^2 (Shepard weights).
