@@ -10,7 +10,8 @@ elementwise work grows as the layer narrows: per gate and step the products do 2
 multiply-adds' worth of FLOPs, the cell a fixed few transcendental functions. On a 2-vCPU EPYC VM at
 one thread, oneDNN's cell cost 10-16 ns per gate element and step (as PyTorch's own sigmoid and
 tanh do), so a 36-unit layer at batch 217 ran at 8 GFLOP/s where 256-unit layers ran at 21-24,
-and its time was more than twice that of its products alone (2026-12-07, 10 shapes).
+and its time was more than twice that of its products alone (2026-12-07, 10 shapes, fastest of
+repeats while other jobs loaded the VM: ratios, not rates).
 
 So a layer outside the measured range is priced from its parts, products from the measured
 matrix products and the cell's work from the measured activation and elementwise curves, and
