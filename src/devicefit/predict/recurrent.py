@@ -7,7 +7,7 @@ cell update's products. The calibration measures whole layers of 256 to 1024 uni
 32 (``layers.lstm``); inside that range a layer's efficiency is interpolated between them. Outside
 it, Shepard's method would hand a narrow layer a wide one's efficiency, yet the share of the
 elementwise work grows as the layer narrows: per gate and step the products do 2 x (I + H)
-multiply-adds' worth of FLOPs, the cell a fixed few transcendental functions. On a 2-vCPU EPYC VM at
+FLOPs, the cell a fixed few transcendental functions. On a 2-vCPU EPYC VM at
 one thread, oneDNN's cell cost 10-16 ns per gate element and step (as PyTorch's own sigmoid and
 tanh do), so a 36-unit layer at batch 217 ran at 8 GFLOP/s where 256-unit layers ran at 21-24,
 and its time was more than twice that of its products alone (2026-12-07, 10 shapes, fastest of
