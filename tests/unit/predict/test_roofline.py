@@ -382,10 +382,13 @@ def lstm_layer(backward=False):
 
 
 def test_recurrent_layers_take_the_efficiency_of_the_measured_lstm_layers_nearest_their_shape():
-    # Layers measured at batch 1: 256 units at 0.2, 1024 at 0.05 (forward); backward at 0.04.
+    # Layers measured at batch 1: 256 units at 0.2, 1024 at 0.05 (forward); backward at 0.04 both.
     forward = ((1.0, 256.0, 1024.0, 0.2), (1.0, 1024.0, 4096.0, 0.05))
     device = make_device(
-        lstm_shapes={"lstm.fp32": forward, "lstm_backward.fp32": ((1.0, 1024.0, 4096.0, 0.04),)},
+        lstm_shapes={
+            "lstm.fp32": forward,
+            "lstm_backward.fp32": ((1.0, 256.0, 1024.0, 0.04), (1.0, 1024.0, 4096.0, 0.04)),
+        },
         matmul_shapes={"fp32": ((1.0, 650.0, 2600.0, 0.9),)},  # a lone product: not for the cell
     )
     # 650 units: log2 distances 2 x log2(650/256)^2 and 2 x log2(1024/650)^2 (Shepard weights).
@@ -478,3 +481,35 @@ def test_last_wave_of_tiles_leaves_multiprocessors_idle():
     assert _wave_utilization(tiled(67 * 128, 128, batch=2), device) == pytest.approx(134 / 264)
     # Partial tiles count whole: 129 rows are two tile rows.
     assert _wave_utilization(tiled(129, 67 * 128), device) == pytest.approx(134 / 264)
+
+
+def _paged(op, device, mode="infer", **overrides):
+    """The step of ``op`` alone, with and without the device's cost of fresh pages (seconds)."""
+    cost = make_cost(ops=(op,), infer_ops=(op,), **overrides)
+    unpaged = dataclasses.replace(device, first_touch_s_per_byte=0.0)
+    return (
+        predict_step(cost, device, mode=mode, memory_kind="cpu"),
+        predict_step(cost, unpaged, mode=mode, memory_kind="cpu"),
+    )
+
+
+def test_outputs_above_the_mapping_threshold_pay_for_their_fresh_pages_once():
+    device = make_device(first_touch_s_per_byte=1e-9)
+    # A ReLU writing 64 MiB (above glibc's 32 MiB threshold) is mapped afresh at every call:
+    # 67.1 ms at 1 ns per byte, on top of its kernel, counted as memory time.
+    big = dataclasses.replace(add(), name="relu", bytes_written=64 * 2**20)
+    paged, unpaged = _paged(big, device)
+    assert paged.step_time_s - unpaged.step_time_s == pytest.approx(64 * 2**20 * 1e-9)
+    assert paged.memory_s - unpaged.memory_s == pytest.approx(64 * 2**20 * 1e-9)
+    # In place, below the threshold or on a GPU (its caching allocator keeps its pages): none.
+    for op, target in (
+        (dataclasses.replace(big, name="relu_"), device),
+        (dataclasses.replace(big, bytes_written=16 * 2**20), device),
+        (big, make_gpu(first_touch_s_per_byte=1e-9)),
+    ):
+        paged, unpaged = _paged(op, target)
+        assert paged.step_time_s == pytest.approx(unpaged.step_time_s)
+    # A 64 MiB parameter's gradient, written by a backward operator, is paid for by it alone.
+    gradient = dataclasses.replace(big, name="embedding_dense_backward", phase="backward")
+    paged, unpaged = _paged(gradient, device, "train", parameter_tensor_bytes=(64 * 2**20,))
+    assert paged.backward_s - unpaged.backward_s == pytest.approx(64 * 2**20 * 1e-9)
