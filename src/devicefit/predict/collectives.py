@@ -19,6 +19,7 @@ and no contention between collectives running at once.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Sequence
 from typing import Literal
 
@@ -68,27 +69,40 @@ def bus_bandwidth(collective: Collective, size_bytes: float, ranks: int, time_s:
 def fit_link(
     collective: Collective, ranks: int, sizes_bytes: Sequence[float], times_s: Sequence[float]
 ) -> Link:
-    """The latency and bus bandwidth that best explain measured times.
+    """The latency and bus bandwidth that explain measured times, each from the regime it governs.
 
-    Least squares on the relative error (weights ``1/t^2``), so that the small messages, which set
-    the latency, count as much as the large ones, which set the bandwidth.
+    Hockney's way: the bandwidth is the slope of the large messages (those taking at least
+    ``BANDWIDTH_REGIME`` times the smallest's time), the latency what the small messages take beyond
+    their bytes (the median over those whose bytes are under a quarter of their time). A single
+    least-squares line over all sizes would trade one regime against the other: gloo and NCCL switch
+    algorithms between them, so the small messages sit on a floor that such a line passes under.
+    With fewer than two large messages the slope comes from every size.
 
     Raises:
         ValueError: With fewer than two sizes, or times that do not grow with size.
     """
     if len(sizes_bytes) != len(times_s) or len(sizes_bytes) < 2:
         raise ValueError("fitting a link needs the times of at least two message sizes")
-    xs = [bus_factor(collective, ranks) * s for s in sizes_bytes]
-    ws = [1.0 / t**2 for t in times_s]
-    sw = sum(ws)
-    sx = sum(w * x for w, x in zip(ws, xs, strict=True))
-    sy = sum(w * t for w, t in zip(ws, times_s, strict=True))
-    sxx = sum(w * x * x for w, x in zip(ws, xs, strict=True))
-    sxy = sum(w * x * t for w, x, t in zip(ws, xs, times_s, strict=True))
-    denominator = sw * sxx - sx * sx
-    slope = (sw * sxy - sx * sy) / denominator if denominator > 0 else 0.0
+    points = sorted(zip((bus_factor(collective, ranks) * s for s in sizes_bytes), times_s, strict=True))
+    smallest_s = points[0][1]
+    large = [(x, t) for x, t in points if t >= BANDWIDTH_REGIME * smallest_s]
+    slope = _slope(large if len(large) >= 2 else points)
     if slope <= 0:
         raise ValueError("the measured times do not grow with the message size")
-    intercept = (sy - slope * sx) / sw
+    small = [t - slope * x for x, t in points if slope * x < 0.25 * t] or [
+        points[0][1] - slope * points[0][0]
+    ]
     steps = max(ring_steps(collective, ranks), 1)
-    return Link(bus_bytes_per_s=1.0 / slope, latency_s=max(intercept, 0.0) / steps)
+    return Link(bus_bytes_per_s=1.0 / slope, latency_s=max(statistics.median(small), 0.0) / steps)
+
+
+#: A message is in the bandwidth regime when it takes at least this many times the smallest's time.
+BANDWIDTH_REGIME = 4.0
+
+
+def _slope(points: Sequence[tuple[float, float]]) -> float:
+    """The least-squares slope of time against bytes."""
+    if len(points) < 2:
+        return 0.0
+    slope, _ = statistics.linear_regression([x for x, _ in points], [t for _, t in points])
+    return slope

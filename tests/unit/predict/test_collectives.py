@@ -46,3 +46,15 @@ def test_fit_refuses_too_few_or_flat_times():
         fit_link("all_reduce", 2, [1e6], [1e-3])
     with pytest.raises(ValueError, match="do not grow"):
         fit_link("all_reduce", 2, [1e3, 1e6], [1e-3, 1e-3])
+
+
+def test_fit_takes_the_latency_from_the_small_messages_floor():
+    # gloo-like: small messages sit on a 1.5 ms floor (another algorithm), large ones on the bandwidth line.
+    link = Link(bus_bytes_per_s=0.9e9, latency_s=0.75e-3)
+    sizes = [4.0**k * 1024 for k in range(9)]  # 1 KiB .. 64 MiB
+    times = [max(1.5e-3, collective_time_s("all_reduce", s, 2, link)) for s in sizes]
+    fitted = fit_link("all_reduce", 2, sizes, times)
+    assert fitted.latency_s == pytest.approx(0.75e-3, rel=0.02)
+    assert fitted.bus_bytes_per_s == pytest.approx(0.9e9, rel=0.01)
+    for size, time in zip(sizes, times, strict=True):
+        assert collective_time_s("all_reduce", size, 2, fitted) == pytest.approx(time, rel=0.1)

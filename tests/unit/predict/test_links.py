@@ -72,13 +72,14 @@ def test_calibrate_with_nproc_stores_the_link_with_the_device_model(monkeypatch)
     from devicefit.predict import calibration
     from devicefit.store.sqlite import open_store
 
-    # The calibration plan of one cheap case (its fit is not what is tested), the collectives of two sizes.
+    # The calibration plan of one cheap case (its fit is not what is tested), the collectives of two sizes
+    # far enough apart (1 KiB, 4 MiB) that the larger takes clearly longer whatever the noise.
     def one_case_plan(description, num_threads, quick):
         return session.plan_cases([CPUDevice()], suite="micro", quick=True, only="launch")
 
     monkeypatch.setattr(calibrate_module, "plan_calibration", one_case_plan)
     monkeypatch.setattr(calibration, "calibration_threads", lambda description: [1])
-    monkeypatch.setattr(comm, "QUICK_COMM_SIZES", (2**10, 64 * 2**10))
+    monkeypatch.setattr(comm, "QUICK_COMM_SIZES", (2**10, 4 * 2**20))
     monkeypatch.setattr(
         session,
         "COMM_QUICK",
