@@ -1,27 +1,18 @@
 """A watch session named to ``report`` is drawn: its samples as stored, its diagnosis in the caption."""
 
 from devicefit.app.report import report
-from devicefit.records import Environment, WatchFinding, WatchOutcome
+from devicefit.records import WatchFinding, WatchOutcome
 from devicefit.report.html import build_sections, render_html
 from devicefit.store.sqlite import open_store
 from tests.unit.diagnose.test_watch import gpu, sample
 from tests.unit.report.recorded_store import HOSTILE
+from tests.unit.store.test_sqlite import ENVIRONMENT
 
 
 def test_a_watch_session_is_drawn_from_the_stored_samples(tmp_path):
-    environment = Environment(
-        devicefit_version="0",
-        python_version="3",
-        torch_version="2",
-        numpy_version="1",
-        platform="Linux",
-        hostname="h",
-        cpu_model="cpu",
-        torch_num_threads=2,
-    )
     samples = [sample(0.5 * i, cpu=40.0 * i, gpus=(gpu(10.0 * i),)) for i in range(1, 5)]
     with open_store(tmp_path / "runs.db") as store:
-        run_id = store.start_run(command=f"devicefit watch -- {HOSTILE}", environment=environment, devices=())
+        run_id = store.start_run(command=f"devicefit watch -- {HOSTILE}", environment=ENVIRONMENT, devices=())
         store.add_watch_samples(run_id, samples)
         store.add_watch_session(
             WatchOutcome(
