@@ -24,7 +24,7 @@ def test_report_writes_one_html_file_and_prints_its_path_and_size(tmp_path):
     assert result.stdout.strip() == f"wrote {output} ({size / 2**20:.2f} MiB)"
     page = output.read_text()
     assert page.startswith("<!DOCTYPE html>") and 'id="roofline"' in page
-    assert "with <code>devicefit " in page  # the command line in the footer (the test runner's argv here)
+    assert "with <code>devicefit" in page  # the command line in the footer (the test runner's argv here)
 
 
 def test_report_json_prints_what_it_wrote_and_format_json_writes_the_data(tmp_path):
