@@ -255,7 +255,7 @@ def _watch(
     return WatchOutcome(
         session_id=run_id,
         status=status,
-        command=" ".join(command) if command else f"pid {pid}",
+        command=shlex.join(command) if command else f"pid {pid}",
         duration_s=duration_s,
         interval_s=interval_s,
         samples=tuple(samples),

@@ -101,4 +101,5 @@ def watch(
         )
         raise typer.Exit(130)
     if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+        # A child killed by signal N reads -N; a shell says 128 + N.
+        raise typer.Exit(outcome.exit_code if outcome.exit_code > 0 else 128 - outcome.exit_code)

@@ -184,4 +184,8 @@ def main(name: str) -> None:
 
 
 if __name__ == "__main__":
+    # Run as a script, this file's folder comes first on sys.path, where devicefit's own amdsmi.py and
+    # cuda.py would hide the packages of those names that frameworks import (torch's ROCm build imports
+    # amdsmi): drop it before probing.
+    sys.path.pop(0)
     main(sys.argv[1])

@@ -68,7 +68,11 @@ def _finish(name: str, process: subprocess.Popen[str], start: float, timeout_s: 
     lines = stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
         return FrameworkProbe(name=name, status="crashed", detail=_crash_detail(process.returncode, stderr))
-    data = json.loads(lines[-1])
+    try:
+        data = json.loads(lines[-1])
+    except ValueError:
+        detail = f"the probe's last line is not its result: {lines[-1][:200]!r}"
+        return FrameworkProbe(name=name, status="crashed", detail=detail)
     if data["status"] == "missing":
         return FrameworkProbe(name=name, status="missing")
     warning = _last_line(stderr)

@@ -143,10 +143,10 @@ def render_doctor(outcome: DoctorOutcome) -> RenderableType:
         details = Table.grid(padding=(0, 1))
         details.add_column(no_wrap=True)
         details.add_column()
-        details.add_row("  cause:", finding.cause)
+        details.add_row("  cause:", Text(finding.cause))
         details.add_row("  fix:", Text(command, style="bold"))
         if note:
-            details.add_row("", f"({note}")
+            details.add_row("", Text(f"({note}"))
         details.add_row("  see:", Text(finding.source, style="dim"))
         parts += [Text(""), Text.assemble(("problem: ", "bold red"), finding.symptom), details]
     return Group(*parts)

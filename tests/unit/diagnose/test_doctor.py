@@ -344,3 +344,36 @@ def test_no_nvml_means_no_system_gpus(monkeypatch):
 
 
 assert sys.executable
+
+
+def test_the_probe_script_keeps_its_own_folder_off_sys_path(tmp_path):
+    # Run as a script, devices/ would come first on sys.path, and its amdsmi.py and cuda.py would hide
+    # the packages of those names that frameworks import.
+    env = write_module(
+        tmp_path,
+        "cupy",
+        """
+        import sys
+        if any(p.rstrip("/").endswith("devicefit/devices") for p in sys.path):
+            raise ImportError("devicefit/devices is on sys.path")
+        raise ImportError("imported with a clean path")
+        """,
+    )
+    (probe,) = probes.probe_frameworks(("cupy",), timeout_s=30, env=env)
+    assert probe.status == "crashed" and "clean path" in probe.detail, probe.detail
+
+
+def test_a_cause_with_brackets_is_printed_as_written():
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from devicefit.records import Finding
+    from devicefit.report.doctor import render_doctor
+    from tests.unit.cli.test_diagnose import HEALTHY
+
+    cause = "importing jax failed: [/usr/lib/x] jax[cuda12] missing"
+    finding = Finding(rule="r", symptom="s", cause=cause, fix="pip install 'jax[cuda12]'", source="u")
+    console = Console(width=200, record=True)
+    console.print(render_doctor(replace(HEALTHY, findings=(finding,))))
+    assert cause in console.export_text()
