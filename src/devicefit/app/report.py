@@ -57,7 +57,7 @@ def report(
     if runs:
         ids = [store.resolve_run_id(ref) for ref in runs]
     else:
-        bench = [s for s in summaries if s.status != "running" and " bench" in f" {s.command}"]
+        bench = [s for s in summaries if s.status != "running" and s.command.split()[1:2] == ["bench"]]
         ids = [bench[0].run_id] if bench else []
     selected = [store.load_run(i) for i in sorted(set(ids))]
     if not selected and not models:

@@ -55,8 +55,11 @@ class Section:
 
 
 def plot_text(text: str) -> str:
-    """``text`` as Plotly shows it literally: Plotly reads a few HTML tags in labels, so escape them all."""
-    return html.escape(text, quote=True)
+    """``text`` as Plotly shows it literally: Plotly reads a few HTML tags in labels, so escape them all.
+
+    Quotes stay as they are: a label is no attribute, and Plotly's entity table has no ``&quot;``.
+    """
+    return html.escape(text, quote=False)
 
 
 def bounded(points: Sequence[Any], limit: int = MAX_POINTS_PER_TRACE) -> list[Any]:

@@ -37,3 +37,17 @@ def test_a_watch_session_is_drawn_from_the_stored_samples(tmp_path):
     assert "GPU idle 60% of the time: between steps." in figure.caption
     page = render_html(content)
     assert HOSTILE not in page  # the watched command is shown escaped, never as markup
+
+
+def test_the_default_run_is_the_latest_bench_not_a_watched_bench_script(tmp_path):
+    from tests.unit.report.recorded_store import recorded_store
+
+    store, ids = recorded_store(tmp_path / "runs.db")
+    with store:
+        benches = [i for i in ids if store.load_run(i).command.split()[1:2] == ["bench"]]
+        watched = store.start_run(
+            command="devicefit watch -- python bench.py", environment=ENVIRONMENT, devices=()
+        )
+        store.finish_run(watched, "complete")
+        content = report(store)
+    assert [r.run_id for r in content.runs] == [benches[-1]]
