@@ -256,7 +256,7 @@ class Store(AdviceTables, WatchTables):
             UsageError: If no such run exists.
         """
         with self._translated():
-            if ref in ("latest", "last") or re.fullmatch(r"-[0-9]+", ref):
+            if ref in ("latest", "last") or re.fullmatch(r"-[1-9][0-9]*", ref):
                 offset = 0 if ref in ("latest", "last") else -int(ref) - 1
                 row = self._db.execute(
                     "SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 1 OFFSET ?", (offset,)

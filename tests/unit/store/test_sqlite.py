@@ -134,7 +134,7 @@ def test_run_references_resolve(db):
     assert store.resolve_run_id("latest") == ids[-1]
     assert store.resolve_run_id("-2") == ids[-2]
     assert store.resolve_run_id(str(ids[0])) == ids[0]
-    for bad in ("99", "-9", "abc", "--1", "²", "-²"):
+    for bad in ("99", "-9", "-0", "abc", "--1", "²", "-²"):
         with pytest.raises(UsageError):
             store.resolve_run_id(bad)
 
