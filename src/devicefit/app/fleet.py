@@ -7,8 +7,10 @@ from collections.abc import Callable
 
 from devicefit.app.session import execute_cases, plan_cases
 from devicefit.devices import select_devices
+from devicefit.errors import UsageError
 from devicefit.fleet.outliers import flag_outliers
 from devicefit.fleet.ray import alive_nodes, connected, run_on_each_node
+from devicefit.measure.bench_plan import SUITES
 from devicefit.measure.environment import collect_environment, command_line
 from devicefit.records import ClusterNode, FleetOutcome, NodeBench
 from devicefit.store.sqlite import Store
@@ -68,7 +70,13 @@ def fleet_bench(
         request: What each node runs.
         label: A note stored with the run; ``fleet of N nodes`` by default.
         job: What runs on each node (``bench_node``; tests pass a throttled one).
+
+    Raises:
+        UsageError: On an unknown suite (before joining the cluster, not on each node).
     """
+    suites = (QUICK_SUITE, *SUITES, "all")
+    if request.suite not in suites:
+        raise UsageError(f"unknown suite {request.suite!r}", fix=f"Choose from: {', '.join(suites)}")
     with connected(address):
         nodes = alive_nodes()
         benches = flag_outliers(run_on_each_node(job, nodes, request))

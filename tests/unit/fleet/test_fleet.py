@@ -64,6 +64,20 @@ def test_fleet_without_ray_names_the_install(monkeypatch):
     assert "devicefit[fleet]" in result.output
 
 
+def test_an_unknown_suite_is_refused_before_joining_the_cluster(monkeypatch, tmp_path):
+    from devicefit.app import fleet as app_fleet
+
+    def never(*_):
+        raise AssertionError("joined the cluster for a suite that does not exist")
+
+    monkeypatch.setattr(app_fleet, "connected", never)
+    result = CliRunner().invoke(
+        app, ["fleet", "bench", "--address", "local", "--suite", "nope", "--db", str(tmp_path / "r.db")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "unknown suite 'nope'" in result.output and "Choose from: quick, micro" in result.output
+
+
 def throttled_bench(node, request):
     """Runs on a node: on the one labelled ``throttled``, every benchmark call does its work four times."""
     import ray
