@@ -271,6 +271,8 @@ def scaled(
     nodes = scale.nodes or math.ceil(scale.gpus / (node_link.gpus_per_node or scale.gpus))
 
     measured = target.model.links.get("all_reduce") if target.local else None
+    if measured is not None and scale.gpus > measured.num_processes:
+        measured = None  # measured over fewer GPUs than asked: the catalog's link, not an extrapolation
 
     def fabric_of(machines: int) -> Fabric:
         if measured is not None and machines == 1:

@@ -41,3 +41,9 @@ def test_a_measured_local_link_replaces_the_catalog_link():
     assert "measured" not in steps["catalog"].interconnect
     # 1 GB/s against NVLink's hundreds: the measured link's all-reduce is what bounds the step.
     assert steps["measured"].comm_s > 50 * steps["catalog"].comm_s
+    # Four GPUs were never measured together here: the catalog's link, not the 2-process one.
+    four = scale_out_for(4)
+    assert four is not None
+    target, local = _local_h100(slow)
+    one = predict_step(cost, target.model, mode="train", memory_kind="cuda")
+    assert "measured" not in scaled(one, cost, target, four, local=local).interconnect
