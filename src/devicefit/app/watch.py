@@ -126,8 +126,8 @@ def watch(
         on_sample: Called with each sample (the live view).
 
     Raises:
-        UsageError: If neither or both of a command and ``pid`` are given, the command cannot start, or
-            the pid is no process.
+        UsageError: If neither or both of a command and ``pid`` are given, the command cannot start,
+            the pid is no process, or ``model`` is no model devicefit knows.
     """
     if bool(command) == (pid is not None):
         raise UsageError(
@@ -143,6 +143,11 @@ def watch(
             f"--steps-regex {steps_regex!r} is no regular expression ({error})",
             fix=r"Use e.g. --steps-regex 'step (\d+)'",
         ) from error
+    if model is not None:
+        # An unknown model is a usage error now, not after a long job (its diagnosis would be lost).
+        from devicefit.workloads import model_info
+
+        model_info(model)
     with nvml.gpu_sampler() as read_gpus:
         # The run's command names what was watched, however watch was called (CLI, library, test).
         what = f"devicefit watch -- {shlex.join(command)}" if command else f"devicefit watch --pid {pid}"

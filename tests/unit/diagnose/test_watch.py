@@ -236,3 +236,15 @@ def test_a_non_positive_interval_is_a_usage_error(interval):
 
     with open_store() as store, pytest.raises(UsageError, match="--interval"):
         watch(["true"], store, interval_s=interval)
+
+
+def test_an_unknown_model_is_refused_before_the_job_starts(_isolated_db, tmp_path):
+    from devicefit.app.watch import watch
+    from devicefit.errors import UsageError
+
+    marker = tmp_path / "ran"
+    with open_store() as store:
+        with pytest.raises(UsageError, match="nope"):
+            watch([sys.executable, "-c", f"open({str(marker)!r}, 'w')"], store, model="nope", num_steps=1)
+        assert store.list_runs() == []
+    assert not marker.exists()
